@@ -1,0 +1,3 @@
+from rll.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,325 @@
+"""Attacks in the l∞ threat model on [0, 1] pixel space.
+
+Threat model (Section 2 and 5.1 of the paper): an adversary may move an input x to any
+x′ ∈ B∞(x, ε) ∩ [0, 1]^d, with ε = 0.1 (MNIST), 0.031 (SVHN, CIFAR-10) and 0.005
+(Restricted ImageNet).  Inputs are never normalised.
+
+Geometry (random start, signed step, projection) lives in one loop, :func:`linf_ascent`;
+every attack, the TRADES inner maximisation and the Lipschitz estimate of
+:mod:`rll.metrics` are that loop with a different per-example objective.
+
+* :func:`pgd` — the paper's evaluation attack: PGD-10 with step ε/5 and a uniform random
+  start (Section 5.1, Madry et al. [32]); optional restarts.
+* :func:`multi_targeted` — the multi-targeted attack of Appendix D.1 (Gowal et al. [18]):
+  one targeted PGD per class, 20 steps of ε/10, then one example kept per input, chosen as
+  the released code chose it (``selection="released"``) or as the per-example worst case
+  (``selection="worst"``).
+
+Every attack runs the model in eval mode by default and restores the caller's train/eval
+flags afterwards (:func:`model_mode`), never modifies its inputs, and returns a tensor with
+the input's shape, dtype and device inside the ε-ball and [0, 1].
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Literal
+
+import torch
+import torch.nn.functional as F
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+Start = Literal["uniform", "normal", "none"]
+Mode = Literal["eval", "train", "keep"]
+
+STARTS = ("uniform", "normal", "none")
+MODES = ("eval", "train", "keep")
+KEEPS = ("last", "best")
+SELECTIONS = ("released", "worst")
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+@contextlib.contextmanager
+def model_mode(model: torch.nn.Module, mode: Mode) -> Iterator[None]:
+    """Put ``model`` (and every submodule) in ``mode`` for the block, then restore each
+    submodule's own ``training`` flag exactly as it was.
+
+    ``mode`` is ``"eval"`` (batch-norm running statistics, dropout off), ``"train"`` or
+    ``"keep"`` (leave the flags alone).
+
+    >>> with model_mode(model, "eval"):
+    ...     logits = model(x)
+    """
+    if mode == "keep":
+        yield
+        return
+    _check_choice("mode", mode, ("eval", "train", "keep"))
+    saved = [(m, m.training) for m in model.modules()]
+    model.train(mode == "train")
+    try:
+        yield
+    finally:
+        for m, flag in saved:
+            m.training = flag
+
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float,
+                 bounds: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """Project onto B∞(x, ε) ∩ [lo, hi]^d (the box only when ``bounds`` is given)."""
+    x_adv = torch.max(torch.min(x_adv, x + eps), x - eps)
+    if bounds is not None:
+        x_adv = x_adv.clamp(*bounds)
+    return x_adv
+
+
+def random_start(x: torch.Tensor, eps: float, start: Start,
+                 bounds: tuple[float, float] | None = (0.0, 1.0),
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Starting point of the ascent: ``uniform`` in the ε-ball (PGD, Madry et al.),
+    ``normal`` x + 0.001·N(0, I) (TRADES and the Lipschitz estimate), or ``none`` (x itself);
+    projected onto the ε-ball and ``bounds``.
+
+    With a ``generator`` the noise is drawn on the generator's device and then moved to
+    ``x``'s, so a seeded CPU generator gives the same starts on every device.
+    """
+    _check_choice("start", start, STARTS)
+    if start == "none":
+        return x.clone()
+    where = generator.device if generator is not None else x.device
+    if start == "uniform":
+        noise = torch.rand(x.shape, generator=generator, device=where, dtype=x.dtype) * 2 - 1
+        noise = noise * eps
+    else:
+        noise = 0.001 * torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype)
+    return project_linf(x + noise.to(x.device), x, eps, bounds)
+
+
+def linf_ascent(objective: Objective, x: torch.Tensor, *, eps: float, step: float, steps: int,
+                start: Start = "uniform", bounds: tuple[float, float] | None = (0.0, 1.0),
+                keep: Literal["last", "best"] = "last",
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Signed-gradient ascent of a per-example ``objective`` inside B∞(x, ε) ∩ [0, 1]^d.
+
+    x⁽ᵗ⁺¹⁾ = Π_{B∞(x,ε)∩[0,1]^d}( x⁽ᵗ⁾ + step · sign ∇ₓ Σᵢ objective(x⁽ᵗ⁾)ᵢ )
+
+    Args:
+        objective: maps a batch (B, …) to B values to maximise (per example, no reduction).
+            To *minimise* something (a targeted attack), pass its negation.
+        x: clean inputs (B, …); never modified.
+        eps: l∞ radius ε ≥ 0.
+        step: step size (PGD: ε/5).
+        steps: number of signed steps (PGD: 10).
+        start: ``"uniform"`` (default), ``"normal"`` or ``"none"``; see :func:`random_start`.
+        bounds: pixel box, default (0, 1); ``None`` for no box.
+        keep: ``"last"`` (default; the final iterate, the paper's convention) or ``"best"``
+            (per example, the iterate with the largest objective, start and final included).
+        generator: optional ``torch.Generator`` for the random start.
+
+    Returns the adversarial batch (same shape, dtype, device as ``x``), detached.
+    Gradients with respect to the model's parameters are not accumulated.
+
+    >>> x_adv = linf_ascent(lambda z: F.cross_entropy(model(z), y, reduction="none"),
+    ...                     x, eps=0.1, step=0.02, steps=10)
+    """
+    if eps < 0 or step < 0 or steps < 0:
+        raise ValueError(f"eps, step and steps must be non-negative (got {eps}, {step}, {steps})")
+    _check_choice("keep", keep, KEEPS)
+    x = x.detach()
+    x_adv = random_start(x, eps, start, bounds, generator)
+    best, best_val = None, None
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        with torch.enable_grad():
+            values = objective(x_adv)
+            (grad,) = torch.autograd.grad(values.sum(), x_adv)
+        if keep == "best":
+            best, best_val = _keep_best(best, best_val, x_adv.detach(), values.detach())
+        x_adv = project_linf(x_adv.detach() + step * grad.sign(), x, eps, bounds)
+    if keep == "best":
+        with torch.no_grad():
+            values = objective(x_adv)
+        best, _ = _keep_best(best, best_val, x_adv, values)
+        return best
+    return x_adv.detach()
+
+
+def _keep_best(best, best_val, cand, cand_val):
+    if best is None:
+        return cand.clone(), cand_val.clone()
+    better = cand_val > best_val
+    best[better] = cand[better]
+    best_val = torch.where(better, cand_val, best_val)
+    return best, best_val
+
+
+def _check_batch(x: torch.Tensor, y: torch.Tensor) -> None:
+    if not torch.is_floating_point(x):
+        raise TypeError(f"x must be a floating-point tensor in [0, 1] (got {x.dtype}); "
+                        "convert uint8 images with rll.data.to_float")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+
+
+def _margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """max_{k≠y} f_k − f_y per example (> 0 ⇔ misclassified, ties aside)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    return other - true
+
+
+def pgd(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+        step: float | None = None, steps: int = 10, start: Start = "uniform",
+        keep: Literal["last", "best"] = "last", mode: Mode = "eval",
+        bounds: tuple[float, float] | None = (0.0, 1.0),
+        generator: torch.Generator | None = None, restarts: int = 1) -> torch.Tensor:
+    """Untargeted l∞ PGD (Madry et al. [32]; the paper's evaluation attack, Section 5.1).
+
+    Maximises the cross-entropy CE(f(x′), y) over x′ ∈ B∞(x, ε) ∩ [0, 1]^d with ``steps``
+    signed steps of size ``step`` from a uniform random start and returns the final iterate
+    — exactly the paper's PGD-10 with the defaults.
+
+    Args:
+        model: classifier returning logits (B, C).
+        x: inputs (B, …), floating point in [0, 1]; never modified.
+        y: true labels (B,), int64.
+        eps: l∞ radius ε (MNIST 0.1, SVHN/CIFAR-10 0.031, Restricted ImageNet 0.005).
+        step: step size, default ε/5.
+        steps: number of steps, default 10.
+        start: ``"uniform"`` (default) in the ε-ball, ``"normal"`` or ``"none"``.
+        keep: ``"last"`` (default, the paper's) or ``"best"`` iterate by loss, per example.
+        mode: model mode during the attack: ``"eval"`` (default; the paper's evaluation),
+            ``"train"`` (what the released adversarial training did) or ``"keep"``.
+            The caller's own flags are restored afterwards.
+        bounds: pixel box, default (0, 1).
+        generator: optional ``torch.Generator`` for the random starts (reproducibility).
+        restarts: number of random restarts, default 1 (the paper's). With more, each
+            example keeps the restart that misclassifies it (the first that does, or, among
+            those that do, the one with the highest loss) or else the one with the highest
+            cross-entropy.
+
+    Returns ``x_adv`` with ``x``'s shape, dtype and device.
+
+    >>> x_adv = pgd(model, x, y, eps=0.1)   # PGD-10, step 0.02: the paper's MNIST attack
+    >>> acc = (model(x_adv).argmax(1) == y).float().mean()
+    """
+    _check_batch(x, y)
+    _check_choice("mode", mode, MODES)
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    step = eps / 5 if step is None else step
+
+    def objective(z: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(z), y, reduction="none")
+
+    with model_mode(model, mode):
+        best = linf_ascent(objective, x, eps=eps, step=step, steps=steps, start=start,
+                           bounds=bounds, keep=keep, generator=generator)
+        if restarts == 1:
+            return best
+        with torch.no_grad():
+            logits = model(best)
+            best_loss = F.cross_entropy(logits, y, reduction="none")
+            best_wrong = logits.argmax(1) != y
+        for _ in range(restarts - 1):
+            cand = linf_ascent(objective, x, eps=eps, step=step, steps=steps, start=start,
+                               bounds=bounds, keep=keep, generator=generator)
+            with torch.no_grad():
+                logits = model(cand)
+                loss = F.cross_entropy(logits, y, reduction="none")
+                wrong = logits.argmax(1) != y
+            better = (wrong & ~best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
+            best[better] = cand[better]
+            best_loss = torch.where(better, loss, best_loss)
+            best_wrong = best_wrong | wrong
+        return best
+
+
+def multi_targeted(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                   step: float | None = None, steps: int = 20, num_classes: int | None = None,
+                   selection: Literal["released", "worst"] = "released", mode: Mode = "eval",
+                   start: Start = "uniform", bounds: tuple[float, float] | None = (0.0, 1.0),
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Multi-targeted l∞ attack (Gowal et al. [18]; the paper's Appendix D.1, Tables 9–14).
+
+    For every class j ≠ y a targeted PGD minimises CE(f(x′), j) — signed ascent of
+    −CE(f(x′), j) — over x′ ∈ B∞(x, ε) ∩ [0, 1]^d: ``steps`` steps (default 20) of size
+    ``step`` (default ε/10) from a uniform random start, final iterate.  One example per
+    input is then kept:
+
+    * ``selection="released"`` (default; what the paper's numbers used): the target j ≠ y
+      with the largest score softmax(f(x′_j))_j − softmax(f(x))_y.  This chooses by score,
+      not by misclassification, so an input may be counted robust although another target's
+      example fools the model.
+    * ``selection="worst"``: the per-example worst case — the first target, in class order,
+      whose example is misclassified; if none is, the target with the largest margin
+      max_{k≠y} f_k(x′) − f_y(x′).  Never weaker than ``"released"`` for the same examples.
+
+    The per-target runs are batched (one :func:`linf_ascent` call per target on the inputs
+    whose label is not that target); the ``generator`` is consumed in class order, so two
+    calls with equally seeded generators produce the same per-target examples whatever the
+    selection.
+
+    Args:
+        model: classifier returning logits (B, C).
+        x: inputs (B, …), floating point in [0, 1]; never modified.
+        y: true labels (B,), int64.
+        eps: l∞ radius ε.
+        step: step size, default ε/10.
+        steps: steps per target, default 20.
+        num_classes: number of classes C; default: read off the model's output.
+        selection: ``"released"`` (default) or ``"worst"``.
+        mode: model mode during the attack, ``"eval"`` (default), ``"train"`` or ``"keep"``;
+            the caller's flags are restored afterwards.
+        start: random start, default ``"uniform"`` in the ε-ball.
+        bounds: pixel box, default (0, 1).
+        generator: optional ``torch.Generator`` for the random starts.
+
+    Returns ``x_adv`` with ``x``'s shape, dtype and device (``x`` itself, copied, for an
+    input when there is no other class).
+
+    >>> x_adv = multi_targeted(model, x, y, eps=0.1, selection="worst")
+    """
+    _check_batch(x, y)
+    _check_choice("mode", mode, MODES)
+    _check_choice("selection", selection, SELECTIONS)
+    step = eps / 10 if step is None else step
+    x = x.detach()
+    with model_mode(model, mode):
+        with torch.no_grad():
+            clean_logits = model(x)
+        if num_classes is None:
+            num_classes = clean_logits.shape[1]
+        clean_prob_y = clean_logits.softmax(1).gather(1, y[:, None]).squeeze(1)
+        best = x.clone()
+        best_score = torch.full((x.shape[0],), float("-inf"), device=x.device)
+        found = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for j in range(num_classes):
+            idx = (y != j).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            xs, ys = x[idx], y[idx]
+            target = torch.full_like(ys, j)
+
+            def objective(z: torch.Tensor, target=target) -> torch.Tensor:
+                return -F.cross_entropy(model(z), target, reduction="none")
+
+            cand = linf_ascent(objective, xs, eps=eps, step=step, steps=steps, start=start,
+                               bounds=bounds, keep="last", generator=generator)
+            with torch.no_grad():
+                logits = model(cand)
+            if selection == "released":
+                score = logits.softmax(1)[:, j] - clean_prob_y[idx]
+                better = score > best_score[idx]
+            else:
+                wrong = logits.argmax(1) != ys
+                score = _margin(logits, ys)
+                prev_found = found[idx]
+                better = ~prev_found & (wrong | (score > best_score[idx]))
+                found[idx] = prev_found | wrong
+            take = idx[better]
+            best[take] = cand[better]
+            best_score[take] = score[better].to(best_score.dtype)
+    return best
