@@ -45,8 +45,22 @@ def _run_separation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("download", help="fetch a dataset's official files and check their md5")
+    p.add_argument("name", choices=("mnist", "cifar10", "svhn"))
+    p.add_argument("--root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
+    p.set_defaults(func=_run_download)
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    from rll.data import download
+
+    print(f"{args.name}: {download(args.name, args.root)}")
+    return 0
+
+
 # Training subcommands (train, evaluate) register themselves here.
-_REGISTRARS = [_add_separation]
+_REGISTRARS = [_add_separation, _add_download]
 
 
 def build_parser() -> argparse.ArgumentParser:
