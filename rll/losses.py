@@ -1,0 +1,330 @@
+"""Training objectives of the six methods the paper compares (Section 5.1, Appendix A.0.2).
+
+Every loss is a plain function ``loss(model, x, y, *, eps, fidelity="paper", generator=None,
+**params)`` returning a scalar to call ``.backward()`` on (``generator``, optional, seeds the
+random starts of the inner maximisations).  It computes one value per example and reduces:
+
+* ``fidelity="paper"``: the **mean** over the batch, the expectation the appendix writes;
+* ``fidelity="released"``: the **sum** over the batch, as the authors' released code did (so
+  effective learning rate is batch size × its nominal one), plus
+  the method-specific differences each docstring lists (AT/RST attack in train mode; GR's
+  step, direction and doubled clean gradient; LLR's zeroed input gradient).
+
+Inner maximisations run through :func:`rll.attacks.linf_ascent` / :func:`rll.attacks.pgd`
+(the one PGD loop); they differentiate with respect to the input only, so they leave no
+gradients on the parameters, and the model's train/eval flags are restored afterwards.  The
+final loss is evaluated in the caller's mode (normally train).  Batch-norm running statistics
+are updated by every forward pass made in train mode, including a released-fidelity attack's.
+
+``METHOD_PARAMS[method]`` lists the keyword parameters each loss accepts and their defaults;
+``None`` means "depends on ``eps``/``fidelity``" as the docstrings say, and
+:func:`resolve_params` returns the concrete values a call would use (for run records).
+Unknown keywords raise ``ValueError`` listing the accepted ones.  The paper's grid: RST λ ∈ {0.5, 1, 2},
+TRADES β ∈ {1, 3, 6}; LLR (λ, μ) = (4, 3), Restricted ImageNet (3, 6).
+
+>>> loss = LOSSES["trades"](model, x, y, eps=0.031, beta=6.0)
+>>> loss.backward()
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Literal
+
+import torch
+import torch.nn.functional as F
+
+from rll.attacks import linf_ascent, model_mode, pgd
+
+Fidelity = Literal["paper", "released"]
+FIDELITIES = ("paper", "released")
+
+METHOD_PARAMS: dict[str, dict[str, Any]] = {
+    "natural": {},
+    # inner PGD: `steps` signed steps of `step` (None: eps/5) from a uniform random start
+    "at": {"steps": 10, "step": None},
+    "rst": {"lam": 1.0, "steps": 10, "step": None},
+    # inner KL ascent: `steps` signed steps of `step` (None: eps/5) from x + 0.001·N(0, I)
+    "trades": {"beta": 1.0, "steps": 10, "step": None},
+    # h None: 0.01 (paper) / 1.0 (released)
+    "gr": {"beta": 1.0, "h": None},
+    # inner ascent of the linearity gap: `steps` of `step` (None: eps/2) from x + 0.001·N(0, I)
+    "llr": {"lam": 4.0, "mu": 3.0, "steps": 2, "step": None},
+}
+"""Accepted keyword parameters of each loss and their defaults.
+
+Defaults follow the released runs without a suffix: RST λ = 1, TRADES β = 1 (TRADES' own
+paper recommends 6; the companion's tables use 1, 3 and 6), GR β = 1, LLR λ = 4, μ = 3."""
+
+
+_DERIVED: dict[str, dict[str, Callable[[float, str], float]]] = {
+    "at": {"step": lambda eps, fidelity: eps / 5},
+    "rst": {"step": lambda eps, fidelity: eps / 5},
+    "trades": {"step": lambda eps, fidelity: eps / 5},
+    "gr": {"h": lambda eps, fidelity: 1.0 if fidelity == "released" else 0.01},
+    "llr": {"step": lambda eps, fidelity: eps / 2},
+}
+
+
+def resolve_params(method: str, *, eps: float, fidelity: Fidelity = "paper",
+                   **params: Any) -> dict[str, Any]:
+    """The parameters ``LOSSES[method]`` would use: defaults filled, ``None`` resolved.
+
+    >>> resolve_params("trades", eps=0.031, beta=6.0)
+    {'beta': 6.0, 'steps': 10, 'step': 0.0062}
+
+    Raises ``ValueError`` for an unknown method, parameter, fidelity, or a negative ``eps``.
+    """
+    if method not in METHOD_PARAMS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHOD_PARAMS)}")
+    if fidelity not in FIDELITIES:
+        raise ValueError(f"fidelity must be one of {FIDELITIES}, got {fidelity!r}")
+    accepted = METHOD_PARAMS[method]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        names = ", ".join(accepted) if accepted else "none"
+        raise ValueError(f"unknown parameter(s) {unknown} for {method!r}; accepted: {names}")
+    if eps is None or eps < 0:
+        raise ValueError(f"eps must be a non-negative radius, got {eps!r}")
+    out = {**accepted, **params}
+    for name, rule in _DERIVED.get(method, {}).items():
+        if out[name] is None:
+            out[name] = rule(eps, fidelity)
+    return out
+
+
+def _setup(method: str, x: torch.Tensor, y: torch.Tensor, eps: float, fidelity: str,
+           params: dict[str, Any]) -> dict[str, Any]:
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y disagree on the batch size ({x.shape[0]} vs {y.shape[0]})")
+    return resolve_params(method, eps=eps, fidelity=fidelity, **params)
+
+
+def _reduce(per_example: torch.Tensor, fidelity: str) -> torch.Tensor:
+    return per_example.sum() if fidelity == "released" else per_example.mean()
+
+
+def _ce(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(model(x), y, reduction="none")
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-example inner product ⟨a_i, b_i⟩ over all non-batch dimensions."""
+    return (a * b).flatten(1).sum(1)
+
+
+def _kl(log_q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Per-example KL(p ‖ q) = Σ_c p_c (log p_c − log q_c), as ``nn.KLDivLoss(log_q, p)``."""
+    return F.kl_div(log_q, p, reduction="none").sum(1)
+
+
+# ----------------------------------------------------------------------------- methods
+
+def natural_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                 fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
+                 **params: Any) -> torch.Tensor:
+    """Natural training: L(f(x), y), the cross-entropy on clean inputs.
+
+    ``eps`` and ``generator`` are accepted for a uniform signature and unused.
+    Released: summed over the batch instead of averaged.
+    """
+    _setup("natural", x, y, eps, fidelity, params)
+    return _reduce(_ce(model, x, y), fidelity)
+
+
+def at_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+            fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
+            **params: Any) -> torch.Tensor:
+    """Adversarial training (Madry et al. [32]; Appendix A.0.2, Eq. 4):
+
+        min_f E{ max_{x′ ∈ B∞(x, ε)} L(f(x′), y) },
+
+    the inner max by PGD (``steps`` = 10 signed steps of ``step`` = ε/5 from a uniform random
+    start, clipped to [0, 1]), the loss the cross-entropy at the PGD point.
+
+    Paper: the attack runs with the model in eval mode.  Released: the attack runs in
+    **train** mode (batch-norm batch statistics, running statistics updated by the attack's
+    forward passes, dropout active), and the loss is summed over the batch.  Either way the
+    loss itself is computed in the caller's mode.
+    """
+    p = _setup("at", x, y, eps, fidelity, params)
+    x_adv = pgd(model, x, y, eps=eps, step=p["step"], steps=p["steps"], start="uniform",
+                mode="train" if fidelity == "released" else "eval", generator=generator)
+    return _reduce(_ce(model, x_adv, y), fidelity)
+
+
+def rst_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+             fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
+             **params: Any) -> torch.Tensor:
+    """Robust self-training with labelled data only (Raghunathan et al. [42]; Appendix A.0.2):
+
+        min_f E{ L(f(x), y) + λ · max_{x′ ∈ B∞(x, ε)} L(f(x′), y) },
+
+    (the appendix calls the weight β; the tables and this function call it ``lam``, λ ∈
+    {0.5, 1, 2}, default 1), the inner max by the same PGD as :func:`at_loss`.
+
+    Released: the attack runs in train mode and the loss is summed, exactly as for AT.
+    """
+    p = _setup("rst", x, y, eps, fidelity, params)
+    x_adv = pgd(model, x, y, eps=eps, step=p["step"], steps=p["steps"], start="uniform",
+                mode="train" if fidelity == "released" else "eval", generator=generator)
+    per = _ce(model, x, y) + p["lam"] * _ce(model, x_adv, y)
+    return _reduce(per, fidelity)
+
+
+def trades_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
+                **params: Any) -> torch.Tensor:
+    """TRADES (Zhang et al. [65]; Appendix A.0.2):
+
+        min_f E{ L(f(x), y) + β · max_{x′ ∈ B∞(x, ε)} KL(softmax f(x) ‖ softmax f(x′)) },
+
+    with the KL summed over classes per example (TRADES' ``KLDivLoss(log_softmax(f(x′)),
+    softmax(f(x)))``).  Inner max as TRADES' code: model in eval mode, start
+    x + 0.001·N(0, I), ``steps`` = 10 signed steps of ``step`` = ε/5 on the KL against the
+    eval-mode clean prediction, projected onto B∞(x, ε) ∩ [0, 1].  The outer loss is
+    evaluated in the caller's mode and differentiates through both f(x) and f(x′); as in
+    TRADES' code, f(x) is computed once for the CE and again for the KL target (after f(x′)),
+    so in train mode the two draw different dropout masks and all three passes update the
+    batch-norm running statistics.
+
+    Paper: mean over the batch (TRADES divides the batch-summed KL by the batch size).
+    Released: the same objective summed over the batch (the released "strades" variant).
+    """
+    p = _setup("trades", x, y, eps, fidelity, params)
+    with model_mode(model, "eval"):
+        with torch.no_grad():
+            p_clean = F.softmax(model(x), dim=1)
+
+        def objective(z: torch.Tensor) -> torch.Tensor:
+            return _kl(F.log_softmax(model(z), dim=1), p_clean)
+
+        x_adv = linf_ascent(objective, x, eps=eps, step=p["step"], steps=p["steps"],
+                            start="normal", generator=generator)
+    ce = _ce(model, x, y)
+    kl = _kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
+    return _reduce(ce + p["beta"] * kl, fidelity)
+
+
+def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+            fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
+            **params: Any) -> torch.Tensor:
+    """Gradient regularisation by finite differences (Finlay & Oberman [14]; Appendix A.0.2):
+
+        min_f E{ L(f(x), y) + β ‖∇ₓL‖² },   ‖∇ₓL‖² ≈ ((L(f(x + h·d), y) − L(f(x), y)) / h)²,
+
+    implemented as Finlay & Oberman's code does, with the penalty halved:
+
+        ℓ(x) + β/2 · ((ℓ(x + h·d) − ℓ(x)) / h)²,   d = direction of ∇ₓℓ(x), held fixed,
+
+    the gradient flowing through both ℓ(x + h·d) and ℓ(x); x + h·d is not clipped to [0, 1]
+    (a finite difference, not an attack).  ``eps`` and ``generator`` are unused (no ball).
+
+    Paper (the original method for the l∞ threat model, Finlay & Oberman's ``--norm L1``:
+    penalise the dual norm of the gradient): h = 0.01 and the signed direction of unit l2
+    length d = sign(∇ₓℓ) / √D, D the input dimension, so the penalty approximates
+    β/2 · ‖∇ₓℓ‖₁² / D (at most β/2 · ‖∇ₓℓ‖₂², the released version's scale).
+    Released: h = 1.0, the l2-normalised direction d = ∇ₓℓ / ‖∇ₓℓ‖₂ (0 where the gradient
+    is 0), the loss summed, and the clean loss's parameter gradient counted **twice** (the
+    released code back-propagated ℓ(x) once to obtain ∇ₓℓ without clearing the parameter
+    gradients, then again with the total).  We reproduce that gradient exactly with a
+    returned value equal to the logged one: ℓ + (ℓ − ℓ.detach()) + penalty.  ``h`` overrides
+    the fidelity's default.
+    """
+    p = _setup("gr", x, y, eps, fidelity, params)
+    released = fidelity == "released"
+    h = p["h"]
+    if h <= 0:
+        raise ValueError(f"h must be positive, got {h}")
+    x0 = x.detach().requires_grad_(True)
+    ce = _ce(model, x0, y)
+    (g,) = torch.autograd.grad(ce.sum(), x0, retain_graph=True)
+    if released:
+        norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
+        d = g / norm.view(-1, *([1] * (g.dim() - 1)))
+    else:
+        d = g.sign() / g[0].numel() ** 0.5
+    ce_h = _ce(model, x.detach() + h * d.detach(), y)
+    penalty = ((ce_h - ce) / h).pow(2) / 2
+    clean = ce + (ce - ce.detach()) if released else ce
+    return _reduce(clean + p["beta"] * penalty, fidelity)
+
+
+def llr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+             fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
+             **params: Any) -> torch.Tensor:
+    """Local linearity regularisation (Qin et al. [40]; Appendix A.0.2):
+
+        g(δ) = | L(f(x + δ), y) − L(f(x), y) − δᵀ∇ₓL(f(x), y) |,
+        γ = max_{δ ∈ B∞(0, ε)} g(δ),   δ_LLR = argmax g,
+        min_f E{ L(f(x), y) + λ·γ + μ·|δ_LLRᵀ ∇ₓL(f(x), y)| },
+
+    λ = 4, μ = 3 (the released defaults; Restricted ImageNet λ = 3, μ = 6).  The max is
+    approximated per example by the common ascent loop in eval mode: start x + 0.001·N(0, I),
+    ``steps`` = 2 signed steps of ``step`` = ε/2 (the released inner loop), projected onto
+    B∞(x, ε) ∩ [0, 1], with ℓ(x) and ∇ₓℓ(x) held fixed.  The outer loss is evaluated in the
+    caller's mode with δ fixed.
+
+    Paper: ∇ₓℓ(x) is the true input gradient, computed with ``create_graph=True`` so both the
+    γ and the μ term train the parameters through it (double back-propagation).
+    Released: the code's input-gradient helper returned a tensor it had just zeroed, and the
+    ℓ(x) term of g was commented out, so g(δ) = |ℓ(x + δ)| = ℓ(x + δ), the μ term is 0, and
+    the loss that ran was ℓ(x) + λ·ℓ(x + δ) (summed) with δ from a two-step ascent of the
+    cross-entropy: a weak RST.  (Its step normalised the gradient by its l∞ norm and rescaled
+    δ instead of clipping; we use the common signed step and clipping projection.)
+    """
+    p = _setup("llr", x, y, eps, fidelity, params)
+    released = fidelity == "released"
+
+    with model_mode(model, "eval"):
+        if released:
+            def objective(z: torch.Tensor) -> torch.Tensor:
+                return _ce(model, z, y).abs()
+        else:
+            with torch.enable_grad():
+                x0 = x.detach().requires_grad_(True)
+                ce0 = _ce(model, x0, y)
+                (g0,) = torch.autograd.grad(ce0.sum(), x0)
+            ce0 = ce0.detach()
+
+            x_fixed = x.detach()
+
+            def objective(z: torch.Tensor) -> torch.Tensor:
+                return (_ce(model, z, y) - ce0 - _dot(z - x_fixed, g0)).abs()
+
+        x_adv = linf_ascent(objective, x, eps=eps, step=p["step"], steps=p["steps"],
+                            start="normal", generator=generator)
+    x_adv = x_adv.detach()
+    if released:
+        per = _ce(model, x, y) + p["lam"] * _ce(model, x_adv, y).abs()  # μ·|δᵀ0| = 0
+    else:
+        xr = x.detach().requires_grad_(True)
+        ce = _ce(model, xr, y)
+        (g,) = torch.autograd.grad(ce.sum(), xr, create_graph=True)
+        lin = _dot(x_adv - x.detach(), g)  # δᵀ∇ₓℓ(x), differentiable in the parameters
+        gamma = (_ce(model, x_adv, y) - ce - lin).abs()
+        per = ce + p["lam"] * gamma + p["mu"] * lin.abs()
+    return _reduce(per, fidelity)
+
+
+LossFn = Callable[..., torch.Tensor]
+
+LOSSES: dict[str, LossFn] = {
+    "natural": natural_loss,
+    "gr": gr_loss,
+    "llr": llr_loss,
+    "at": at_loss,
+    "rst": rst_loss,
+    "trades": trades_loss,
+}
+"""Method name → loss function (the names used in the paper's tables, lower-case)."""
+
+
+def get_loss(method: str) -> LossFn:
+    """``LOSSES[method]``, with a ``ValueError`` listing the methods for an unknown name."""
+    try:
+        return LOSSES[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}") from None
+
+
+__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "get_loss", "resolve_params", "natural_loss", "at_loss",
+           "rst_loss", "trades_loss", "gr_loss", "llr_loss"]

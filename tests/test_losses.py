@@ -1,0 +1,410 @@
+"""rll.losses: each objective against an independent evaluation of its formula (Appendix
+A.0.2), the reductions, the released-code differences, and back-propagation on the real nets.
+
+Where a loss has an inner maximisation, the formula tests replace it (monkeypatch) with a fixed
+point and record how it was called, so the outer formula and the attack's settings are checked
+separately; the real attack loop is exercised by the mode and back-propagation tests."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import rll.losses as L
+from rll.losses import LOSSES, METHOD_PARAMS, get_loss
+from rll.models import build_model
+
+EPS = 0.1
+B = 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the
+    thread pool's oversubscription makes them many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class Tiny(nn.Module):
+    """A small conv net on 1×6×6 inputs that records its training flag at every forward."""
+
+    def __init__(self, act=nn.Tanh, classes=3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), act(), nn.Flatten(), nn.Linear(64, classes))
+        self.trace: list[bool] = []
+
+    def forward(self, x):
+        self.trace.append(self.training)
+        return self.net(x)
+
+
+@pytest.fixture
+def tiny():
+    return Tiny().double().train()
+
+
+@pytest.fixture
+def batch():
+    x = torch.rand(B, 1, 6, 6, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 1])
+    return x, y
+
+
+def _ce(model, x, y):
+    return F.cross_entropy(model(x), y, reduction="none")
+
+
+def _red(v, fidelity):
+    return v.sum() if fidelity == "released" else v.mean()
+
+
+def _grads(model, loss):
+    params = [p for p in model.parameters()]
+    return torch.autograd.grad(loss, params, allow_unused=True)
+
+
+def _assert_same_grads(model, a, b, **tol):
+    for ga, gb in zip(_grads(model, a), _grads(model, b)):
+        torch.testing.assert_close(ga, gb, **tol)
+
+
+class FakeAscent:
+    """Stands in for an inner maximisation: records the call, returns a fixed point."""
+
+    def __init__(self, point, model=None):
+        self.point, self.model, self.calls = point, model, []
+
+    def __call__(self, *args, **kw):
+        self.calls.append((args, kw, None if self.model is None else self.model.training))
+        return self.point.clone()
+
+
+def _fixed_point(x):
+    g = torch.Generator().manual_seed(7)
+    noise = (torch.rand(x.shape, generator=g, dtype=x.dtype) * 2 - 1) * EPS
+    return (x + noise).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- registry
+
+def test_registry():
+    assert set(LOSSES) == {"natural", "gr", "llr", "at", "rst", "trades"}
+    assert set(METHOD_PARAMS) == set(LOSSES)
+    assert METHOD_PARAMS["rst"]["lam"] == 1.0
+    assert METHOD_PARAMS["trades"]["beta"] == 1.0
+    assert METHOD_PARAMS["llr"]["lam"] == 4.0 and METHOD_PARAMS["llr"]["mu"] == 3.0
+    assert {"beta", "h"} <= set(METHOD_PARAMS["gr"])
+    assert get_loss("trades") is L.trades_loss
+    with pytest.raises(ValueError, match="natural.*trades"):
+        get_loss("mart")
+
+
+def test_resolve_params_fills_defaults():
+    assert L.resolve_params("natural", eps=0.1) == {}
+    assert L.resolve_params("at", eps=0.1) == {"steps": 10, "step": pytest.approx(0.02)}
+    assert L.resolve_params("trades", eps=0.031, beta=6.0) == {
+        "beta": 6.0, "steps": 10, "step": pytest.approx(0.0062)}
+    assert L.resolve_params("llr", eps=0.1)["step"] == pytest.approx(0.05)
+    assert L.resolve_params("gr", eps=0.1)["h"] == 0.01
+    assert L.resolve_params("gr", eps=0.1, fidelity="released")["h"] == 1.0
+    assert L.resolve_params("gr", eps=0.1, fidelity="released", h=0.5)["h"] == 0.5
+    assert L.resolve_params("rst", eps=0.1, step=0.01, lam=2)["step"] == 0.01
+    with pytest.raises(ValueError, match="choose one of natural"):
+        L.resolve_params("mart", eps=0.1)
+
+
+def test_unknown_parameter_and_fidelity_raise(tiny, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="accepted: lam, steps, step"):
+        L.rst_loss(tiny, x, y, eps=EPS, beta=2.0)
+    with pytest.raises(ValueError, match="accepted: none"):
+        L.natural_loss(tiny, x, y, eps=EPS, lam=1.0)
+    with pytest.raises(ValueError, match="fidelity"):
+        L.natural_loss(tiny, x, y, eps=EPS, fidelity="official")
+    with pytest.raises(ValueError, match="eps"):
+        L.at_loss(tiny, x, y, eps=-0.1)
+
+
+# ----------------------------------------------------------------------------- natural
+
+def test_natural_formula_and_reduction(tiny, batch):
+    x, y = batch
+    paper = L.natural_loss(tiny, x, y, eps=EPS)
+    released = L.natural_loss(tiny, x, y, eps=EPS, fidelity="released")
+    torch.testing.assert_close(paper, F.cross_entropy(tiny(x), y))
+    torch.testing.assert_close(released, F.cross_entropy(tiny(x), y, reduction="sum"))
+    torch.testing.assert_close(released, B * paper)
+
+
+# ----------------------------------------------------------------------------- AT and RST
+
+@pytest.mark.parametrize("fidelity", ["paper", "released"])
+def test_at_formula_and_attack_settings(monkeypatch, tiny, batch, fidelity):
+    x, y = batch
+    fake = FakeAscent(_fixed_point(x))
+    monkeypatch.setattr(L, "pgd", fake)
+    loss = L.at_loss(tiny, x, y, eps=EPS, fidelity=fidelity)
+    torch.testing.assert_close(loss, _red(_ce(tiny, fake.point, y), fidelity))
+    (args, kw, _), = fake.calls
+    assert args[0] is tiny and kw["eps"] == EPS and kw["steps"] == 10
+    assert kw["step"] == pytest.approx(EPS / 5) and kw["start"] == "uniform"
+    assert kw["mode"] == ("train" if fidelity == "released" else "eval")
+
+
+@pytest.mark.parametrize("fidelity", ["paper", "released"])
+@pytest.mark.parametrize("lam", [0.5, 2.0])
+def test_rst_formula(monkeypatch, tiny, batch, fidelity, lam):
+    x, y = batch
+    fake = FakeAscent(_fixed_point(x))
+    monkeypatch.setattr(L, "pgd", fake)
+    loss = L.rst_loss(tiny, x, y, eps=EPS, fidelity=fidelity, lam=lam)
+    expected = _ce(tiny, x, y) + lam * _ce(tiny, fake.point, y)
+    torch.testing.assert_close(loss, _red(expected, fidelity))
+    (_, kw, _), = fake.calls
+    assert kw["mode"] == ("train" if fidelity == "released" else "eval")
+
+
+@pytest.mark.parametrize("method", ["at", "rst"])
+@pytest.mark.parametrize("caller_training", [True, False])
+def test_attack_mode_paper_eval_released_train(tiny, batch, method, caller_training):
+    """The real PGD: eval-mode forwards in the paper's AT/RST, train-mode in the released;
+    the loss itself in the caller's mode, which is restored afterwards."""
+    x, y = batch
+    tiny.train(caller_training)
+    for fidelity, attack_flag in (("paper", False), ("released", True)):
+        tiny.trace.clear()
+        LOSSES[method](tiny, x, y, eps=EPS, fidelity=fidelity, steps=3)
+        attack, outer = tiny.trace[:3], tiny.trace[3:]
+        assert attack == [attack_flag] * 3
+        assert outer == [caller_training] * (1 if method == "at" else 2)
+        assert tiny.training is caller_training
+
+
+# ----------------------------------------------------------------------------- TRADES
+
+def _kl_official(model, x_adv, x):
+    """TRADES' code: KLDivLoss(reduction='sum')(log_softmax f(x'), softmax f(x))."""
+    crit = nn.KLDivLoss(reduction="sum")
+    return crit(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
+
+
+@pytest.mark.parametrize("fidelity", ["paper", "released"])
+@pytest.mark.parametrize("beta", [1.0, 6.0])
+def test_trades_formula_and_inner_settings(monkeypatch, tiny, batch, fidelity, beta):
+    x, y = batch
+    fake = FakeAscent(_fixed_point(x), model=tiny)
+    monkeypatch.setattr(L, "linf_ascent", fake)
+    loss = L.trades_loss(tiny, x, y, eps=EPS, fidelity=fidelity, beta=beta)
+    if fidelity == "paper":  # TRADES: mean CE + β · (batch-summed KL) / batch size
+        expected = F.cross_entropy(tiny(x), y) + beta * _kl_official(tiny, fake.point, x) / B
+    else:
+        expected = (F.cross_entropy(tiny(x), y, reduction="sum")
+                    + beta * _kl_official(tiny, fake.point, x))
+    torch.testing.assert_close(loss, expected)
+
+    (args, kw, training), = fake.calls
+    assert training is False  # inner maximisation in eval mode
+    assert kw["eps"] == EPS and kw["step"] == pytest.approx(EPS / 5) and kw["steps"] == 10
+    assert kw["start"] == "normal"
+    objective = args[0]
+    with torch.no_grad():
+        per = F.kl_div(F.log_softmax(tiny(fake.point), 1), F.softmax(tiny(x), 1),
+                       reduction="none").sum(1)
+        torch.testing.assert_close(objective(fake.point), per)
+    assert tiny.training
+
+
+def test_trades_real_inner_loop_is_seeded_and_increases_kl(tiny, batch):
+    x, y = batch
+    a = L.trades_loss(tiny, x, y, eps=EPS, generator=torch.Generator().manual_seed(3))
+    b = L.trades_loss(tiny, x, y, eps=EPS, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    weak = L.trades_loss(tiny, x, y, eps=EPS, steps=0, beta=1.0)
+    strong = L.trades_loss(tiny, x, y, eps=EPS, steps=10, beta=1.0)
+    assert strong > weak
+
+
+# ----------------------------------------------------------------------------- GR
+
+def _gr_expected(model, x, y, beta, h, signed):
+    x0 = x.clone().requires_grad_(True)
+    ce = _ce(model, x0, y)
+    (g,) = torch.autograd.grad(ce.sum(), x0, retain_graph=True)
+    if signed:  # Finlay & Oberman's direction for l∞ attacks: sign / sqrt(dimension)
+        d = g.sign() / 6.0  # 1×6×6 inputs
+    else:
+        d = g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    pen = ((_ce(model, x + h * d, y) - ce) / h) ** 2 / 2
+    return ce, pen
+
+
+def test_gr_paper_formula(tiny, batch):
+    x, y = batch
+    loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0)
+    ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=0.01, signed=True)
+    expected = (ce + 2.0 * pen).mean()
+    torch.testing.assert_close(loss, expected)
+    _assert_same_grads(tiny, loss, expected)
+
+
+def test_gr_released_formula_and_doubled_clean_gradient(tiny, batch):
+    x, y = batch
+    loss = L.gr_loss(tiny, x, y, eps=EPS, beta=0.5, fidelity="released")
+    ce, pen = _gr_expected(tiny, x, y, beta=0.5, h=1.0, signed=False)
+    # the value is what the released code logged: Σ CE + β Σ penalty ...
+    torch.testing.assert_close(loss, (ce + 0.5 * pen).sum())
+    # ... its parameter gradient what it applied: the clean CE's gradient twice
+    _assert_same_grads(tiny, loss, (2 * ce + 0.5 * pen).sum())
+
+
+def test_gr_finite_difference_approaches_double_backprop(tiny, batch):
+    """((ℓ(x + h d) − ℓ(x)) / h) → ∇ₓℓ · d as h → 0; for d = sign(∇ₓℓ)/√D the GR penalty
+    → ‖∇ₓℓ‖₁² / (2D), the gradient-norm regulariser GR approximates."""
+    x, y = batch
+    x0 = x.clone().requires_grad_(True)
+    ce = _ce(tiny, x0, y)
+    (g,) = torch.autograd.grad(ce.sum(), x0)
+    d = g.sign() / 6.0
+    exact = (g * d).flatten(1).sum(1)  # = ‖∇ₓℓ‖₁ / √D per example
+    torch.testing.assert_close(exact, g.abs().flatten(1).sum(1) / 6.0)
+    natural = L.natural_loss(tiny, x, y, eps=EPS)
+    errors, pen_errors = [], []
+    for h in (1e-1, 1e-2, 1e-3, 1e-4):
+        with torch.no_grad():
+            fd = (_ce(tiny, x + h * d, y) - _ce(tiny, x, y)) / h
+        errors.append((fd - exact).abs().max().item())
+        pen = L.gr_loss(tiny, x, y, eps=EPS, beta=1.0, h=h) - natural
+        pen_errors.append(abs(pen.item() - (exact ** 2 / 2).mean().item()))
+    assert all(a > b for a, b in zip(errors, errors[1:]))
+    assert all(a > b for a, b in zip(pen_errors, pen_errors[1:]))
+    assert errors[-1] < 1e-3 * exact.abs().max().item()
+    assert pen_errors[-1] < 1e-3 * (exact ** 2 / 2).mean().item()
+
+
+# ----------------------------------------------------------------------------- LLR
+
+@pytest.mark.parametrize("act", [nn.Tanh, nn.ReLU])
+def test_llr_paper_formula_and_inner_settings(monkeypatch, batch, act):
+    model = Tiny(act).double().train()
+    x, y = batch
+    fake = FakeAscent(_fixed_point(x), model=model)
+    monkeypatch.setattr(L, "linf_ascent", fake)
+    loss = L.llr_loss(model, x, y, eps=EPS, lam=4.0, mu=3.0)
+
+    delta = fake.point - x
+    x0 = x.clone().requires_grad_(True)
+    ce = _ce(model, x0, y)
+    (g,) = torch.autograd.grad(ce.sum(), x0, create_graph=True)
+    lin = (delta * g).sum(dim=(1, 2, 3))
+    gamma = (_ce(model, x + delta, y) - ce - lin).abs()
+    expected = (ce + 4.0 * gamma + 3.0 * lin.abs()).mean()
+    torch.testing.assert_close(loss, expected)
+    _assert_same_grads(model, loss, expected)
+
+    (args, kw, training), = fake.calls
+    assert training is False
+    assert kw["steps"] == 2 and kw["step"] == pytest.approx(EPS / 2) and kw["start"] == "normal"
+    with torch.no_grad():  # the inner objective is the per-example linearity gap g(δ)
+        torch.testing.assert_close(args[0](fake.point), gamma.detach())
+
+
+def test_llr_released_formula(monkeypatch, tiny, batch):
+    x, y = batch
+    fake = FakeAscent(_fixed_point(x), model=tiny)
+    monkeypatch.setattr(L, "linf_ascent", fake)
+    loss = L.llr_loss(tiny, x, y, eps=EPS, fidelity="released", lam=4.0, mu=3.0)
+    # zeroed input gradient, ℓ(x) not subtracted: Σ CE(x) + λ Σ CE(x + δ), no μ term
+    expected = (_ce(tiny, x, y) + 4.0 * _ce(tiny, fake.point, y)).sum()
+    torch.testing.assert_close(loss, expected)
+    _assert_same_grads(tiny, loss, expected)
+    (args, kw, training), = fake.calls
+    assert training is False and kw["steps"] == 2
+    with torch.no_grad():  # the inner loop just ascends the cross-entropy
+        torch.testing.assert_close(args[0](fake.point), _ce(tiny, fake.point, y))
+
+
+def test_llr_input_gradient_term_paper_nonzero_released_zero(batch):
+    """The μ·|δᵀ∇ₓℓ| term: present and trainable (double back-prop, even through ReLUs) in
+    the paper's LLR; identically zero in the released code."""
+    model = Tiny(nn.ReLU).double().train()
+    x, y = batch
+    gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    mu_term = (L.llr_loss(model, x, y, eps=EPS, lam=0.0, mu=1.0, generator=gen())
+               - L.natural_loss(model, x, y, eps=EPS))
+    assert mu_term.item() > 0
+    assert any(g is not None and g.abs().sum() > 0 for g in _grads(model, mu_term))
+
+    released = L.llr_loss(model, x, y, eps=EPS, lam=0.0, mu=1.0, fidelity="released",
+                          generator=gen())
+    natural = L.natural_loss(model, x, y, eps=EPS, fidelity="released")
+    torch.testing.assert_close(released, natural)
+    _assert_same_grads(model, released, natural)
+
+
+# ----------------------------------------------------------------------------- all losses
+
+@pytest.mark.parametrize("method", ["natural", "at", "rst", "trades"])
+def test_released_is_batch_size_times_paper_for_fixed_inner_points(monkeypatch, tiny, batch,
+                                                                    method):
+    x, y = batch
+    fixed = _fixed_point(x)
+    monkeypatch.setattr(L, "pgd", FakeAscent(fixed))
+    monkeypatch.setattr(L, "linf_ascent", FakeAscent(fixed))
+    paper = LOSSES[method](tiny, x, y, eps=EPS)
+    released = LOSSES[method](tiny, x, y, eps=EPS, fidelity="released")
+    torch.testing.assert_close(released, B * paper)
+
+
+class ModeNet(nn.Module):
+    """BN + dropout so that train/eval matters; one submodule left in eval on purpose."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(64, 3)
+
+    def forward(self, x):
+        return self.fc(self.drop(torch.relu(self.bn(self.conv(x)))).flatten(1))
+
+
+@pytest.mark.parametrize("method", sorted(LOSSES))
+@pytest.mark.parametrize("fidelity", ["paper", "released"])
+def test_no_parameter_gradients_left_and_mode_restored(batch, method, fidelity):
+    x, y = batch
+    model = ModeNet().double().train()
+    model.drop.eval()
+    flags = [m.training for m in model.modules()]
+    x_before = x.clone()
+    loss = LOSSES[method](model, x, y, eps=EPS, fidelity=fidelity, **(
+        {"steps": 2} if "steps" in METHOD_PARAMS[method] else {}))
+    assert all(p.grad is None for p in model.parameters())
+    assert [m.training for m in model.modules()] == flags
+    assert torch.equal(x, x_before) and not x.requires_grad
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name, shape", [("cnn1", (2, 1, 28, 28)), ("cnn2", (2, 1, 28, 28)),
+                                         ("wrn-16-2", (2, 3, 32, 32))])
+@pytest.mark.parametrize("fidelity", ["paper", "released"])
+def test_every_loss_backpropagates_on_the_real_models(name, shape, fidelity):
+    model = build_model(name, fidelity=fidelity).train()
+    x, y = torch.rand(shape), torch.tensor([3, 7])
+    for method, fn in LOSSES.items():
+        model.zero_grad(set_to_none=True)
+        kw = {"steps": 2} if "steps" in METHOD_PARAMS[method] else {}
+        loss = fn(model, x, y, eps=0.031, fidelity=fidelity, **kw)
+        assert torch.isfinite(loss), (method, loss)
+        loss.backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert grads, method
+        assert all(torch.isfinite(g).all() for g in grads), method
+        assert any(g.abs().sum() > 0 for g in grads), method
+        assert model.training
