@@ -68,6 +68,13 @@ def test_separation_rejects_bad_parameters_through_papermill(tmp_path, params, m
     assert message in err.value.evalue
 
 
+def test_theorem_rejects_bad_parameters_through_papermill(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / "theorem.ipynb", tmp_path, noise=-1, p="3")
+    assert err.value.ename == "ValueError"
+    assert "noise must be a finite number >= 0" in err.value.evalue and "valid choices" in err.value.evalue
+
+
 def test_separation_absent_split_fails_clearly_through_papermill(tmp_path, data_root):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "separation.ipynb", tmp_path, dataset="cifar10", data_root=str(data_root),
