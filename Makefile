@@ -5,7 +5,6 @@ BIN    := $(VENV)/bin
 # Data root: $RLL_DATA if set, else the workplace mirror beside the repo, else ~/.cache/rll.
 RLL_DATA ?= $(if $(wildcard ../shared/datasets/MNIST),$(abspath ../shared/datasets),$(HOME)/.cache/rll)
 export RLL_DATA
-export MPLBACKEND := Agg
 
 .PHONY: install book test test-fast clean
 install: $(VENV)/.installed
