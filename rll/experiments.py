@@ -16,7 +16,6 @@ import torch
 
 from rll import __version__
 from rll import data as rdata
-from rll import separation
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_FILE = Path(__file__).with_name("paper_reference.json")
@@ -76,6 +75,8 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
     a labelled partial test set (``test_partial`` for CIFAR-10); the record's ``test_note`` then
     says what it covers.  A missing split raises :class:`rll.data.DataError`, never a substitute.
     """
+    from rll import separation
+
     if dataset not in rdata.DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(rdata.DATASETS)}")
     info = rdata.DATASET_INFO[dataset]
@@ -242,3 +243,351 @@ def environment_table():
         except metadata.PackageNotFoundError:
             rows[pkg] = "not installed"
     return pd.DataFrame({"value": rows})
+
+
+# --------------------------------------------------------------------------- Section 5 tables
+
+#: The paper's ten method rows (Tables 2, 3, 9–13) and the dropout study's five (Tables 4, 14),
+#: as method specs ``name`` or ``name(param=value)``.
+PAPER_METHODS = ("natural", "gr", "llr", "at", "rst(lam=0.5)", "rst(lam=1)", "rst(lam=2)",
+                 "trades(beta=1)", "trades(beta=3)", "trades(beta=6)")
+DROPOUT_METHODS = ("natural", "at", "rst(lam=2)", "trades(beta=3)", "trades(beta=6)")
+
+#: Which models each table notebook trains per dataset, and the dropout rates of Table 4.
+TABLE_MODELS = {
+    "table2": {"mnist": ("cnn1", "cnn2")},
+    "table3": {"cifar10": ("wrn-40-10",), "resimagenet": ("resnet50",), "svhn": ("wrn-40-10",)},
+    "table4": {"svhn": ("wrn-40-10",), "cifar10": ("wrn-40-10",)},
+}
+DROPOUT_RATE = {"svhn": 0.5, "cifar10": 0.2}
+#: Paper tables holding each attack's numbers (looked up in this order).
+PAPER_TABLES = {"pgd": ("table2", "table3", "table4"),
+                "mt": ("table9", "table10", "table11", "table12", "table13", "table14")}
+METRIC_COLUMNS = ("train_acc", "test_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap")
+#: Configuration fields that only set a run's budget; the rest say *what* is run.
+BUDGET_FIELDS = ("epochs", "milestones", "train_size", "test_size")
+
+_GREEK = {"lam": "λ", "beta": "β"}
+
+
+def parse_method(spec: str) -> tuple[str, dict]:
+    """``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``; ``"at"`` → ``("at", {})``."""
+    from rll.losses import METHOD_PARAMS
+
+    text = str(spec).strip().replace(" ", "")
+    name, _, rest = text.partition("(")
+    if name not in METHOD_PARAMS:
+        raise ValueError(f"unknown method {spec!r}; valid choices: {', '.join(METHOD_PARAMS)} "
+                         "(parameters as e.g. 'trades(beta=6)', 'rst(lam=0.5)')")
+    params: dict = {}
+    if rest:
+        if not rest.endswith(")"):
+            raise ValueError(f"malformed method {spec!r}: expected name(param=value, ...)")
+        for item in filter(None, rest[:-1].split(",")):
+            key, eq, value = item.partition("=")
+            if not eq or key not in METHOD_PARAMS[name]:
+                valid = ", ".join(METHOD_PARAMS[name]) or "none"
+                raise ValueError(f"method {name!r} takes no parameter {key!r}; valid parameters: {valid}")
+            try:
+                params[key] = float(value)
+            except ValueError:
+                raise ValueError(f"parameter {key} of {spec!r} must be a number, got {value!r}") from None
+    return name, params
+
+
+def method_label(method: str, params: dict) -> str:
+    """The paper's row label: ``TRADES(β=6)``, ``RST(λ=.5)``, ``Natural``."""
+    name = {"natural": "Natural"}.get(method, method.upper())
+    if not params:
+        return name
+    inner = ",".join(f"{_GREEK.get(k, k)}={_short(v)}" for k, v in sorted(params.items()))
+    return f"{name}({inner})"
+
+
+def _short(v: float) -> str:
+    s = f"{float(v):g}"
+    return s[1:] if s.startswith("0.") else s
+
+
+#: The parameter each table row is labelled by (the paper's grid); others keep their defaults.
+ROW_PARAMS = {"rst": ("lam",), "trades": ("beta",)}
+
+
+def row_params(method: str, params) -> dict:
+    """The parameters that name a table row: λ for RST, β for TRADES, nothing else."""
+    return {k: float(v) for k, v in dict(params).items() if k in ROW_PARAMS.get(method, ())}
+
+
+def _params_of(config) -> dict:
+    if isinstance(config, dict):
+        return row_params(config["method"], config["params"])
+    return row_params(config.method, config.params)
+
+
+def paper_row(dataset: str, model: str, method: str, params: dict, dropout: float, attack: str) -> dict | None:
+    """The paper's published row for one configuration (``None`` if the paper has none);
+    the row carries ``table`` naming where it was printed."""
+    ref = paper_reference()
+    want = row_params(method, params)
+    for table in PAPER_TABLES[attack]:
+        for row in ref[table]["rows"]:
+            if (row["dataset"], row["model"], row["method"]) != (dataset, model, method):
+                continue
+            if {k: float(v) for k, v in row["params"].items()} != want:
+                continue
+            if abs(float(row["dropout"]) - float(dropout)) > 1e-9:
+                continue
+            return {**row, "table": table}
+    return None
+
+
+def table_configs(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None,
+                  seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None,
+                  test_size=None, test_split: str = "test", eps=None) -> list:
+    """The training configurations behind one table notebook: models × methods × dropout ×
+    seeds.  ``methods`` defaults to the paper's rows; ``dropouts`` to ``(0,)`` except Table 4
+    (no dropout and the paper's rate)."""
+    from rll.train import TrainConfig
+
+    if table not in TABLE_MODELS:
+        raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
+    if dataset not in TABLE_MODELS[table]:
+        raise ValueError(f"{table} covers datasets {', '.join(TABLE_MODELS[table])}; got {dataset!r}")
+    methods = methods or (DROPOUT_METHODS if table == "table4" else PAPER_METHODS)
+    models = models or TABLE_MODELS[table][dataset]
+    if dropouts is None:
+        dropouts = (0.0, DROPOUT_RATE[dataset]) if table == "table4" else (0.0,)
+    if not seeds:
+        raise ValueError("seeds must list at least one seed, e.g. [0] or [0, 1, 2]")
+    configs = []
+    for model in models:
+        for spec in methods:
+            method, params = parse_method(spec)
+            for dropout in dropouts:
+                for seed in seeds:
+                    configs.append(TrainConfig(dataset=dataset, model=model, method=method, params=params,
+                                               dropout=dropout, epochs=epochs, seed=int(seed), attack=attack,
+                                               fidelity=fidelity, train_size=train_size, test_size=test_size,
+                                               test_split=test_split, eps=eps))
+    return configs
+
+
+def _what(canonical: dict) -> dict:
+    return {k: v for k, v in canonical.items() if k not in BUDGET_FIELDS}
+
+
+def find_record(records: list[dict], config, *, exact_budget: bool) -> dict | None:
+    """The stored record of ``config``.  With ``exact_budget=False`` any budget (epochs,
+    subset sizes) matches and the largest stored one (epochs × training examples) wins."""
+    want = config.canonical()
+    if exact_budget:
+        return next((r for r in records if r["config"] == want), None)
+    what = _what(want)
+    hits = [r for r in records if _what(r["config"]) == what]
+    if not hits:
+        return None
+    return max(hits, key=lambda r: (r["config"]["epochs"] * (r["provenance"].get("n_train") or 0),
+                                    r["provenance"].get("started_utc", "")))
+
+
+def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
+                 data_root=None, device=None, checkpoint_dir=None, progress: bool = True) -> list[tuple]:
+    """Pair each configuration with its stored record; with ``train_missing`` train (and
+    store) the ones the store lacks first.  Returns ``[(config, record or None), ...]``."""
+    from rll.results import ResultsStore
+    from rll.train import train
+
+    store = ResultsStore(results_dir)
+    records = store.records()
+    out = []
+    for config in configs:
+        record = find_record(records, config, exact_budget=exact_budget)
+        if record is None and train_missing:
+            record = train(config, data_root=data_root, results_dir=results_dir, device=device,
+                           checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress)
+        out.append((config, record))
+    return out
+
+
+def table_frame(runs: list[tuple], *, attack: str):
+    """Our table beside the paper's: one row per (model, method, dropout), columns
+    (metric, ours | ± | paper | Δ).  ``ours`` is the mean over the seeds that have a record,
+    ``±`` their standard deviation (blank for one seed); ``Δ`` = ours − paper."""
+    import pandas as pd
+
+    groups: dict = {}
+    for config, record in runs:
+        key = (config.model, method_label(config.method, _params_of(config)), config.dropout)
+        g = groups.setdefault(key, {"config": config, "records": []})
+        if record is not None:
+            g["records"].append(record)
+    rows = []
+    for (model, label, dropout), g in groups.items():
+        cfg = g["config"]
+        paper = paper_row(cfg.dataset, model, cfg.method, _params_of(cfg), dropout, attack) or {}
+        row = {("", "model"): model, ("", "method"): label}
+        if any(k[2] for k in groups):
+            row[("", "dropout")] = dropout
+        row[("", "runs")] = len(g["records"])
+        for metric in METRIC_COLUMNS:
+            values = [r["metrics"][metric] for r in g["records"] if metric in r["metrics"]]
+            ours = float(np.mean(values)) if values else np.nan
+            spread = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+            ref = paper.get(metric, np.nan)
+            row[(metric, "ours")] = ours
+            row[(metric, "±")] = spread
+            row[(metric, "paper")] = ref
+            row[(metric, "Δ")] = ours - ref if values and not np.isnan(ref) else np.nan
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def style_table(frame):
+    """Display form of :func:`table_frame`: two decimals, blanks for missing values."""
+    return frame.style.format(precision=2, na_rep="").hide(axis="index")
+
+
+def provenance_lines(runs: list[tuple]) -> list[str]:
+    """How the numbers of a table were obtained: one line per distinct budget, naming the
+    epochs (and the paper's), training/test examples, seeds, fidelity, devices, dates and
+    commits; and the configurations not yet run.  Says so when budgets are mixed."""
+    from rll.train import SCHEDULES
+
+    budgets: dict = {}
+    missing = []
+    for config, record in runs:
+        if record is None:
+            missing.append(config)
+            continue
+        c, p = record["config"], record["provenance"]
+        key = (c["epochs"], p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"])
+        b = budgets.setdefault(key, {"seeds": set(), "devices": set(), "dates": set(), "commits": set(), "n": 0})
+        b["n"] += 1
+        b["seeds"].add(c["seed"])
+        b["devices"].add(p.get("device", "?"))
+        b["dates"].add(str(p.get("started_utc", "?"))[:10])
+        b["commits"].add(str(p.get("git_commit") or "?")[:10])
+    lines = []
+    if len(budgets) > 1:
+        lines.append("NOTE: this table mixes budgets; each line below is one budget.")
+    for (epochs, n_train, n_test, fidelity, attack), b in budgets.items():
+        dataset = runs[0][0].dataset
+        lines.append(
+            f"{b['n']} runs: {epochs} epochs (paper: {SCHEDULES[dataset].epochs}), {n_train} training / "
+            f"{n_test} test examples, seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
+            f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
+            f"commit {', '.join(sorted(b['commits']))}")
+    if missing:
+        labels = sorted({f"{c.model} {method_label(c.method, _params_of(c))}"
+                         + (f" dropout {c.dropout}" if c.dropout else "") for c in missing})
+        lines.append(f"Not yet run ({len(missing)} configurations): {'; '.join(labels)}")
+    return lines
+
+
+def check_table_params(table: str, *, dataset: str, methods=None, models=None, epochs=None, seeds=(0,),
+                       attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
+                       test_split: str = "test", eps=None, device=None, data_root=None,
+                       train_missing: bool = False) -> list:
+    """Validate a table notebook's parameters (one readable ``ValueError`` naming the valid
+    choices) and return its configurations."""
+    from rll.train import ATTACKS, FIDELITIES
+
+    if table in TABLE_MODELS and dataset not in TABLE_MODELS[table]:
+        raise ValueError(f"unknown dataset {dataset!r} for {table}; valid choices: {', '.join(TABLE_MODELS[table])}")
+    if attack not in ATTACKS:
+        raise ValueError(f"unknown attack {attack!r}; valid choices: {', '.join(ATTACKS)}")
+    if fidelity not in FIDELITIES:
+        raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
+    if eps is not None and not (isinstance(eps, (int, float)) and eps > 0):
+        raise ValueError(f"eps must be a positive radius (or None for the dataset's), got {eps!r}")
+    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
+        raise ValueError(f"epochs must be an integer >= 1 (or None for the paper's), got {epochs!r}")
+    if isinstance(seeds, (int, str)) or not list(seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
+    if isinstance(methods, str):
+        raise ValueError(f"methods must be a list, e.g. ['natural', 'trades(beta=6)']; got {methods!r}")
+    if not isinstance(train_missing, bool):
+        raise ValueError(f"train_missing must be True or False, got {train_missing!r}")
+    check_device(device)
+    check_data_root(data_root)
+    return table_configs(table, dataset=dataset, methods=methods, models=models, epochs=epochs, seeds=tuple(seeds),
+                         attack=attack, fidelity=fidelity, train_size=train_size, test_size=test_size,
+                         test_split=test_split, eps=eps)
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of two equal-length sequences (NaNs dropped)."""
+    import pandas as pd
+
+    s = pd.DataFrame({"x": x, "y": y}).dropna()
+    return float(s["x"].rank().corr(s["y"].rank())) if len(s) > 2 else float("nan")
+
+
+def table_summary(frame) -> list[str]:
+    """Sentences computed from a table's numbers (ours and the paper's): which methods are most
+    robust and smoothest, and the rank correlation of Lipschitz constant and robustness."""
+    lines = []
+    for src in ("ours", "paper"):
+        adv = frame[("adv_test_acc", src)]
+        lip = frame[("test_lipschitz", src)]
+        if adv.notna().sum() < 3:
+            lines.append(f"{src}: too few rows for a summary")
+            continue
+        names = [f"{m} {lab}" for m, lab in zip(frame[("", "model")], frame[("", "method")])]
+        top = [names[i] for i in adv.to_numpy().argsort()[::-1][:3] if not np.isnan(adv.iloc[i])]
+        smooth = [names[i] for i in lip.to_numpy().argsort()[:3] if not np.isnan(lip.iloc[i])]
+        rho = spearman(lip, adv)
+        lines.append(f"{src}: most robust {', '.join(top)}; smoothest {', '.join(smooth)}; "
+                     f"Spearman(Lipschitz, adversarial accuracy) = {rho:+.2f}")
+    return lines
+
+
+# --------------------------------------------------------------------------- released vs paper
+
+def lipschitz_estimators_frame(records: list[dict]):
+    """The released code's Lipschitz estimator (fixed step 0.003, descending update, final
+    iterate) beside Eq. 3 as the paper defines it (step ε/5, ascent, maximum over iterates),
+    on the same trained models: one row per stored run that has both."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        m, c = r["metrics"], r["config"]
+        if "test_lipschitz" in m and "test_lipschitz_released" in m:
+            rows.append({"dataset": c["dataset"], "model": c["model"],
+                         "method": method_label(c["method"], _params_of(c)), "fidelity": c["fidelity"],
+                         "seed": c["seed"], "epochs": c["epochs"], "Eq. 3 (paper)": m["test_lipschitz"],
+                         "released estimator": m["test_lipschitz_released"],
+                         "released / paper": m["test_lipschitz_released"] / m["test_lipschitz"]
+                         if m["test_lipschitz"] else np.nan})
+    return pd.DataFrame(rows)
+
+
+def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
+    """Runs that differ only in ``fidelity`` (paper vs released) for ``methods``: their
+    metrics side by side, so the effect of the released code's deviations is visible."""
+    import pandas as pd
+
+    index: dict = {}
+    for r in records:
+        c = dict(r["config"])
+        if c["method"] not in methods:
+            continue
+        fidelity = c.pop("fidelity")
+        c.pop("lr", None)   # the paper-fidelity lr is the released one × batch (mean vs summed loss)
+        key = json.dumps(c, sort_keys=True)
+        index.setdefault(key, {})[fidelity] = r
+    rows = []
+    for key, pair in index.items():
+        if "paper" not in pair or "released" not in pair:
+            continue
+        c = pair["paper"]["config"]
+        row = {"model": c["model"], "method": method_label(c["method"], _params_of(c)), "seed": c["seed"],
+               "epochs": c["epochs"]}
+        for metric in ("test_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap"):
+            row[(metric, "paper")] = pair["paper"]["metrics"].get(metric)
+            row[(metric, "released")] = pair["released"]["metrics"].get(metric)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -59,3 +59,80 @@ def image_pairs(pairs: list[dict]):
             ax.set_title(f"{label}" + (f"\nd∞ = {pair['distance']:.3f}" if row == 0 else ""), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _ours(frame, metric):
+    return frame[(metric, "ours")].to_numpy(dtype=float)
+
+
+def _paper(frame, metric):
+    return frame[(metric, "paper")].to_numpy(dtype=float)
+
+
+def accuracy_vs_robustness(frame, *, title: str = ""):
+    """Adversarial against clean test accuracy per method: ours (filled) and the paper's
+    (hollow), one marker per table row (``rll.experiments.table_frame``)."""
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    labels = [f"{m} {lab}" if frame[("", "model")].nunique() > 1 else lab
+              for m, lab in zip(frame[("", "model")], frame[("", "method")])]
+    if ("", "dropout") in frame.columns:
+        labels = [f"{lab}{' +dropout' if d else ''}" for lab, d in zip(labels, frame[("", "dropout")])]
+    x, y = _ours(frame, "test_acc"), _ours(frame, "adv_test_acc")
+    px, py = _paper(frame, "test_acc"), _paper(frame, "adv_test_acc")
+    colors = plt.cm.tab10(np.arange(len(labels)) % 10)
+    for i, lab in enumerate(labels):
+        if not np.isnan(x[i]):
+            ax.scatter(x[i], y[i], color=colors[i], label=lab, zorder=3)
+        if not np.isnan(px[i]):
+            ax.scatter(px[i], py[i], facecolors="none", edgecolors=colors[i], zorder=2)
+            if not np.isnan(x[i]):
+                ax.plot([x[i], px[i]], [y[i], py[i]], color=colors[i], lw=0.6, alpha=0.5)
+    ax.set_xlabel("clean test accuracy (%)")
+    ax.set_ylabel("adversarial test accuracy (%)")
+    ax.set_title(title or "accuracy vs robustness (filled: ours, hollow: paper)")
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def lipschitz_vs_robustness(frame, *, title: str = ""):
+    """Section 5.2's observation: test local Lipschitz constant (Eq. 3, log scale) against
+    adversarial test accuracy, ours and the paper's."""
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    for src, marker, fill in (("ours", "o", True), ("paper", "s", False)):
+        lip = frame[("test_lipschitz", src)].to_numpy(dtype=float)
+        adv = frame[("adv_test_acc", src)].to_numpy(dtype=float)
+        ok = ~np.isnan(lip) & ~np.isnan(adv) & (lip > 0)
+        kw = {"color": "#4c72b0"} if fill else {"facecolors": "none", "edgecolors": "#dd8452"}
+        ax.scatter(lip[ok], adv[ok], marker=marker, label=src, **kw)
+        for l, a, lab in zip(lip[ok], adv[ok], frame[("", "method")].to_numpy()[ok]):
+            ax.annotate(lab, (l, a), fontsize=6, alpha=0.7, xytext=(2, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("test local Lipschitz constant (Eq. 3)")
+    ax.set_ylabel("adversarial test accuracy (%)")
+    ax.set_title(title or "smoother models are more robust?")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def generalization_gaps(frame, *, title: str = ""):
+    """Section 5.3: clean and adversarial generalization gaps per method, with and without
+    dropout when the table has both (ours solid, the paper's hatched)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+    labels = list(frame[("", "method")])
+    if ("", "dropout") in frame.columns:
+        labels = [f"{lab}\n{'dropout' if d else 'no dropout'}" for lab, d in zip(labels, frame[("", "dropout")])]
+    pos = np.arange(len(labels))
+    for ax, metric in zip(axes, ("gap", "adv_gap")):
+        ax.bar(pos - 0.2, np.nan_to_num(_ours(frame, metric)), width=0.4, label="ours", color="#4c72b0")
+        ax.bar(pos + 0.2, np.nan_to_num(_paper(frame, metric)), width=0.4, label="paper",
+               color="none", edgecolor="#dd8452", hatch="//")
+        ax.set_xticks(pos)
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(f"{metric.replace('_', ' ')} (train − test, points)")
+        ax.axhline(0, color="black", lw=0.5)
+    axes[0].legend()
+    fig.suptitle(title or "generalization gaps")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,243 @@
+"""The paper's claims, each given a verdict computed from stored results.
+
+Every claim is judged twice: on **our runs** (the results store) and on **the paper's own
+published numbers** (``rll/paper_reference.json``), so the book can tell "the paper's tables
+support its text" apart from "our re-runs support it".  A verdict is ``holds``,
+``does not hold``, ``mixed`` or ``not yet run``, with the evidence that decided it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rll import experiments
+
+HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
+ROBUST = ("at", "rst", "trades")
+OTHERS = ("natural", "gr", "llr")
+
+
+@dataclass
+class Verdict:
+    claim: str
+    section: str
+    ours: str
+    ours_evidence: str
+    paper: str = "—"
+    paper_evidence: str = ""
+    notes: list = field(default_factory=list)
+
+
+def _rows_from_records(records: list[dict], **match) -> list[dict]:
+    rows = []
+    for r in records:
+        c = r["config"]
+        if all(c.get(k) == v for k, v in match.items()):
+            rows.append({"dataset": c["dataset"], "model": c["model"], "method": c["method"],
+                         "params": experiments.row_params(c["method"], c["params"]),
+                         "dropout": c["dropout"], "seed": c["seed"], "attack": c["attack"],
+                         "epochs": c["epochs"], **r["metrics"]})
+    return rows
+
+
+def _mean_by_row(rows: list[dict]) -> list[dict]:
+    """Average seeds: one row per (dataset, model, method, params, dropout)."""
+    groups: dict = {}
+    for r in rows:
+        key = (r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r["dropout"])
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, rs in groups.items():
+        merged = dict(rs[0])
+        for metric in experiments.METRIC_COLUMNS + ("adv_train_acc",):
+            vals = [x[metric] for x in rs if x.get(metric) is not None]
+            merged[metric] = float(np.mean(vals)) if vals else np.nan
+        merged["seeds"] = len(rs)
+        out.append(merged)
+    return out
+
+
+def _paper_rows(tables: tuple[str, ...]) -> list[dict]:
+    ref = experiments.paper_reference()
+    return [row for t in tables for row in ref[t]["rows"]]
+
+
+def _label(r: dict) -> str:
+    return f"{r['model']} {experiments.method_label(r['method'], r['params'])}"
+
+
+def _groups(rows: list[dict]) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault((r["dataset"], r["model"]), []).append(r)
+    return out
+
+
+# ----------------------------------------------------------------------------- judgements
+
+def judge_robust_smoothest(rows: list[dict]) -> tuple[str, str]:
+    """Section 5.2/5.4: AT, RST and TRADES are the most robust and the smoothest.  Per
+    (dataset, model) block: the k rows with the highest adversarial accuracy and the k with
+    the lowest Lipschitz constant must all be robust-method rows (k = number of robust rows)."""
+    verdicts, evidence = [], []
+    for (ds, model), rs in _groups(rows).items():
+        robust = [r for r in rs if r["method"] in ROBUST and r.get("dropout", 0) == 0]
+        others = [r for r in rs if r["method"] in OTHERS and r.get("dropout", 0) == 0]
+        if not robust or not others:
+            continue
+        worst_robust_adv = min(r["adv_test_acc"] for r in robust)
+        best_other_adv = max(r["adv_test_acc"] for r in others)
+        worst_robust_lip = max(r["test_lipschitz"] for r in robust)
+        best_other_lip = min(r["test_lipschitz"] for r in others)
+        ok_adv, ok_lip = worst_robust_adv > best_other_adv, worst_robust_lip < best_other_lip
+        verdicts.append(ok_adv and ok_lip)
+        evidence.append(f"{ds}/{model}: weakest robust row adv {worst_robust_adv:.1f}% vs best other "
+                        f"{best_other_adv:.1f}%; least smooth robust row Lipschitz {worst_robust_lip:.2f} "
+                        f"vs smoothest other {best_other_lip:.2f}")
+    return _combine(verdicts), "; ".join(evidence)
+
+
+def judge_lipschitz_correlates(rows: list[dict]) -> tuple[str, str]:
+    """Section 5.2: local Lipschitzness is (negatively) correlated with adversarial accuracy:
+    Spearman ρ(Lipschitz, adversarial accuracy) ≤ −0.5 in each block."""
+    verdicts, evidence = [], []
+    for (ds, model), rs in _groups(rows).items():
+        rs = [r for r in rs if r.get("dropout", 0) == 0]
+        if len(rs) < 4:
+            continue
+        rho = experiments.spearman([r["test_lipschitz"] for r in rs], [r["adv_test_acc"] for r in rs])
+        verdicts.append(rho <= -0.5)
+        evidence.append(f"{ds}/{model}: ρ = {rho:+.2f} over {len(rs)} rows")
+    return _combine(verdicts), "; ".join(evidence)
+
+
+def judge_robust_gaps(rows: list[dict]) -> tuple[str, str]:
+    """Section 5.2: the robust methods have larger generalization gaps (clean and adversarial)
+    than natural training, GR and LLR: compare the mean gaps of the two groups per block."""
+    verdicts, evidence = [], []
+    for (ds, model), rs in _groups(rows).items():
+        robust = [r for r in rs if r["method"] in ROBUST and r.get("dropout", 0) == 0]
+        others = [r for r in rs if r["method"] in OTHERS and r.get("dropout", 0) == 0]
+        if not robust or not others:
+            continue
+        parts = []
+        for metric in ("gap", "adv_gap"):
+            a = np.nanmean([r[metric] for r in robust])
+            b = np.nanmean([r[metric] for r in others])
+            verdicts.append(a > b)
+            parts.append(f"{metric} robust {a:.2f} vs others {b:.2f}")
+        evidence.append(f"{ds}/{model}: " + ", ".join(parts))
+    return _combine(verdicts), "; ".join(evidence)
+
+
+def judge_dropout(rows: list[dict], metric: str) -> tuple[str, str]:
+    """Section 5.3: dropout lowers ``metric`` (gap, adv_gap or test_lipschitz) for each method."""
+    verdicts, evidence = [], []
+    pairs: dict = {}
+    for r in rows:
+        key = (r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())))
+        pairs.setdefault(key, {})["on" if r.get("dropout", 0) else "off"] = r
+    for (ds, model, method, params), p in pairs.items():
+        if "on" in p and "off" in p:
+            lower = p["on"][metric] < p["off"][metric]
+            verdicts.append(lower)
+            if not lower:
+                evidence.append(f"{ds} {experiments.method_label(method, dict(params))}: "
+                                f"{p['off'][metric]:.2f} → {p['on'][metric]:.2f}")
+    if not verdicts:
+        return NOT_RUN, ""
+    head = f"lower with dropout in {sum(verdicts)} of {len(verdicts)} method/dataset pairs"
+    return _combine(verdicts), head + ("; exceptions: " + "; ".join(evidence) if evidence else "")
+
+
+def judge_separation(records: list[dict]) -> tuple[str, str]:
+    """Section 3: train–train and test–train minimum separation exceed 2ε."""
+    verdicts, evidence = [], []
+    for rec in records:
+        if rec.get("random_labels"):
+            continue
+        for col in ("train_train_min", "test_train_min"):
+            v = rec.get(col)
+            if v is None:
+                continue
+            verdicts.append(v > 2 * rec["eps"])
+            evidence.append(f"{rec['dataset']} {col.replace('_min', '').replace('_', '–')} "
+                            f"{v:.3f} = {v / rec['eps']:.1f}ε")
+    return _combine(verdicts), "; ".join(evidence)
+
+
+def judge_mt_stronger(pgd_rows: list[dict], mt_rows: list[dict]) -> tuple[str, str]:
+    """Appendix D.1: the multi-targeted attack gives lower (or equal) adversarial accuracy
+    than PGD on the same models."""
+    index = {(r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r.get("dropout", 0)): r
+             for r in pgd_rows}
+    diffs = []
+    for r in mt_rows:
+        key = (r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r.get("dropout", 0))
+        if key in index:
+            diffs.append(index[key]["adv_test_acc"] - r["adv_test_acc"])
+    if not diffs:
+        return NOT_RUN, ""
+    verdicts = [d >= -0.05 for d in diffs]
+    return _combine(verdicts), (f"PGD − MT adversarial accuracy over {len(diffs)} rows: "
+                                f"min {min(diffs):+.2f}, median {np.median(diffs):+.2f}, max {max(diffs):+.2f} points")
+
+
+def _combine(verdicts: list[bool]) -> str:
+    if not verdicts:
+        return NOT_RUN
+    if all(verdicts):
+        return HOLDS
+    if not any(verdicts):
+        return FAILS
+    return MIXED
+
+
+# ----------------------------------------------------------------------------- the list
+
+def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> list[Verdict]:
+    """Every claim with its verdict on our stored runs and on the paper's published numbers."""
+    pgd_ours = _mean_by_row(_rows_from_records(run_records, attack="pgd", fidelity="paper"))
+    mt_ours = _mean_by_row(_rows_from_records(run_records, attack="mt", fidelity="paper"))
+    pgd_paper = _paper_rows(("table2", "table3"))
+    dropout_paper = _paper_rows(("table4",))
+    dropout_ours = [r for r in pgd_ours if r["dataset"] in ("svhn", "cifar10")]
+    ref = experiments.paper_reference()
+    sep_paper = [{"dataset": ds, "eps": v["eps"], "random_labels": False, **v} for ds, v in ref["table1"].items() if isinstance(v, dict)]
+    out = []
+
+    s_ours, e_ours = judge_separation(separation_records)
+    s_pap, e_pap = judge_separation(sep_paper)
+    out.append(Verdict("Real image datasets are r-separated: minimum train–train and test–train "
+                       "l∞ separation exceeds 2ε", "3, Table 1", s_ours, e_ours, s_pap, e_pap))
+    for claim, section, judge in (
+            ("AT, RST and TRADES produce the most robust and the smoothest (most locally Lipschitz) classifiers",
+             "5.2, 5.4", judge_robust_smoothest),
+            ("Local Lipschitzness is correlated with adversarial accuracy", "5.2", judge_lipschitz_correlates),
+            ("The robust methods have larger clean and adversarial generalization gaps than Natural, GR and LLR",
+             "5.2", judge_robust_gaps)):
+        a, ea = judge(pgd_ours)
+        b, eb = judge(pgd_paper)
+        out.append(Verdict(claim, section, a, ea, b, eb))
+    for metric, words in (("gap", "narrows the clean generalization gap"),
+                          ("adv_gap", "narrows the adversarial generalization gap"),
+                          ("test_lipschitz", "lowers the test local Lipschitz constant")):
+        a, ea = judge_dropout(dropout_ours, metric)
+        b, eb = judge_dropout(dropout_paper, metric)
+        out.append(Verdict(f"Dropout {words} (SVHN, CIFAR-10)", "5.3, Table 4", a, ea, b, eb))
+    a, ea = judge_mt_stronger(pgd_ours, mt_ours)
+    b, eb = judge_mt_stronger(_paper_rows(("table2", "table3")) + _paper_rows(("table4",)),
+                              _paper_rows(("table9", "table10", "table11", "table12", "table13", "table14")))
+    out.append(Verdict("The multi-targeted attack is stronger than PGD (lower adversarial accuracy)",
+                       "D.1, Tables 9–14", a, ea, b, eb))
+    return out
+
+
+def verdict_frame(verdicts: list[Verdict]):
+    """The verdicts as a DataFrame for the book."""
+    import pandas as pd
+
+    return pd.DataFrame([{"claim": v.claim, "section": v.section, "our runs": v.ours,
+                          "evidence (ours)": v.ours_evidence, "paper's numbers": v.paper,
+                          "evidence (paper)": v.paper_evidence} for v in verdicts])
