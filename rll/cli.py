@@ -59,8 +59,140 @@ def _run_download(args: argparse.Namespace) -> int:
     return 0
 
 
-# Training subcommands (train, evaluate) register themselves here.
-_REGISTRARS = [_add_separation, _add_download]
+# ---------------------------------------------------------------- train / evaluate
+
+_METRIC_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap")
+
+
+def _param_flags() -> dict[str, type]:
+    """Every method parameter (rll.losses.METHOD_PARAMS) as a flag name → type."""
+    from rll.losses import METHOD_PARAMS
+
+    flags: dict[str, type] = {}
+    for ps in METHOD_PARAMS.values():
+        for name, default in ps.items():
+            is_int = isinstance(default, int) and not isinstance(default, bool)
+            flags[name] = int if is_int and flags.get(name, int) is int else float
+    return dict(sorted(flags.items()))
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The TrainConfig fields as flags; schedule flags left out take the paper's schedule."""
+    from rll.data import DATASETS
+    from rll.losses import METHOD_PARAMS
+    from rll.train import ATTACKS, FIDELITIES, OPTIMIZERS
+
+    g = p.add_argument_group("run configuration (rll.train.TrainConfig; unset: the paper's schedule)")
+    g.add_argument("--dataset", required=True, choices=DATASETS)
+    g.add_argument("--model", required=True, help="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 "
+                   "(svhn, cifar10), resnet50 (resimagenet)")
+    g.add_argument("--method", default="natural", help=f"{' | '.join(METHOD_PARAMS)} (default natural)")
+    for name, kind in _param_flags().items():
+        owners = ", ".join(m for m, ps in METHOD_PARAMS.items() if name in ps)
+        g.add_argument(f"--{name}", type=kind, default=None, help=f"method parameter ({owners})")
+    g.add_argument("--dropout", type=float, default=0.0)
+    g.add_argument("--epochs", type=int, default=None, help="default: the paper's; milestones scale with it")
+    g.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH")
+    g.add_argument("--lr", type=float, default=None,
+                   help="optimiser learning rate (default: the released rate, times the batch size "
+                        "for SGD in --fidelity paper, whose losses are means)")
+    g.add_argument("--momentum", type=float, default=None)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--eps", type=float, default=None, help="l∞ radius (default: the dataset's)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--fidelity", choices=FIDELITIES, default="paper")
+    g.add_argument("--attack", choices=ATTACKS, default="pgd", help="evaluation attack (default pgd)")
+    g.add_argument("--train-size", type=int, default=None, help="seeded random subset (default: all)")
+    g.add_argument("--test-size", type=int, default=None, help="seeded random subset (default: all)")
+    g.add_argument("--test-split", default="test", help="test, or test_partial for cifar10")
+    o = p.add_argument_group("where and how")
+    o.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
+    o.add_argument("--results-dir", default="results")
+    o.add_argument("--checkpoint-dir", default="checkpoints")
+    o.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    o.add_argument("--eval-batch-size", type=int, default=512)
+    o.add_argument("--no-released-lipschitz", action="store_true",
+                   help="skip the released code's Lipschitz estimate (test_lipschitz_released)")
+    o.add_argument("--json", action="store_true", help="print the record as JSON")
+
+
+def _config_from_args(args: argparse.Namespace):
+    from rll.train import TrainConfig
+
+    params = {n: getattr(args, n) for n in _param_flags() if getattr(args, n) is not None}
+    return TrainConfig(
+        dataset=args.dataset, model=args.model, method=args.method, params=params,
+        dropout=args.dropout, epochs=args.epochs,
+        milestones=tuple(args.milestones) if args.milestones is not None else None,
+        lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, batch_size=args.batch_size,
+        eps=args.eps, seed=args.seed, fidelity=args.fidelity, attack=args.attack,
+        train_size=args.train_size, test_size=args.test_size, test_split=args.test_split)
+
+
+def _print_record(record: dict, as_json: bool) -> None:
+    if as_json:
+        out = {**record["metrics"], "config": record["config"], "provenance": record["provenance"],
+               "path": record.get("path")}
+        print(json.dumps(out, indent=2))
+        return
+    m, c = record["metrics"], record["config"]
+    print(f"{c['dataset']} {c['model']} {c['method']} ({c['fidelity']}, {c['attack']}): "
+          + ", ".join(f"{k} {m[k]:.2f}" for k in _METRIC_KEYS if k in m))
+    if record.get("path"):
+        print(f"record: {record['path']}", file=sys.stderr)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one configuration of Tables 2–4 and store its record")
+    _add_run_arguments(p)
+    p.add_argument("--force", action="store_true", help="train again even if the record exists")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from rll.train import RunClaimed, TrainingDiverged, train
+
+    config = _config_from_args(args)          # ValueError (exit 2) before any compute
+    try:
+        record = train(config, data_root=args.data_root, results_dir=args.results_dir,
+                       checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
+                       resume=not args.no_resume, force=args.force,
+                       released_lipschitz=not args.no_released_lipschitz,
+                       eval_batch_size=args.eval_batch_size)
+    except (TrainingDiverged, RunClaimed) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    _print_record(record, args.json)
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="re-evaluate a finished run's checkpoint (e.g. --attack mt)")
+    _add_run_arguments(p)
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (default: the configuration's file in --checkpoint-dir)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from rll.train import evaluate
+
+    config = _config_from_args(args)
+    try:
+        record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
+                          checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
+                          released_lipschitz=not args.no_released_lipschitz,
+                          eval_batch_size=args.eval_batch_size)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _print_record(record, args.json)
+    return 0
+
+
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -591,3 +591,31 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
             row[(metric, "released")] = pair["released"]["metrics"].get(metric)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
+              progress: bool = True, log=print) -> dict:
+    """Run every configuration the store lacks, one after another.  Safe to start on several
+    workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
+    is claimed in the store before it is trained, and a worker skips what another holds, so
+    no run is ever duplicated.  Returns counts of ``done``, ``skipped`` (stored or claimed
+    elsewhere) and ``trained``."""
+    from rll.results import ResultsStore
+    from rll.train import RunClaimed, train
+
+    store = ResultsStore(results_dir)
+    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0}
+    for i, config in enumerate(configs, 1):
+        if store.get(config) is not None:
+            counts["stored"] += 1
+            continue
+        try:
+            train(config, data_root=data_root, results_dir=results_dir, device=device, progress=progress,
+                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"))
+        except RunClaimed:
+            counts["claimed_elsewhere"] += 1
+            log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")
+            continue
+        counts["trained"] += 1
+        log(f"[{i}/{len(configs)}] {config.label()}: stored")
+    return counts

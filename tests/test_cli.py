@@ -1,0 +1,94 @@
+"""`python -m rll train` / `python -m rll evaluate` as a user scripts them."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rll import cli
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap")
+
+
+def rll(*args):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "rll", *args], capture_output=True, text=True, env=env,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--dataset", "mnist", "--model", "cnn2", "--method", "at", "--beta", "6"],
+     ["'at'", "step, steps"]),
+    (["--dataset", "mnist", "--model", "cnn2", "--method", "madry"],
+     ["madry", "natural, gr, llr, at, rst, trades"]),
+    (["--dataset", "imagenet", "--model", "cnn2"], ["mnist", "cifar10", "svhn", "resimagenet"]),
+    (["--dataset", "mnist", "--model", "wrn-40-10"], ["cnn1, cnn2"]),
+    (["--dataset", "cifar10", "--model", "cnn2"], ["wrn-D-W"]),
+    (["--dataset", "mnist", "--model", "cnn2", "--eps", "0"], ["eps"]),
+    (["--dataset", "mnist", "--model", "cnn2", "--attack", "cw"], ["pgd", "mt"]),
+    (["--dataset", "mnist", "--model", "cnn2", "--fidelity", "exact"], ["paper", "released"]),
+])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_invalid_configurations_exit_2_listing_choices(command, args, fragments, tmp_path, capsys):
+    # in-process (no interpreter start-up): the same main() the module entry point calls;
+    # argparse's own choices exit via SystemExit(2), TrainConfig's ValueError returns 2
+    code = _exit_code([command, *args, "--results-dir", str(tmp_path / "res"),
+                       "--checkpoint-dir", str(tmp_path / "ck"), "--data-root", str(tmp_path / "none")])
+    assert code == 2
+    err = capsys.readouterr().err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not (tmp_path / "res").exists() and not (tmp_path / "ck").exists()   # nothing ran
+
+
+def _exit_code(argv):
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_module_entry_point_exits_2(tmp_path):
+    proc = rll("train", "--dataset", "mnist", "--model", "cnn2", "--method", "at", "--beta", "6",
+               "--results-dir", str(tmp_path))
+    assert proc.returncode == 2 and "valid parameters for 'at'" in proc.stderr and proc.stdout == ""
+
+
+def test_evaluate_without_checkpoint_exits_2(tmp_path, capsys):
+    code = cli.main(["evaluate", "--dataset", "mnist", "--model", "cnn1", "--epochs", "1",
+                     "--checkpoint-dir", str(tmp_path / "ck"), "--results-dir", str(tmp_path / "res")])
+    assert code == 2 and "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_json_prints_the_record_then_evaluate(tmp_path, data_root):
+    common = ["--dataset", "mnist", "--model", "cnn1", "--method", "natural", "--epochs", "1",
+              "--train-size", "64", "--test-size", "16", "--batch-size", "32", "--seed", "0",
+              "--results-dir", str(tmp_path / "res"), "--checkpoint-dir", str(tmp_path / "ck"),
+              "--data-root", str(data_root), "--device", "cpu", "--fidelity", "paper"]
+    proc = rll("train", *common, "--attack", "pgd", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in TABLE_KEYS:
+        assert isinstance(out[key], float), key
+    assert out["config"]["dataset"] == "mnist" and out["config"]["epochs"] == 1
+    assert out["config"]["lr"] == pytest.approx(1e-4 * 32)
+    assert out["provenance"]["epochs_done"] == 1 and out["provenance"]["device"] == "cpu"
+    assert Path(out["path"]).exists() and len(list((tmp_path / "ck").glob("*.pt"))) == 1
+
+    # re-evaluating the checkpoint on another test subset: a second record, same weights
+    proc = rll("evaluate", *common, "--test-size", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    ev = json.loads(proc.stdout)
+    assert ev["config"]["test_size"] == 8 and ev["train_acc"] == out["train_acc"]
+    assert ev["provenance"]["evaluated_from_checkpoint"] is True
+    assert len(list((tmp_path / "res").glob("*.json"))) == 2
+
+    # asking again returns the stored record without training
+    proc = rll("train", *common, "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["provenance"] == out["provenance"]

@@ -1,0 +1,187 @@
+"""rll.results: atomic JSON records keyed by the canonical configuration; claims."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import warnings
+
+import pytest
+
+from rll.results import ResultsStore, ResultsWarning, config_hash, config_stem
+
+CFG = {"dataset": "mnist", "model": "cnn2", "method": "trades", "params": {"beta": 6.0},
+       "epochs": 10, "milestones": [3, 5, 8, 9], "seed": 0}
+METRICS = {"train_acc": 99.5, "test_acc": 99.0, "adv_train_acc": 95.0, "adv_test_acc": 94.0,
+           "test_lipschitz": 5.0, "gap": 0.5, "adv_gap": 1.0}
+PROV = {"git_commit": None, "rll_version": "0.1.0", "torch_version": "x", "device": "cpu",
+        "started_utc": "2020-01-01T00:00:00Z", "wall_seconds": 1.0, "epochs_done": 10}
+
+
+def test_put_get_roundtrip(tmp_path):
+    store = ResultsStore(tmp_path)
+    path = store.put(CFG, METRICS, PROV)
+    assert path.exists() and path.parent == tmp_path
+    assert path.name.startswith("mnist-cnn2-trades-beta6-") and path.suffix == ".json"
+    rec = store.get(CFG)
+    assert rec["config"] == CFG and rec["metrics"] == METRICS and rec["provenance"] == PROV
+    assert rec["schema"] == 1
+    assert CFG in store
+    assert store.get({**CFG, "seed": 1}) is None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp left behind
+    # overwriting replaces the record
+    store.put(CFG, {**METRICS, "test_acc": 1.0}, PROV)
+    assert store.get(CFG)["metrics"]["test_acc"] == 1.0
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_key_stable_and_order_independent():
+    shuffled = dict(reversed(list(CFG.items())))
+    shuffled["params"] = dict(reversed(list(CFG["params"].items())))
+    assert config_hash(shuffled) == config_hash(CFG)
+    assert config_stem(shuffled) == config_stem(CFG)
+    # tuples and lists are the same JSON
+    assert config_hash({**CFG, "milestones": (3, 5, 8, 9)}) == config_hash(CFG)
+    # a fixed value: the key must not drift between versions
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert len(config_hash(CFG)) == 12
+    assert config_hash({**CFG, "seed": 1}) != config_hash(CFG)
+
+
+def test_object_with_canonical_is_accepted(tmp_path):
+    class Cfg:
+        def canonical(self):
+            return CFG
+
+    store = ResultsStore(tmp_path)
+    store.put(Cfg(), METRICS, PROV)
+    assert store.get(CFG)["metrics"] == METRICS
+
+
+def test_nan_metrics_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="NaN"):
+        ResultsStore(tmp_path).put(CFG, {"test_acc": float("nan")}, PROV)
+    assert not list(tmp_path.glob("*"))
+
+
+def test_torn_and_foreign_files_are_reported_and_skipped(tmp_path):
+    store = ResultsStore(tmp_path)
+    good = store.put(CFG, METRICS, PROV)
+    text = good.read_text()
+    (tmp_path / "torn-run.json").write_text(text[: len(text) // 2])
+    (tmp_path / "foreign.json").write_text(json.dumps({"hello": "world"}))
+    (tmp_path / "list.json").write_text("[1, 2, 3]")
+    (tmp_path / "notes.txt").write_text("not a record")
+    with pytest.warns(ResultsWarning) as caught:
+        recs = store.records()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "torn-run.json" in messages and "foreign.json" in messages and "list.json" in messages
+    assert len(recs) == 1 and recs[0]["config"] == CFG
+    # a torn record file under the configuration's own name: get() warns and returns None
+    good.write_text(text[:10])
+    with pytest.warns(ResultsWarning, match=good.name):
+        assert store.get(CFG) is None
+
+
+def test_to_frame_columns(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.put(CFG, METRICS, PROV)
+    store.put({**CFG, "method": "at", "params": {}}, METRICS, PROV)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = store.to_frame()
+    assert len(df) == 2
+    for col in ("dataset", "model", "method", "beta", "epochs", "seed", *METRICS,
+                "provenance.device", "provenance.wall_seconds", "path"):
+        assert col in df.columns, col
+    assert sorted(df["method"]) == ["at", "trades"]
+    assert df.loc[df.method == "trades", "beta"].item() == 6.0
+
+
+def test_empty_or_missing_folder(tmp_path):
+    store = ResultsStore(tmp_path / "nope")
+    assert store.records() == [] and len(store.to_frame()) == 0 and store.get(CFG) is None
+
+
+def _writer(root, worker, n):
+    store = ResultsStore(root)
+    for i in range(n):
+        store.put({**CFG, "seed": worker * 1000 + i}, {**METRICS, "worker": worker}, PROV)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recs = ResultsStore(tmp_path).records()
+    assert len(recs) == 100
+    assert {r["config"]["seed"] for r in recs} == {w * 1000 + i for w in range(4) for i in range(25)}
+
+
+def _claimer(root, barrier, queue, round_):
+    store = ResultsStore(root)
+    barrier.wait()
+    queue.put((round_, os.getpid(), store.claim({**CFG, "seed": round_})))
+
+
+def test_claim_race_exactly_one_wins(tmp_path):
+    ctx = mp.get_context("fork")
+    rounds, workers = 10, 3
+    queue = ctx.Queue()
+    for r in range(rounds):
+        barrier = ctx.Barrier(workers)
+        procs = [ctx.Process(target=_claimer, args=(str(tmp_path), barrier, queue, r))
+                 for _ in range(workers)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+    results = [queue.get(timeout=10) for _ in range(rounds * workers)]
+    for r in range(rounds):
+        wins = [ok for rr, _, ok in results if rr == r]
+        assert len(wins) == workers and sum(wins) == 1
+
+
+def test_claim_release_and_stale(tmp_path):
+    store = ResultsStore(tmp_path)
+    assert store.claim(CFG, owner="me")
+    assert not store.claim(CFG)
+    info = store.claim_info(CFG)
+    assert info["owner"] == "me" and info["pid"] == os.getpid() and "host" in info and "time" in info
+    assert not store.claim_is_stale(CFG)            # alive, fresh
+    assert not store.break_claim(CFG)               # not stale: left alone
+    assert store.claim_is_stale(CFG, timeout=-1)    # older than a (negative) timeout
+    store.release(CFG)
+    assert store.claim_info(CFG) is None and store.claim(CFG)
+    store.release(CFG)
+
+    # a claim whose process is dead on this host is stale and can be broken explicitly
+    ctx = mp.get_context("fork")
+    p = ctx.Process(target=ResultsStore(tmp_path).claim, args=(CFG,))
+    p.start()
+    p.join()
+    assert store.claim_info(CFG)["pid"] == p.pid
+    assert not store.claim(CFG)
+    assert store.claim_is_stale(CFG)
+    assert store.break_claim(CFG)
+    assert store.claim(CFG)
+    store.release(CFG)
+
+
+def test_release_leaves_other_live_process_claim(tmp_path):
+    store = ResultsStore(tmp_path)
+    path = store.claim_path(CFG)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import socket
+    import time
+    path.write_text(json.dumps({"owner": "other", "pid": os.getppid(), "host": socket.gethostname(),
+                                "time": time.time()}))
+    store.release(CFG)
+    assert store.claim_info(CFG)["owner"] == "other"
+    assert store.break_claim(CFG, force=True) and store.claim_info(CFG) is None

@@ -1,0 +1,351 @@
+"""rll.train: the run configuration, the training loop, checkpoints and resumption."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from rll import losses as rlosses
+from rll.results import ResultsStore
+from rll.train import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
+                       checkpoint_path, evaluate, load_checkpoint, scale_milestones, subset_indices, train)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A run small enough for the CPU: 128 MNIST training images in 4 batches, 2 epochs.
+TINY = dict(train_size=128, test_size=32, epochs=2, batch_size=32)
+
+
+# ---------------------------------------------------------------------- configuration
+
+def test_from_paper_schedules():
+    c = TrainConfig.from_paper("mnist", "cnn2", "trades", beta=6)
+    assert (c.optimizer, c.momentum, c.batch_size, c.epochs, c.milestones) == ("sgd", 0.9, 64, 160, (40, 80, 120, 140))
+    assert c.eps == 0.1 and c.params == (("beta", 6.0), ("step", None), ("steps", 10))
+    # paper fidelity: mean loss, so the released (summed-loss) rate times the batch size
+    assert c.lr == pytest.approx(1e-4 * 64)
+    assert TrainConfig.from_paper("mnist", "cnn2", "trades", beta=6, fidelity="released").lr == 1e-4
+    svhn = {m: TrainConfig.from_paper("svhn", "wrn-40-10", m, fidelity="released") for m in rlosses.LOSSES}
+    assert {m: c.lr for m, c in svhn.items()} == {"natural": 1e-2, "gr": 1e-2, "llr": 1e-3, "at": 1e-3,
+                                                  "rst": 1e-3, "trades": 1e-2}
+    assert svhn["at"].momentum == 0.0 and svhn["at"].epochs == 60 and svhn["at"].milestones == (30, 50)
+    assert svhn["at"].eps == 0.031
+    cif = {m: TrainConfig.from_paper("cifar10", "wrn-40-10", m, fidelity="released").lr for m in rlosses.LOSSES}
+    assert cif == {"natural": 1e-2, "gr": 1e-2, "llr": 1e-2, "at": 1e-2, "rst": 1e-3, "trades": 1e-2}
+    c = TrainConfig.from_paper("cifar10", "wrn-40-10", "rst", lam=2)
+    assert (c.epochs, c.milestones, c.batch_size, c.lr) == (120, (40, 80, 100), 64, pytest.approx(1e-3 * 64))
+    r = TrainConfig.from_paper("resimagenet", "resnet50", "at")
+    assert (r.optimizer, r.batch_size, r.epochs, r.milestones, r.eps) == ("adam", 128, 70, (40, 60), 0.005)
+    assert r.lr == 1e-2   # Adam is invariant to the loss scale: no batch-size factor
+    assert TrainConfig.from_paper("mnist", "cnn1", batch_size=32).lr == pytest.approx(1e-4 * 32)
+    assert TrainConfig.from_paper("mnist", "cnn1", lr=0.5).lr == 0.5       # explicit: as given
+
+
+def test_milestone_scaling():
+    assert scale_milestones((40, 80, 120, 140), 160, 160) == (40, 80, 120, 140)
+    assert scale_milestones((40, 80, 120, 140), 160, 10) == (3, 5, 8, 9)
+    assert scale_milestones((40, 80, 120, 140), 160, 4) == (1, 2, 3)
+    assert scale_milestones((40, 80, 120, 140), 160, 2) == (1,)
+    assert scale_milestones((40, 80, 120, 140), 160, 1) == ()
+    assert scale_milestones((30, 50), 60, 6) == (3, 5)
+    assert TrainConfig.from_paper("mnist", "cnn2", epochs=10).milestones == (3, 5, 8, 9)
+    assert TrainConfig.from_paper("mnist", "cnn2", epochs=10, milestones=(7,)).milestones == (7,)
+    for n in range(1, 200):
+        ms = scale_milestones((40, 80, 120, 140), 160, n)
+        assert list(ms) == sorted(set(ms)) and all(1 <= m <= n - 1 for m in ms)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(dataset="imagenet", model="cnn1"), "mnist, cifar10, svhn, resimagenet"),
+    (dict(dataset="mnist", model="wrn-16-4"), "cnn1, cnn2"),
+    (dict(dataset="cifar10", model="cnn2"), "wrn-D-W"),
+    (dict(dataset="cifar10", model="wrn-15-4"), "(D - 4) % 6"),
+    (dict(dataset="mnist", model="cnn1", method="madry"), "natural, gr, llr, at, rst, trades"),
+    (dict(dataset="mnist", model="cnn1", method="at", params={"beta": 6}), "valid parameters for 'at'"),
+    (dict(dataset="mnist", model="cnn1", method="natural", params={"beta": 6}), "none"),
+    (dict(dataset="mnist", model="cnn1", method="trades", params={"beta": -1}), ">= 0"),
+    (dict(dataset="mnist", model="cnn1", fidelity="exact"), "paper, released"),
+    (dict(dataset="mnist", model="cnn1", attack="cw"), "pgd, mt"),
+    (dict(dataset="mnist", model="cnn1", optimizer="rmsprop"), "sgd, adam"),
+    (dict(dataset="mnist", model="cnn1", test_split="test_partial"), "valid choices: test"),
+    (dict(dataset="mnist", model="cnn1", eps=0.0), "eps"),
+    (dict(dataset="mnist", model="cnn1", eps=-0.1), "eps"),
+    (dict(dataset="mnist", model="cnn1", epochs=0), "epochs"),
+    (dict(dataset="mnist", model="cnn1", epochs=2.5), "epochs"),
+    (dict(dataset="cifar10", model="wrn-16-4", dropout=-0.1), "dropout"),
+    (dict(dataset="mnist", model="cnn1", dropout=0.5), "fixed dropout"),
+    (dict(dataset="mnist", model="cnn1", lr=0.0), "lr"),
+    (dict(dataset="mnist", model="cnn1", batch_size=0), "batch_size"),
+    (dict(dataset="mnist", model="cnn1", train_size=0), "train_size"),
+    (dict(dataset="mnist", model="cnn1", seed=-1), "seed"),
+    (dict(dataset="mnist", model="cnn1", epochs=10, milestones=(5, 3)), "strictly increasing"),
+    (dict(dataset="mnist", model="cnn1", epochs=10, milestones=(10,)), "1 … 9"),
+    (dict(dataset="resimagenet", model="resnet50", momentum=0.9), "applies to optimizer 'sgd' only"),
+])
+def test_validation_lists_valid_choices(kwargs, fragment):
+    with pytest.raises(ValueError) as err:
+        TrainConfig(**kwargs)
+    assert fragment in str(err.value)
+
+
+def test_from_dict_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="valid keys"):
+        TrainConfig.from_dict({"dataset": "mnist", "model": "cnn1", "learning_rate": 1})
+
+
+def test_canonical_is_stable_and_complete():
+    a = TrainConfig.from_paper("mnist", "cnn2", "trades", beta=6, epochs=10)
+    b = TrainConfig(dataset="mnist", model="cnn2", method="trades", params={"beta": 6.0, "steps": 10},
+                    epochs=10, milestones=[3, 5, 8, 9], lr=0.0064, seed=0)
+    assert a == b and a.canonical() == b.canonical() and a.key == b.key and hash(a) == hash(b)
+    assert list(a.canonical()) == sorted(a.canonical())
+    assert a.canonical() == {
+        "attack": "pgd", "batch_size": 64, "dataset": "mnist", "dropout": 0.0, "epochs": 10, "eps": 0.1,
+        "fidelity": "paper", "lr": 0.0064, "method": "trades", "milestones": [3, 5, 8, 9],
+        "model": "cnn2", "momentum": 0.9, "optimizer": "sgd",
+        "params": {"beta": 6.0, "step": None, "steps": 10}, "seed": 0, "test_size": None,
+        "test_split": "test", "train_size": None}
+    json.dumps(a.canonical())                                   # plain JSON
+    assert TrainConfig.from_dict(a.canonical()) == a            # round trip
+    assert a.key != a.replace(seed=1).key != a.replace(attack="mt").key
+    # evaluation-only fields do not change the identity of the trained weights
+    assert a.replace(attack="mt", test_size=10).training_canonical() == a.training_canonical()
+    assert a.replace(epochs=2).milestones == (1,)
+    assert a.replace(fidelity="released").lr == 1e-4
+    assert a.replace(method="at").params == (("step", None), ("steps", 10))
+    assert a.label() == "mnist cnn2 trades(beta=6)"
+
+
+# ---------------------------------------------------------------------- data helpers
+
+def test_augment_batch_crops_and_flips():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    out = augment_batch(x, 2, g)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    seen_flip = seen_shift = False
+    for i in range(64):   # every output is a flipped or unflipped window of the padded input
+        match = None
+        for dy in range(5):
+            for dx in range(5):
+                win = padded[i, :, dy:dy + 8, dx:dx + 8]
+                if torch.equal(out[i], win):
+                    match = (dy, dx, False)
+                elif torch.equal(out[i], win.flip(-1)):
+                    match = (dy, dx, True)
+        assert match is not None
+        seen_flip |= match[2]
+        seen_shift |= match[:2] != (2, 2)
+    assert seen_flip and seen_shift
+    assert torch.equal(augment_batch(x, 2, torch.Generator().manual_seed(0)), out)   # seeded
+    assert torch.equal(augment_batch(x.float(), 2, torch.Generator().manual_seed(0)), out.float())
+
+
+def test_subset_indices_deterministic():
+    a = subset_indices(1000, 100, seed=0, salt=0)
+    assert torch.equal(a, subset_indices(1000, 100, seed=0, salt=0))
+    assert len(a.unique()) == 100 and torch.equal(a, a.sort().values)
+    assert not torch.equal(a, subset_indices(1000, 100, seed=1, salt=0))
+    assert subset_indices(1000, None, 0, 0) is None and subset_indices(10, 10, 0, 0) is None
+
+
+# ---------------------------------------------------------------------- checkpoints (no data)
+
+def _fake_checkpoint(path, config, epoch):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": 1, "config": config.training_canonical(), "epoch": epoch}, path)
+
+
+def test_checkpoint_from_other_config_is_refused(tmp_path):
+    a = TrainConfig.from_paper("mnist", "cnn1", "natural", **TINY)
+    b = a.replace(seed=1)
+    path = checkpoint_path(b, tmp_path / "ck")
+    _fake_checkpoint(path, a, 1)                  # a's checkpoint under b's name
+    with pytest.raises(CheckpointMismatch, match="different training configuration.*seed"):
+        train(b, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", progress=False,
+              data_root=tmp_path / "no-data")    # refused before any data is read
+    with pytest.raises(CheckpointMismatch, match="seed"):
+        evaluate(b, path, results_dir=tmp_path / "res", progress=False, data_root=tmp_path / "no-data")
+    assert load_checkpoint(path, a)["epoch"] == 1
+    # an evaluation-only change shares the checkpoint, but an unfinished one is refused
+    c = a.replace(attack="mt", test_size=8)
+    assert checkpoint_path(c, tmp_path / "ck") == checkpoint_path(a, tmp_path / "ck")
+    _fake_checkpoint(checkpoint_path(a, tmp_path / "ck"), a, 1)
+    with pytest.raises(CheckpointMismatch, match="epoch 1 of 2"):
+        evaluate(c, checkpoint_dir=tmp_path / "ck", results_dir=tmp_path / "res", progress=False)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointMismatch, match="cannot read"):
+        load_checkpoint(tmp_path / "junk.pt", a)
+    # a pickled object that weights_only refuses is not executed
+    torch.save({"format": 1, "config": a.training_canonical(), "evil": socket.socket}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointMismatch, match="cannot read"):
+        load_checkpoint(tmp_path / "evil.pt", a)
+
+
+def test_live_claim_blocks_a_second_worker(tmp_path):
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", **TINY)
+    store = ResultsStore(tmp_path / "res")
+    key = cfg.training_canonical()          # the trained weights are what is claimed
+    path = store.claim_path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"owner": "other", "pid": os.getppid(), "host": socket.gethostname(),
+                                "time": time.time()}))
+    for variant in (cfg, cfg.replace(attack="mt")):     # same weights, other evaluation: also blocked
+        with pytest.raises(RunClaimed, match="another worker"):
+            train(variant, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", progress=False)
+    assert store.claim_info(key)["owner"] == "other"     # left alone
+
+
+# ---------------------------------------------------------------------- real (tiny) runs
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path, data_root, monkeypatch):
+    calls = {"n": 0}
+    real = rlosses.LOSSES["natural"]
+
+    def flaky(model, x, y, **kw):
+        calls["n"] += 1
+        loss = real(model, x, y, **kw)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setitem(rlosses.LOSSES, "natural", flaky)
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", **TINY)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1/2, step 3/4 \(method natural"):
+        train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+              progress=False, device="cpu")
+    assert ResultsStore(tmp_path / "res").get(cfg) is None
+    assert not checkpoint_path(cfg, tmp_path / "ck").exists()
+    assert ResultsStore(tmp_path / "res").claim_info(cfg.training_canonical()) is None   # released
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_root):
+    root = tmp_path_factory.mktemp("tiny")
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", **TINY)
+    record = train(cfg, data_root=data_root, results_dir=root / "res", checkpoint_dir=root / "ck",
+                   progress=False, device="cpu")
+    return cfg, record, root
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_checkpoint_and_record(tiny_run):
+    cfg, record, root = tiny_run
+    assert record["config"] == cfg.canonical() and record["schema"] == 1
+    m = record["metrics"]
+    for key in ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_lipschitz", "gap",
+                "adv_gap", "test_lipschitz_released", "final_train_loss"):
+        assert isinstance(m[key], float), key
+    assert 0 <= m["adv_test_acc"] <= 100 and m["gap"] == pytest.approx(m["train_acc"] - m["test_acc"])
+    p = record["provenance"]
+    assert p["epochs_done"] == 2 and p["device"] == "cpu" and p["torch_version"] == torch.__version__
+    for key in ("git_commit", "rll_version", "started_utc", "wall_seconds", "host"):
+        assert key in p
+    assert [h["epoch"] for h in p["history"]] == [1, 2] and p["n_train"] == 128 and p["n_test"] == 32
+    assert p["history"][1]["lr"] == pytest.approx(p["history"][0]["lr"] * 0.1)    # milestone at 1
+    store = ResultsStore(root / "res")
+    assert store.get(cfg)["metrics"] == m and store.claim_info(cfg.training_canonical()) is None
+    ckpt = load_checkpoint(checkpoint_path(cfg, root / "ck"), cfg)
+    assert ckpt["epoch"] == 2 and set(ckpt["rng"]) >= {"torch", "shuffle", "augment"}
+
+
+@pytest.mark.slow
+def test_stored_record_is_returned_without_training(tiny_run, monkeypatch):
+    cfg, record, root = tiny_run
+    import rll.train as rtrain
+
+    monkeypatch.setattr(rtrain, "_train_claimed", lambda *a, **k: pytest.fail("trained again"))
+    again = train(cfg, results_dir=root / "res", checkpoint_dir=root / "ck", progress=False)
+    assert again["metrics"] == record["metrics"]
+
+
+@pytest.mark.slow
+def test_evaluate_checkpoint_reproduces_record(tiny_run, tmp_path, data_root):
+    cfg, record, root = tiny_run
+    again = evaluate(cfg, checkpoint_dir=root / "ck", results_dir=tmp_path, data_root=data_root,
+                     progress=False, device="cpu")
+    assert again["metrics"] == record["metrics"]
+    assert again["provenance"]["evaluated_from_checkpoint"] is True
+
+
+_KILLABLE = textwrap.dedent("""
+    import json, os, signal, sys
+    from rll.train import TrainConfig, train
+    cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+    kill_at = int(sys.argv[5])
+    count = 0
+    def hook(epoch, step):
+        global count
+        count += 1
+        if count == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    rec = train(cfg, data_root=sys.argv[2], results_dir=sys.argv[3], checkpoint_dir=sys.argv[4],
+                device="cpu", progress=False, on_step=hook if kill_at else None)
+    print(json.dumps(rec["metrics"]))
+""")
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=3,
+                                 batch_size=32)
+    env = {**os.environ, "PYTHONPATH": REPO}
+
+    def run(tag, kill_at):
+        return subprocess.run([sys.executable, "-c", _KILLABLE, json.dumps(cfg.canonical()), str(data_root),
+                               str(tmp_path / tag / "res"), str(tmp_path / tag / "ck"), str(kill_at)],
+                              capture_output=True, text=True, env=env, timeout=600)
+
+    full = run("full", 0)
+    assert full.returncode == 0, full.stderr
+    killed = run("killed", 5)            # 3 steps per epoch: dies in the middle of epoch 2
+    assert killed.returncode == -signal.SIGKILL
+    ck = checkpoint_path(cfg, tmp_path / "killed" / "ck")
+    assert load_checkpoint(ck, cfg)["epoch"] == 1
+    assert ResultsStore(tmp_path / "killed" / "res").get(cfg) is None
+    resumed = run("killed", 0)           # breaks the dead worker's claim, resumes from epoch 1
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout) == json.loads(full.stdout)
+    a = load_checkpoint(checkpoint_path(cfg, tmp_path / "full" / "ck"), cfg)
+    b = load_checkpoint(ck, cfg)
+    assert a["epoch"] == b["epoch"] == 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    rec = ResultsStore(tmp_path / "killed" / "res").get(cfg)
+    assert rec["provenance"]["resumed_from_epoch"] == 1
+
+
+@pytest.mark.slow
+def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root):
+    """The issue's check: on a few hundred MNIST examples and a few epochs (CNN1, paper
+    fidelity), AT and TRADES reach clearly higher PGD-10 accuracy (ε = 0.1) than natural
+    training, keep a larger share of their clean accuracy under attack, and are smoother
+    (lower empirical Lipschitz constant, Eq. 3).
+
+    The paper's schedule (SGD, 160 epochs) is far too slow to show anything in 57 steps on a
+    CPU; Adam (lr 1e-3, no decay) gets AT there within the budget.  (Measured: natural ≈ 84 %
+    clean / 54 % PGD; AT ≈ 89 % / 72 %.)"""
+    rows = {}
+    for method, params in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0})):
+        cfg = TrainConfig.from_paper("mnist", "cnn1", method, **params, train_size=600, test_size=300,
+                                     epochs=3, batch_size=32, optimizer="adam", lr=1e-3, milestones=())
+        rec = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                    progress=False, device="cpu", released_lipschitz=False)
+        rows[method] = rec["metrics"]
+    print({m: (round(r["test_acc"], 1), round(r["adv_test_acc"], 1), round(r["test_lipschitz"], 2))
+           for m, r in rows.items()})
+    nat = rows["natural"]
+    assert nat["test_acc"] > 80
+    for method in ("at", "trades"):
+        r = rows[method]
+        assert r["adv_test_acc"] > nat["adv_test_acc"] + 10, rows
+        assert r["adv_test_acc"] / r["test_acc"] > nat["adv_test_acc"] / nat["test_acc"] + 0.1, rows
+        assert r["test_lipschitz"] < nat["test_lipschitz"] / 2, rows
