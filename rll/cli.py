@@ -192,7 +192,48 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate]
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="train every configuration of a table that the store lacks "
+                                     "(several workers may share one results dir)")
+    p.add_argument("table", choices=("table2", "table3", "table4"))
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--models", nargs="+", default=None, help="default: the table's models")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="method specs, e.g. natural at 'trades(beta=6)' (default: the paper's rows)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
+    p.add_argument("--train-size", type=int, default=None)
+    p.add_argument("--test-size", type=int, default=None)
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--attack", default="pgd")
+    p.add_argument("--fidelity", default="paper")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--results-dir", default="results/runs")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--device", default=None)
+    p.add_argument("--dry-run", action="store_true", help="list the configurations and exit")
+    p.set_defaults(func=_run_sweep)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from rll import experiments
+
+    configs = experiments.check_table_params(
+        args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
+        seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
+        test_size=args.test_size, test_split=args.test_split, device=args.device, data_root=args.data_root)
+    if args.dry_run:
+        for c in configs:
+            print(c.label())
+        return 0
+    counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
+                                   data_root=args.data_root, device=args.device,
+                                   log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(json.dumps(counts))
+    return 0
+
+
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:
