@@ -202,6 +202,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="method specs, e.g. natural at 'trades(beta=6)' (default: the paper's rows)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
+    p.add_argument("--lr", type=float, default=None, help="default: the paper's schedule")
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--test-split", default="test")
@@ -221,7 +222,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     configs = experiments.check_table_params(
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
-        test_size=args.test_size, test_split=args.test_split, device=args.device, data_root=args.data_root)
+        test_size=args.test_size, test_split=args.test_split, lr=args.lr, device=args.device,
+        data_root=args.data_root)
     if args.dry_run:
         for c in configs:
             print(c.label())

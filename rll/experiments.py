@@ -343,7 +343,7 @@ def paper_row(dataset: str, model: str, method: str, params: dict, dropout: floa
 
 def table_configs(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None,
                   seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None,
-                  test_size=None, test_split: str = "test", eps=None) -> list:
+                  test_size=None, test_split: str = "test", eps=None, lr=None) -> list:
     """The training configurations behind one table notebook: models × methods × dropout ×
     seeds.  ``methods`` defaults to the paper's rows; ``dropouts`` to ``(0,)`` except Table 4
     (no dropout and the paper's rate)."""
@@ -368,7 +368,7 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
                     configs.append(TrainConfig(dataset=dataset, model=model, method=method, params=params,
                                                dropout=dropout, epochs=epochs, seed=int(seed), attack=attack,
                                                fidelity=fidelity, train_size=train_size, test_size=test_size,
-                                               test_split=test_split, eps=eps))
+                                               test_split=test_split, eps=eps, lr=lr))
     return configs
 
 
@@ -462,7 +462,7 @@ def provenance_lines(runs: list[tuple]) -> list[str]:
             missing.append(config)
             continue
         c, p = record["config"], record["provenance"]
-        key = (c["epochs"], p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"])
+        key = (c["epochs"], p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"], c["lr"])
         b = budgets.setdefault(key, {"seeds": set(), "devices": set(), "dates": set(), "commits": set(), "n": 0})
         b["n"] += 1
         b["seeds"].add(c["seed"])
@@ -472,10 +472,12 @@ def provenance_lines(runs: list[tuple]) -> list[str]:
     lines = []
     if len(budgets) > 1:
         lines.append("NOTE: this table mixes budgets; each line below is one budget.")
-    for (epochs, n_train, n_test, fidelity, attack), b in budgets.items():
+    for (epochs, n_train, n_test, fidelity, attack, lr), b in budgets.items():
         dataset = runs[0][0].dataset
+        default_lr = type(runs[0][0])(dataset=dataset, model=runs[0][0].model, fidelity=fidelity).lr
+        lr_note = f"lr {lr:g}" + ("" if abs(lr - default_lr) < 1e-12 else f" (paper's schedule: {default_lr:g})")
         lines.append(
-            f"{b['n']} runs: {epochs} epochs (paper: {SCHEDULES[dataset].epochs}), {n_train} training / "
+            f"{b['n']} runs: {epochs} epochs (paper: {SCHEDULES[dataset].epochs}), {lr_note}, {n_train} training / "
             f"{n_test} test examples, seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
@@ -488,7 +490,7 @@ def provenance_lines(runs: list[tuple]) -> list[str]:
 
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
-                       test_split: str = "test", eps=None, device=None, data_root=None,
+                       test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
                        train_missing: bool = False) -> list:
     """Validate a table notebook's parameters (one readable ``ValueError`` naming the valid
     choices) and return its configurations."""
@@ -514,7 +516,7 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, e
     check_data_root(data_root)
     return table_configs(table, dataset=dataset, methods=methods, models=models, epochs=epochs, seeds=tuple(seeds),
                          attack=attack, fidelity=fidelity, train_size=train_size, test_size=test_size,
-                         test_split=test_split, eps=eps)
+                         test_split=test_split, eps=eps, lr=lr)
 
 
 def spearman(x, y) -> float:
