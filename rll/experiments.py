@@ -600,13 +600,14 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     """Run every configuration the store lacks, one after another.  Safe to start on several
     workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
     is claimed in the store before it is trained, and a worker skips what another holds, so
-    no run is ever duplicated.  Returns counts of ``done``, ``skipped`` (stored or claimed
-    elsewhere) and ``trained``."""
+    no run is ever duplicated.  A run whose loss diverges is reported and skipped (its
+    checkpoint stays; nothing is stored), and the sweep goes on.  Returns counts of
+    ``trained``, ``stored`` (already there), ``claimed_elsewhere`` and ``diverged``."""
     from rll.results import ResultsStore
-    from rll.train import RunClaimed, train
+    from rll.train import RunClaimed, TrainingDiverged, train
 
     store = ResultsStore(results_dir)
-    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0}
+    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0}
     for i, config in enumerate(configs, 1):
         if store.get(config) is not None:
             counts["stored"] += 1
@@ -617,6 +618,10 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
         except RunClaimed:
             counts["claimed_elsewhere"] += 1
             log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")
+            continue
+        except TrainingDiverged as err:
+            counts["diverged"] += 1
+            log(f"[{i}/{len(configs)}] {config.label()}: DIVERGED, not stored: {err}")
             continue
         counts["trained"] += 1
         log(f"[{i}/{len(configs)}] {config.label()}: stored")
