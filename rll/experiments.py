@@ -569,7 +569,9 @@ def lipschitz_estimators_frame(records: list[dict]):
 
 def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
     """Runs that differ only in ``fidelity`` (paper vs released) for ``methods``: their
-    metrics side by side, so the effect of the released code's deviations is visible."""
+    metrics side by side, so the effect of the released code's deviations is visible.  A pair
+    must take the same SGD steps: the released (summed-loss) learning rate times the batch
+    size equals the paper (mean-loss) one."""
     import pandas as pd
 
     index: dict = {}
@@ -578,21 +580,25 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
         if c["method"] not in methods:
             continue
         fidelity = c.pop("fidelity")
-        c.pop("lr", None)   # the paper-fidelity lr is the released one × batch (mean vs summed loss)
-        key = json.dumps(c, sort_keys=True)
-        index.setdefault(key, {})[fidelity] = r
+        lr = c.pop("lr")
+        effective = lr * c["batch_size"] if fidelity == "released" and c["optimizer"] == "sgd" else lr
+        c["effective_lr"] = round(effective, 12)
+        index.setdefault(json.dumps(c, sort_keys=True), {})[fidelity] = r
     rows = []
-    for key, pair in index.items():
+    for pair in index.values():
         if "paper" not in pair or "released" not in pair:
             continue
         c = pair["paper"]["config"]
-        row = {"model": c["model"], "method": method_label(c["method"], _params_of(c)), "seed": c["seed"],
-               "epochs": c["epochs"]}
+        row = {("", "model"): c["model"], ("", "method"): method_label(c["method"], _params_of(c)),
+               ("", "seed"): c["seed"], ("", "epochs"): c["epochs"], ("", "lr (mean loss)"): c["lr"]}
         for metric in ("test_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap"):
             row[(metric, "paper")] = pair["paper"]["metrics"].get(metric)
             row[(metric, "released")] = pair["released"]["metrics"].get(metric)
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
 
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,

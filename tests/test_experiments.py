@@ -134,8 +134,11 @@ def test_released_vs_paper_frames(tmp_path):
 
     paper = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50)
     released = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50,
-                           fidelity="released")
-    store = _store_with(tmp_path, [(paper, _metrics(40, 20), 100), (released, _metrics(30, 25), 100)])
+                           fidelity="released")   # default lrs: released 1e-4 (summed) = paper 6.4e-3 / 64
+    mismatched = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50,
+                             fidelity="released", lr=0.05, seed=0)
+    store = _store_with(tmp_path, [(paper, _metrics(40, 20), 100), (released, _metrics(30, 25), 100),
+                                   (mismatched, _metrics(10, 5), 100)])
     records = store.records()
     pairs = experiments.fidelity_pairs_frame(records)
     assert len(pairs) == 1 and pairs.iloc[0][("adv_test_acc", "released")] == 30
