@@ -265,7 +265,7 @@ PAPER_TABLES = {"pgd": ("table2", "table3", "table4"),
                 "mt": ("table9", "table10", "table11", "table12", "table13", "table14")}
 METRIC_COLUMNS = ("train_acc", "test_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap")
 #: Configuration fields that only set a run's budget; the rest say *what* is run.
-BUDGET_FIELDS = ("epochs", "milestones", "train_size", "test_size")
+BUDGET_FIELDS = ("epochs", "milestones", "lr", "train_size", "test_size")
 
 _GREEK = {"lam": "λ", "beta": "β"}
 
@@ -488,7 +488,7 @@ def provenance_lines(runs: list[tuple]) -> list[str]:
     return lines
 
 
-def check_table_params(table: str, *, dataset: str, methods=None, models=None, epochs=None, seeds=(0,),
+def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
                        train_missing: bool = False) -> list:
@@ -514,9 +514,18 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, e
         raise ValueError(f"train_missing must be True or False, got {train_missing!r}")
     check_device(device)
     check_data_root(data_root)
-    return table_configs(table, dataset=dataset, methods=methods, models=models, epochs=epochs, seeds=tuple(seeds),
-                         attack=attack, fidelity=fidelity, train_size=train_size, test_size=test_size,
-                         test_split=test_split, eps=eps, lr=lr)
+    if table not in TABLE_MODELS:
+        raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
+    if dropouts is not None and (isinstance(dropouts, (int, float, str)) or not all(
+            isinstance(d, (int, float)) and 0 <= d < 1 for d in dropouts)):
+        raise ValueError(f"dropouts must be a list of rates in [0, 1), e.g. [0, 0.5]; got {dropouts!r}")
+    configs = table_configs(table, dataset=dataset, methods=methods, models=models, dropouts=dropouts,
+                            epochs=epochs, seeds=tuple(seeds), attack=attack, fidelity=fidelity,
+                            train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr)
+    if train_missing:   # training needs both splits: fail now, not after hours of training
+        rdata.load_dataset(dataset, "train", root=data_root)
+        rdata.load_dataset(dataset, test_split, root=data_root)
+    return configs
 
 
 def spearman(x, y) -> float:

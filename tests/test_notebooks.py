@@ -92,3 +92,81 @@ def test_separation_notebook_reproduces_mnist_table1(tmp_path, data_root):
     assert round(record["test_train_min"], 3) == 0.812
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"attack": "cw"}, "valid choices: pgd, mt"),
+    ({"epochs": 0}, "epochs must be an integer >= 1"),
+    ({"seeds": []}, "seeds must be a non-empty list"),
+    ({"eps": -0.1}, "eps must be a positive radius"),
+    ({"methods": ["natural", "madry"]}, "valid choices: natural, at, rst, trades, gr, llr"),
+    ({"dataset": "svhn"}, "valid choices: mnist"),
+    ({"fidelity": "official"}, "valid choices: paper, released"),
+])
+def test_table2_rejects_bad_parameters_through_papermill(tmp_path, params, message):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / "table2.ipynb", tmp_path, **params)
+    assert err.value.ename == "ValueError"
+    assert message in err.value.evalue
+
+
+def _outputs_text(nb) -> str:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            out.append(o.get("text", "") if o.output_type == "stream" else
+                       str(o.get("data", {}).get("text/html", o.get("data", {}).get("text/plain", ""))))
+    return "\n".join(out)
+
+
+def test_table2_defaults_fill_the_table_from_the_store(tmp_path):
+    nb = _run(REPO / "notebooks" / "table2.ipynb", tmp_path)
+    text = _outputs_text(nb)
+    assert "runs:" in text and "epochs (paper: 160)" in text, "no provenance line: the store has no Table 2 runs"
+    assert "TRADES(β=6)" in text
+
+
+@pytest.mark.slow
+def test_table2_trains_what_is_missing(tmp_path, data_root):
+    results = tmp_path / "runs"
+    _run(REPO / "notebooks" / "table2.ipynb", tmp_path, train_missing=True, epochs=1, models=["cnn1"],
+         methods=["natural", "at"], seeds=[0], train_size=128, test_size=64, data_root=str(data_root),
+         results_dir=str(results))
+    records = sorted(p.name for p in results.glob("*.json"))
+    assert len(records) == 2 and records[0].startswith("mnist-cnn1-at")
+
+
+def test_table3_cifar10_without_test_split_fails_clearly(tmp_path, data_root):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10", train_missing=True,
+             data_root=str(data_root), results_dir=str(tmp_path / "runs"))
+    assert err.value.ename == "DataError"
+    assert "test_batch.bin" in err.value.evalue and "803d5f7f4d78ea53de84dbe85f74fb6d" in err.value.evalue
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+
+
+@pytest.mark.slow
+def test_table3_runs_on_cifar10_with_the_labelled_partial_test_set(tmp_path, data_root):
+    results = tmp_path / "runs"
+    nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10", train_missing=True, epochs=1,
+              models=["wrn-10-1"], methods=["natural"], seeds=[0], train_size=128, test_size=64,
+              test_split="test_partial", data_root=str(data_root), results_dir=str(results))
+    (record,) = [json.loads(p.read_text()) for p in results.glob("*.json")]
+    assert record["config"]["test_split"] == "test_partial"
+    assert "1017" in json.dumps(record["provenance"])   # the partial test set's note travels with the record
+    assert "wrn-10-1" in _outputs_text(nb)
+
+
+def test_table4_rejects_bad_dropouts_through_papermill(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / "table4.ipynb", tmp_path, dropouts=[1.5])
+    assert err.value.ename == "ValueError" and "dropouts must be a list of rates" in err.value.evalue
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = {line.split("=")[0].strip() for line in cell.source.splitlines()
+                if "=" in line and not line.lstrip().startswith("#")}
+    assert set(papermill.inspect_notebook(str(path))) == assigned
