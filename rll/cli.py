@@ -20,6 +20,8 @@ def _add_separation(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--random-labels", action="store_true", help="Table 8: relabel train and test uniformly at random")
     p.add_argument("--seed", type=int, default=0, help="seed of the random labels")
     p.add_argument("--no-test", action="store_true", help="skip the test–train column")
+    p.add_argument("--test-split", default="test", choices=("test", "test_partial"),
+                   help="test, or test_partial: CIFAR-10's labelled copy of the first 1017 test images")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--save", default=None, metavar="DIR", help="also write the record as JSON into DIR")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
@@ -30,7 +32,8 @@ def _run_separation(args: argparse.Namespace) -> int:
     from rll.experiments import dataset_separation, save_separation
 
     record = dataset_separation(args.dataset, data_root=args.data_root, random_labels=args.random_labels,
-                                seed=args.seed, include_test=not args.no_test, device=args.device,
+                                seed=args.seed, include_test=not args.no_test, test_split=args.test_split,
+                                device=args.device,
                                 progress=not args.json)
     if args.save:
         path = save_separation(record, args.save)

@@ -117,7 +117,8 @@ def save_separation(record: dict, directory: str | os.PathLike) -> Path:
     ``directory/separation-<dataset>[-random<seed>].json``.  Returns the path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"separation-{record['dataset']}" + (f"-random{record['seed']}" if record["random_labels"] else "")
+    name = (f"separation-{record['dataset']}" + (f"-random{record['seed']}" if record["random_labels"] else "")
+            + ("-test_partial" if record.get("test_split") == "test_partial" else ""))
     path = directory / f"{name}.json"
     payload = {k: v for k, v in record.items() if k != "distances"}
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
