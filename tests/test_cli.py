@@ -16,7 +16,8 @@ TABLE_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_li
 
 
 def rll(*args):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # one intra-op thread: faster for these tiny runs on a shared 2-core machine
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "rll", *args], capture_output=True, text=True, env=env,
                           timeout=600)
 

@@ -1,0 +1,215 @@
+"""Training throughput: our loop (rll.train) against a loop written the way the released code ran.
+
+    python benchmarks/training.py                                # CPU: CNN2 and WRN-16-4
+    python benchmarks/training.py --device cuda --steps 50       # adds bf16/channels-last/compile
+
+For each model and method (natural, AT with PGD-10, TRADES) it times optimiser steps of
+
+* **reference** — as the released code ran: float32 images on the host in a
+  ``TensorDataset``-style dataset with per-image augmentation in ``__getitem__`` (CIFAR-shaped
+  inputs: random crop with 4-pixel padding + horizontal flip), a ``DataLoader`` (batch 64,
+  shuffled, ``--workers`` worker processes), a host→device copy per batch, the loss **summed**
+  over the batch (``fidelity="released"``), float32, eager;
+* **ours** — :func:`rll.train.make_batch` + :func:`rll.train.train_step` as :func:`rll.train.train`
+  runs them: the whole split resident on the device as uint8, batches gathered, augmented
+  (vectorised) and converted there, the loss the batch mean (``fidelity="paper"``), float32, eager;
+* **ours + fast** (CUDA only): the same with ``channels_last``, bfloat16 autocast and
+  ``torch.compile`` of the model (``train(..., amp=True, channels_last=True, compile=True)``).
+
+Same machine, same process, same models (rll.models, freshly initialised), inputs uniform
+noise with random labels (the cost does not depend on the values).  Each loop runs
+``--warmup`` untimed steps, then the loops are timed in alternation, ``--repeats`` rounds of
+``--steps`` steps each (device synchronisation at both ends), keeping each loop's best round:
+images per second = steps × batch / seconds.  Alternating and keeping the best makes the
+ratio robust to other load on a shared machine.  Prints a Markdown table with the ratios
+for benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from rll.losses import LOSSES
+from rll.models import build_model
+from rll.train import make_batch, train_step
+
+MODELS = {  # name: (input shape, ε, augmentation padding, what it stands for)
+    "cnn2": ((1, 28, 28), 0.1, None, "MNIST CNN2"),
+    "wrn-16-4": ((3, 32, 32), 0.031, 4, "small WRN (CIFAR-10 shape, augmented)"),
+}
+METHODS = {"natural": {}, "at": {}, "trades": {"beta": 6.0}}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _ReleasedStyleDataset(torch.utils.data.Dataset):
+    """Float images on the host; per-image random crop + flip in ``__getitem__`` (what
+    ``transforms.RandomCrop(size, padding)`` + ``RandomHorizontalFlip`` did per image)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, pad: int | None):
+        self.x, self.y, self.pad = x, y, pad
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        img = self.x[i]
+        if self.pad:
+            _, h, w = img.shape
+            p = torch.nn.functional.pad(img, (self.pad,) * 4)
+            dy, dx = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,)))
+            img = p[:, dy:dy + h, dx:dx + w]
+            if torch.rand(()) < 0.5:
+                img = img.flip(-1)
+        return img, self.y[i]
+
+
+def reference_loop(model_name: str, method: str, x_u8: torch.Tensor, y: torch.Tensor, *, eps: float,
+                   pad: int | None, device: torch.device, batch: int, workers: int):
+    """A ``run(steps) -> images/s`` closure over the released-style loop (state kept between calls)."""
+    torch.manual_seed(0)
+    model = build_model(model_name, in_channels=x_u8.shape[1]).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    ds = _ReleasedStyleDataset(x_u8.float() / 255, y, pad)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
+                                         drop_last=True, persistent_workers=workers > 0)
+    loss_fn, params = LOSSES[method], METHODS[method]
+
+    def batches():
+        while True:
+            yield from loader
+
+    it = batches()
+
+    def run(steps: int) -> float:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            xb, yb = next(it)
+            xb, yb = xb.to(device), yb.to(device)
+            model.train()
+            loss = loss_fn(model, xb, yb, eps=eps, fidelity="released", **params)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()   # the released loop logged loss.item() every step
+        _sync(device)
+        return steps * batch / (time.perf_counter() - t0)
+
+    return run
+
+
+def our_loop(model_name: str, method: str, x_u8: torch.Tensor, y: torch.Tensor, *, eps: float,
+             pad: int | None, device: torch.device, batch: int, fast: bool = False):
+    """A ``run(steps) -> images/s`` closure over rll.train's step (state kept between calls)."""
+    torch.manual_seed(0)
+    model = build_model(model_name, in_channels=x_u8.shape[1]).to(device)
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4 * batch, momentum=0.9)
+    fmodel = torch.compile(model) if fast else model
+    xs, ys = x_u8.to(device), y.to(device)      # resident, as rll.train keeps them
+    gen = torch.Generator(device=device).manual_seed(0)
+    loss_fn, params = LOSSES[method], METHODS[method]
+    n = len(ys)
+    state = {"i": 0, "perm": torch.randperm(n, generator=gen, device=device)}
+
+    def run(steps: int) -> float:
+        pending = []
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            j = (state["i"] * batch) % (n - batch + 1)
+            state["i"] += 1
+            idx = state["perm"][j:j + batch]
+            model.train()
+            xb = make_batch(xs, idx, pad, gen, channels_last=fast)
+            pending.append(train_step(fmodel, opt, loss_fn, xb, ys[idx], eps=eps, fidelity="paper",
+                                      params=params, amp=fast))
+            if device.type == "cpu" or len(pending) == 50:   # rll.train's NaN-check cadence
+                torch.stack(pending).isfinite().all().item()
+                pending = []
+        if pending:
+            torch.stack(pending).isfinite().all().item()
+        _sync(device)
+        return steps * batch / (time.perf_counter() - t0)
+
+    return run
+
+
+def best_of(loops: dict, warmup: int, steps: int, repeats: int) -> dict:
+    """Warm every loop up, then time them in alternation ``repeats`` times; best img/s of each
+    (alternating and keeping the best makes the ratio robust to other load on the machine)."""
+    for run in loops.values():
+        run(warmup)
+    best = dict.fromkeys(loops, 0.0)
+    for _ in range(repeats):
+        for name, run in loops.items():
+            best[name] = max(best[name], run(steps))
+    return best
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--batch", type=int, default=64, help="batch size (the released code's 64)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="timed steps per loop (default CPU: cnn2 20 natural / 5 adversarial, "
+                         "wrn-16-4 3 / 1; CUDA 50)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default CPU 2, CUDA 10)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="alternating timed rounds, best kept (default 3; CPU wrn-16-4: 1)")
+    ap.add_argument("--images", type=int, default=1024, help="size of the synthetic training set")
+    ap.add_argument("--workers", type=int, default=0, help="reference DataLoader workers (released: 4)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    warmup = args.warmup if args.warmup is not None else (10 if cuda else 2)
+    print(f"device {torch.cuda.get_device_name(device) if cuda else platform.processor() or 'cpu'}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
+          f"batch {args.batch}, reference DataLoader workers {args.workers}")
+    head = "| model | method | reference img/s | ours img/s | ours / reference |"
+    sep = "|---|---|---:|---:|---:|"
+    if cuda:
+        head += " ours + bf16, channels-last, compile img/s | fast / reference |"
+        sep += "---:|---:|"
+    print(head)
+    print(sep)
+    for name in args.models:
+        shape, eps, pad, _ = MODELS[name]
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(0, 256, (args.images, *shape), generator=g, dtype=torch.uint8)
+        y = torch.randint(0, 10, (args.images,), generator=g)
+        for method in args.methods:
+            steps = args.steps
+            small = not name.startswith("wrn")
+            if steps is None:
+                steps = 50 if cuda else ((20 if small else 3) if method == "natural" else (5 if small else 1))
+            kw = dict(eps=eps, pad=pad, device=device, batch=args.batch)
+            loops = {"ref": reference_loop(name, method, x, y, workers=args.workers, **kw),
+                     "ours": our_loop(name, method, x, y, **kw)}
+            if cuda:
+                loops["fast"] = our_loop(name, method, x, y, fast=True, **kw)
+            repeats = args.repeats if args.repeats is not None else (3 if cuda or small else 1)
+            best = best_of(loops, warmup, steps, repeats)
+            ref, ours = best["ref"], best["ours"]
+            row = f"| {name} | {method} | {ref:.1f} | {ours:.1f} | {ours / ref:.2f} |"
+            if cuda:
+                row += f" {best['fast']:.1f} | {best['fast'] / ref:.2f} |"
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
