@@ -446,7 +446,10 @@ def table_frame(runs: list[tuple], *, attack: str):
 
 
 def style_table(frame):
-    """Display form of :func:`table_frame`: two decimals, blanks for missing values."""
+    """Display form of :func:`table_frame`: two decimals, blanks for missing values, and the
+    spread columns only when some row has several seeds."""
+    if ("", "runs") in frame.columns and not (frame[("", "runs")] > 1).any():
+        frame = frame.drop(columns=[c for c in frame.columns if c[1] == "±"])
     return frame.style.format(precision=2, na_rep="").hide(axis="index")
 
 
@@ -483,9 +486,13 @@ def provenance_lines(runs: list[tuple]) -> list[str]:
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
     if missing:
-        labels = sorted({f"{c.model} {method_label(c.method, _params_of(c))}"
-                         + (f" dropout {c.dropout}" if c.dropout else "") for c in missing})
-        lines.append(f"Not yet run ({len(missing)} configurations): {'; '.join(labels)}")
+        seeds: dict = {}
+        for c in missing:
+            label = f"{c.model} {method_label(c.method, _params_of(c))}" + (f" dropout {c.dropout}" if c.dropout else "")
+            seeds.setdefault(label, []).append(c.seed)
+        shown = [f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))})"
+                 for label, s in sorted(seeds.items())]
+        lines.append(f"Not yet run ({len(missing)} configurations): {'; '.join(shown)}")
     return lines
 
 

@@ -96,7 +96,7 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     assert runs[0][1]["config"]["epochs"] == 4 and runs[1][1]["config"]["epochs"] == 2 and runs[2][1] is None
     lines = experiments.provenance_lines(runs)
     assert lines[0].startswith("NOTE: this table mixes budgets")
-    assert lines[-1].startswith("Not yet run (1 configurations): cnn2 TRADES(β=6)")
+    assert lines[-1] == "Not yet run (1 configurations): cnn2 TRADES(β=6) (seed 0)"
 
 
 def test_claims_on_synthetic_rows():
@@ -114,6 +114,10 @@ def test_claims_on_synthetic_rows():
     assert claims.judge_lipschitz_correlates(bad)[0] == claims.FAILS
     assert claims.judge_robust_gaps(bad)[0] == claims.FAILS
     assert claims.judge_robust_smoothest([])[0] == claims.NOT_RUN
+    dead = dict(row("gr", 10, 0.0, 0, 0), test_acc=9.5)
+    assert claims.collapsed(dead) and not claims.collapsed(dict(good[0], test_acc=99.0))
+    kept, note = claims._drop_collapsed([dict(r, test_acc=99.0) for r in good] + [dead])
+    assert len(kept) == 4 and "collapsed to chance level: mnist/cnn2 GR (9.5% clean)" in note
     drop = [row("at", 50, 10, 5, 20), row("at", 50, 12, 2, 10, dropout=0.2)]
     assert claims.judge_dropout(drop, "gap")[0] == claims.HOLDS
     assert claims.judge_dropout(drop, "test_lipschitz")[0] == claims.FAILS
