@@ -722,6 +722,9 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
 
     x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device)
+    # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
+    # after the training (load_dataset verifies it; the tensors are loaded again at the end)
+    rdata.load_dataset(config.dataset, config.test_split, root=data_root)
     model, opt, sched = _build(config, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

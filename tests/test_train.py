@@ -361,3 +361,16 @@ def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root
         assert r["adv_test_acc"] > nat["adv_test_acc"] + 10, rows
         assert r["adv_test_acc"] / r["test_acc"] > nat["adv_test_acc"] / nat["test_acc"] + 0.1, rows
         assert r["test_lipschitz"] < nat["test_lipschitz"] / 2, rows
+
+
+def test_missing_test_split_stops_before_training(tmp_path, data_root):
+    """CIFAR-10's test batch is absent from the mirror: the run must fail before any step."""
+    from rll.data import DataError
+
+    steps = []
+    cfg = TrainConfig(dataset="cifar10", model="wrn-10-1", epochs=1, train_size=64, test_size=32)
+    with pytest.raises(DataError, match="test_batch.bin"):
+        train(cfg, data_root=data_root, results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "c",
+              progress=False, on_step=lambda e, s: steps.append(s))
+    assert steps == []
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.json"))
