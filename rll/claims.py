@@ -84,6 +84,16 @@ def _groups(rows: list[dict]) -> dict:
     return out
 
 
+def _robust_vs_others(rows: list[dict]):
+    """Per (dataset, model) block without dropout: ((dataset, model), robust rows, other rows)
+    for the blocks that have both."""
+    for key, rs in _groups(rows).items():
+        robust = [r for r in rs if r["method"] in ROBUST and r.get("dropout", 0) == 0]
+        others = [r for r in rs if r["method"] in OTHERS and r.get("dropout", 0) == 0]
+        if robust and others:
+            yield key, robust, others
+
+
 def _drop_collapsed(rows: list[dict]) -> tuple[list[dict], str]:
     kept = [r for r in rows if not collapsed(r)]
     gone = [f"{r['dataset']}/{_label(r)} ({r['test_acc']:.1f}% clean)" for r in rows if collapsed(r)]
@@ -97,11 +107,7 @@ def judge_robust_smoothest(rows: list[dict]) -> tuple[str, str]:
     (dataset, model) block: the k rows with the highest adversarial accuracy and the k with
     the lowest Lipschitz constant must all be robust-method rows (k = number of robust rows)."""
     verdicts, evidence = [], []
-    for (ds, model), rs in _groups(rows).items():
-        robust = [r for r in rs if r["method"] in ROBUST and r.get("dropout", 0) == 0]
-        others = [r for r in rs if r["method"] in OTHERS and r.get("dropout", 0) == 0]
-        if not robust or not others:
-            continue
+    for (ds, model), robust, others in _robust_vs_others(rows):
         worst_robust_adv = min(r["adv_test_acc"] for r in robust)
         best_other_adv = max(r["adv_test_acc"] for r in others)
         worst_robust_lip = max(r["test_lipschitz"] for r in robust)
@@ -132,11 +138,7 @@ def judge_robust_gaps(rows: list[dict]) -> tuple[str, str]:
     """Section 5.2: the robust methods have larger generalization gaps (clean and adversarial)
     than natural training, GR and LLR: compare the mean gaps of the two groups per block."""
     verdicts, evidence = [], []
-    for (ds, model), rs in _groups(rows).items():
-        robust = [r for r in rs if r["method"] in ROBUST and r.get("dropout", 0) == 0]
-        others = [r for r in rs if r["method"] in OTHERS and r.get("dropout", 0) == 0]
-        if not robust or not others:
-            continue
+    for (ds, model), robust, others in _robust_vs_others(rows):
         parts = []
         for metric in ("gap", "adv_gap"):
             a = np.nanmean([r[metric] for r in robust])

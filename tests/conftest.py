@@ -28,6 +28,16 @@ def data_root() -> Path:
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """The suite's models and batches are tiny: intra-op threads gain nothing on them, and on a
+    shared 2-core machine the pool's oversubscription makes them many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     torch.manual_seed(0)

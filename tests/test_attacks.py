@@ -6,7 +6,6 @@ IDX files (so these tests depend on nothing else in rll); the invariants use a s
 batch norm and dropout so that the train/eval mode matters."""
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +15,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rll.attacks import linf_ascent, model_mode, multi_targeted, pgd
+from rll.data import load_dataset, to_float
 
 EPS = 0.1          # the paper's MNIST radius
 N_TRAIN, N_TEST = 2000, 600
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """A gzip'd IDX file (MNIST's raw format) as a numpy array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def mnist_subset(root: Path, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    prefix = "train" if split == "train" else "t10k"
-    raw = root / "MNIST" / "raw"
-    x = read_idx(raw / f"{prefix}-images-idx3-ubyte.gz")[:n]
-    y = read_idx(raw / f"{prefix}-labels-idx1-ubyte.gz")[:n]
-    return (torch.from_numpy(x.copy()).float().div(255).unsqueeze(1),
-            torch.from_numpy(y.astype(np.int64)))
+    ds = load_dataset("mnist", split, root=root)
+    return to_float(ds.images[:n]), ds.labels[:n]
 
 
 def train_mlp(x: torch.Tensor, y: torch.Tensor, epochs: int = 3, seed: int = 0) -> nn.Module:
@@ -63,16 +50,6 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.drop(F.relu(self.bn(self.conv(x)))).flatten(1))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation, which on a shared, busy
-    2-core machine costs 10–30× (measured); restore the caller's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,6 @@ EPS = 0.1
 B = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the
-    thread pool's oversubscription makes them many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class Tiny(nn.Module):
     """A small conv net on 1×6×6 inputs that records its training flag at every forward."""

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from rll.metrics import (accuracy, adversarial_accuracy, lipschitz_ratios, local_lipschitz,
                          per_class_accuracy, predictions, table_metrics)
-from test_attacks import SmallCNN, gen, mnist_subset, one_thread, train_mlp  # noqa: F401
+from test_attacks import SmallCNN, gen, mnist_subset, train_mlp
 
 EPS = 0.1
 

@@ -10,15 +10,6 @@ import torch.nn as nn
 from rll.models import MODELS, build_model, count_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the
-    thread pool's oversubscription makes them many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _count(model: nn.Module, kind) -> int:
     return sum(isinstance(m, kind) for m in model.modules())

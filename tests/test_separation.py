@@ -3,7 +3,6 @@ synthetic cases), the tie rule, input checking, the statistics helpers, and (slo
 MNIST and CIFAR-10 minima on the full training sets."""
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 import rll.separation as sep
+from rll.data import load_dataset
 from rll.separation import histogram, nearest_other_class, random_labels, separation_stats
 
 BACKENDS = ["torch"] + (["numba"] if sep._numba is not None else [])
@@ -18,20 +18,9 @@ BACKENDS = ["torch"] + (["numba"] if sep._numba is not None else [])
 
 # ---------------------------------------------------------------- helpers
 
-def read_idx(path: Path) -> np.ndarray:
-    """Minimal IDX reader (kept private so these tests do not depend on rll.data)."""
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def mnist(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    stem = "train" if split == "train" else "t10k"
-    x = read_idx(root / "MNIST" / "raw" / f"{stem}-images-idx3-ubyte.gz")
-    y = read_idx(root / "MNIST" / "raw" / f"{stem}-labels-idx1-ubyte.gz").astype(np.int64)
-    return x.reshape(len(x), -1), y
+    ds = load_dataset("mnist", split, root=root)
+    return ds.images.reshape(len(ds), -1).numpy(), ds.labels.numpy()
 
 
 def brute_force(q, lq, r, lr):

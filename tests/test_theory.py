@@ -18,13 +18,6 @@ from rll.theory import (BinaryDistanceClassifier, DistanceClassifier, TheoremPar
 PS = [1, 2, math.inf]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one intra-op thread is faster, and steadier on shared CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(train_size=128, test_size=32, epochs=2, batch_size=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small CNNs gain little from intra-op threads, and on a shared 2-core machine the thread
-    pool's oversubscription makes them several times slower (see benchmarks/README.md)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # ---------------------------------------------------------------------- configuration
