@@ -136,6 +136,19 @@ def test_table2_trains_what_is_missing(tmp_path, data_root):
     assert len(records) == 2 and records[0].startswith("mnist-cnn1-at")
 
 
+
+@pytest.mark.slow
+def test_progress_bars_stay_small_under_papermill(tmp_path, data_root):
+    """Training, attacks and the Lipschitz estimate all draw tqdm bars; under papermill they
+    must not turn into thousands of output lines."""
+    nb = _run(REPO / "notebooks" / "table2.ipynb", tmp_path, train_missing=True, epochs=2, models=["cnn1"],
+              methods=["at"], seeds=[0], train_size=256, test_size=64, data_root=str(data_root),
+              results_dir=str(tmp_path / "runs"))
+    streams = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream"]
+    lines = sum(o.text.count("\n") + o.text.count("\r") for o in streams)
+    assert 0 < lines < 300, f"{lines} progress lines in the executed notebook"
+
+
 def test_table3_cifar10_without_test_split_fails_clearly(tmp_path, data_root):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10", train_missing=True,
