@@ -16,6 +16,7 @@ import torch
 
 from rll import __version__
 from rll import data as rdata
+from rll.results import device_name, git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_FILE = Path(__file__).with_name("paper_reference.json")
@@ -31,35 +32,15 @@ def paper_reference() -> dict:
 
 def provenance(device: str | torch.device | None = None) -> dict:
     """Where and with what a result was computed: git commit, versions, device, time."""
+    commit, dirty = git_commit()
     return {
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "rll_version": __version__,
         "torch_version": torch.__version__,
-        "device": device_name(device),
+        "device": device_name(device or ("cuda" if torch.cuda.is_available() else "cpu")),
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def device_name(device: str | torch.device | None) -> str:
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({os.cpu_count()} cores)"
-
-
-def git_commit() -> str:
-    """The checked-out commit (``+dirty`` when the tree has uncommitted changes), or
-    ``unknown`` outside a git checkout."""
-    import subprocess
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def dataset_separation(dataset: str, *, data_root: str | None = None, random_labels: bool = False,
@@ -237,7 +218,8 @@ def environment_table():
     import pandas as pd
 
     rows = {"python": platform.python_version(), "platform": platform.platform(),
-            "device": device_name(None), "git commit": git_commit()}
+            "device": f"{device_name('cuda' if torch.cuda.is_available() else 'cpu')} ({os.cpu_count()} cores)",
+            "git commit": "{} (uncommitted changes: {})".format(*git_commit())}
     for pkg in ("rll", "torch", "numpy", "pandas", "matplotlib", "jupyter-book", "myst-nb", "papermill", "jupytext"):
         try:
             rows[pkg] = metadata.version(pkg)

@@ -311,6 +311,34 @@ class ResultsStore:
             pass
 
 
+def git_commit() -> tuple[str | None, bool | None]:
+    """The checked-out commit of this rll and whether ``rll/`` has uncommitted changes;
+    ``(None, None)`` outside a git checkout.  Part of every record's provenance."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10)
+        if commit.returncode != 0:
+            return None, None
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "rll"],
+                               capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip(), bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def device_name(device) -> str:
+    """A readable name of a torch device for provenance: the GPU's model, or ``cpu``."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu" if device.type == "cpu" else str(device)
+
+
 def flatten_record(record: Mapping) -> dict:
     """One row of :meth:`ResultsStore.to_frame`."""
     row: dict[str, Any] = {}

@@ -68,7 +68,6 @@ import os
 import platform
 import re
 import socket
-import subprocess
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ from rll import data as rdata
 from rll import losses as rlosses
 from rll import metrics as rmetrics
 from rll import models as rmodels
-from rll.results import ResultsStore, atomic_write_bytes, config_hash, config_stem
+from rll.results import ResultsStore, atomic_write_bytes, config_hash, config_stem, device_name, git_commit
 
 __all__ = ["TrainConfig", "train", "evaluate", "SCHEDULES", "DATASET_MODELS", "FIDELITIES",
            "ATTACKS", "OPTIMIZERS", "CheckpointMismatch", "TrainingDiverged", "RunClaimed",
@@ -556,34 +555,12 @@ def _save_checkpoint(path: Path, payload: dict) -> None:
 
 # ====================================================================== provenance
 
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        return "cpu"
-    return str(device)
-
-
-def _git_commit() -> tuple[str | None, bool | None]:
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10)
-        if commit.returncode != 0:
-            return None, None
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "rll"],
-                               capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip(), bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-
-
 def _provenance(device: torch.device, started: float, wall: float, epochs_done: int, **extra) -> dict:
-    commit, dirty = _git_commit()
+    commit, dirty = git_commit()
     prov = {
         "git_commit": commit, "git_dirty": dirty, "rll_version": __version__,
         "torch_version": torch.__version__, "python_version": platform.python_version(),
-        "device": _device_name(device), "threads": torch.get_num_threads(),
+        "device": device_name(device), "threads": torch.get_num_threads(),
         "started_utc": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_seconds": round(wall, 3), "epochs_done": epochs_done, "host": socket.gethostname(),
     }
