@@ -192,14 +192,7 @@ class WideResNet(nn.Module):
         self.relu = nn.ReLU()
         self.pool = nn.AvgPool2d(8)
         self.fc = nn.Linear(widths[3], num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        _init_residual(self, zero_linear_bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block3(self.block2(self.block1(self.conv1(x))))
@@ -266,17 +259,25 @@ class ResNet50(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512 * Bottleneck.expansion, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        _init_residual(self, zero_linear_bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.avgpool(x).flatten(1))
+
+
+def _init_residual(model: nn.Module, *, zero_linear_bias: bool) -> None:
+    """The residual networks' initialisation: Kaiming-normal (fan-out) convolutions, batch-norm
+    scale 1 and shift 0, and (WRN) zero linear biases."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif zero_linear_bias and isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
 
 
 def count_parameters(model: nn.Module) -> int:
