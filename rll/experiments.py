@@ -432,7 +432,8 @@ def style_table(frame):
     spread columns only when some row has several seeds."""
     if ("", "runs") in frame.columns and not (frame[("", "runs")] > 1).any():
         frame = frame.drop(columns=[c for c in frame.columns if c[1] == "±"])
-    return frame.style.format(precision=2, na_rep="").hide(axis="index")
+    return (frame.style.format(precision=2, na_rep="").hide(axis="index")
+            .set_table_styles([{"selector": "th, td", "props": "padding: 0.1em 0.6em; text-align: right;"}]))
 
 
 def provenance_lines(runs: list[tuple]) -> list[str]:
