@@ -75,6 +75,12 @@ def test_theorem_rejects_bad_parameters_through_papermill(tmp_path):
     assert "noise must be a finite number >= 0" in err.value.evalue and "valid choices" in err.value.evalue
 
 
+def test_staircase_rejects_bad_parameters_through_papermill(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / "staircase.ipynb", tmp_path, n_small=0)
+    assert err.value.ename == "ValueError" and "n_small must be an integer" in err.value.evalue
+
+
 def test_separation_absent_split_fails_clearly_through_papermill(tmp_path, data_root):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "separation.ipynb", tmp_path, dataset="cifar10", data_root=str(data_root),
