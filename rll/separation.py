@@ -360,6 +360,14 @@ if _numba is not None:
             m = max(m, np.uint8(np.uint8(max(x, y)) - np.uint8(min(x, y))))
         return m
 
+    @_njit_inline
+    def _pair_distance(QT, RT, i, j):  # pragma: no cover
+        """The full l∞ distance (in 1/255 units) of query i and reference j, all chunks."""
+        m = np.uint8(0)
+        for c in range(QT.shape[0]):
+            m = _chunk_max(QT[c, i], RT[c, j], m)
+        return np.int64(m)
+
     @_jit(parallel=True, boundscheck=False, nogil=True)
     def _chunk_major(x, order, out):  # pragma: no cover
         """out[c, i, k] = x[i, order[c * 64 + k]]: pixels permuted, chunk-major; ``out`` must
@@ -399,10 +407,7 @@ if _numba is not None:
                             j += 1
                         if j == r1:
                             continue
-                        m = np.uint8(0)
-                        for c in range(nchunks):
-                            m = _chunk_max(QT[c, i], RT[c, j], m)
-                        bd = np.int64(m)
+                        bd = _pair_distance(QT, RT, i, j)
                         bi = j
                         j += 1
                     head = QT[0, i]
@@ -420,10 +425,7 @@ if _numba is not None:
                                 abandoned = True
                                 break
                         if not abandoned:         # d(i, j) < bd: a strict improvement
-                            m = np.uint8(0)
-                            for c in range(nchunks):
-                                m = _chunk_max(QT[c, i], RT[c, j], m)
-                            bd = np.int64(m)
+                            bd = _pair_distance(QT, RT, i, j)
                             bi = j
                         j += 1
                     best_d[i] = bd
