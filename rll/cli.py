@@ -109,6 +109,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-size", type=int, default=None, help="seeded random subset (default: all)")
     g.add_argument("--test-size", type=int, default=None, help="seeded random subset (default: all)")
     g.add_argument("--test-split", default="test", help="test, or test_partial for cifar10")
+    g.add_argument("--train-with-test", action="store_true",
+                   help="also train on the evaluated test subset (Appendix B, Table 6: proof of concept)")
     o = p.add_argument_group("where and how")
     o.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
     o.add_argument("--results-dir", default="results")
@@ -130,7 +132,8 @@ def _config_from_args(args: argparse.Namespace):
         milestones=tuple(args.milestones) if args.milestones is not None else None,
         lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, batch_size=args.batch_size,
         eps=args.eps, seed=args.seed, fidelity=args.fidelity, attack=args.attack,
-        train_size=args.train_size, test_size=args.test_size, test_split=args.test_split)
+        train_size=args.train_size, test_size=args.test_size, test_split=args.test_split,
+        train_with_test=args.train_with_test)
 
 
 def _print_record(record: dict, as_json: bool) -> None:

@@ -130,6 +130,8 @@ AUGMENT_PAD: dict[str, int | None] = {"mnist": None, "svhn": None, "cifar10": 4,
 
 #: Fields that only affect evaluation: runs differing in these share one checkpoint.
 EVAL_ONLY_FIELDS = ("attack", "test_size", "test_split")
+#: Fields (with their default) that enter the store key only when set to another value.
+OPTIONAL_FIELDS = {"train_with_test": False}
 
 
 class CheckpointMismatch(ValueError):
@@ -217,6 +219,10 @@ class TrainConfig:
         train_size, test_size: use a seeded random subset of this many examples (None: all).
         test_split: ``test``, or for cifar10 ``test_partial`` (the first 1017 test images,
             for machines without the full test file; the record carries the data's note).
+        train_with_test: also train on the evaluation split (the same ``test_size`` subset
+            that is evaluated): the paper's proof-of-concept networks "trained with access to
+            the test set" (Appendix B, Table 6).  Default ``False``; it enters
+            :meth:`canonical` only when ``True``, so the keys of ordinary runs do not change.
     """
 
     dataset: str
@@ -237,6 +243,7 @@ class TrainConfig:
     train_size: int | None = None
     test_size: int | None = None
     test_split: str = "test"
+    train_with_test: bool = False
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
@@ -310,6 +317,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (not _is_int(v) or v < 1):
                 raise ValueError(f"{name} must be a positive integer or None (all), got {v!r}")
+        if not isinstance(self.train_with_test, bool):
+            raise ValueError(f"train_with_test must be True or False, got {self.train_with_test!r}")
 
     def _normalise_params(self, params: Any) -> tuple[tuple[str, Any], ...]:
         accepted = rlosses.METHOD_PARAMS[self.method]
@@ -401,16 +410,23 @@ class TrainConfig:
         return dict(self.params)
 
     def canonical(self) -> dict[str, Any]:
-        """Sorted plain dict with every default filled: the results-store key."""
+        """Sorted plain dict with every default filled: the results-store key.  Fields added
+        after records were first stored (:data:`OPTIONAL_FIELDS`) appear only when they differ
+        from their default, so the keys of earlier runs stay valid."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["params"] = dict(self.params)
         d["milestones"] = list(self.milestones)
+        for name, default in OPTIONAL_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return dict(sorted(d.items()))
 
     def training_canonical(self) -> dict[str, Any]:
         """The canonical dict without the evaluation-only fields (:data:`EVAL_ONLY_FIELDS`):
-        the identity of the trained weights, i.e. of the checkpoint."""
-        return {k: v for k, v in self.canonical().items() if k not in EVAL_ONLY_FIELDS}
+        the identity of the trained weights, i.e. of the checkpoint.  With ``train_with_test``
+        the test subset is training data, so ``test_size`` and ``test_split`` stay in."""
+        keep = ("test_size", "test_split") if self.train_with_test else ()
+        return {k: v for k, v in self.canonical().items() if k not in EVAL_ONLY_FIELDS or k in keep}
 
     @property
     def key(self) -> str:
@@ -420,7 +436,8 @@ class TrainConfig:
         """Short readable name, e.g. ``mnist cnn2 trades(beta=6)``."""
         shown = {"beta", "lam", "h", "mu"}
         ps = ", ".join(f"{k}={v:g}" for k, v in self.params if k in shown and v is not None)
-        return f"{self.dataset} {self.model} {self.method}" + (f"({ps})" if ps else "")
+        return (f"{self.dataset} {self.model} {self.method}" + (f"({ps})" if ps else "")
+                + (" +test" if self.train_with_test else ""))
 
 
 # ====================================================================== data
@@ -701,7 +718,9 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
     # after the training (load_dataset verifies it; the tensors are loaded again at the end)
-    rdata.load_dataset(config.dataset, config.test_split, root=data_root)
+    x_te, y_te, _ = _load_split(config, config.test_split, config.test_size, 1, data_root, device)
+    x_fit, y_fit = (torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])) if config.train_with_test else (x_tr, y_tr)
+    del x_te, y_te
     model, opt, sched = _build(config, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -721,7 +740,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     params = dict(config.params)
     fmodel = torch.compile(model) if compile_ else model
     pad = AUGMENT_PAD[config.dataset]
-    n = len(y_tr)
+    n = len(y_fit)
     bs = config.batch_size
     steps_per_epoch = -(-n // bs)
     check_every = 1 if device.type == "cpu" else 50
@@ -737,8 +756,8 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             lr_now = opt.param_groups[0]["lr"]
             for step in range(steps_per_epoch):
                 idx = perm[step * bs:(step + 1) * bs]
-                xb = make_batch(x_tr, idx, pad, gens["augment"], channels_last)
-                loss = train_step(fmodel, opt, loss_fn, xb, y_tr[idx], eps=config.eps,
+                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last)
+                loss = train_step(fmodel, opt, loss_fn, xb, y_fit[idx], eps=config.eps,
                                   fidelity=config.fidelity, params=params, amp=amp)
                 pending.append(loss)
                 if len(pending) >= check_every or step == steps_per_epoch - 1:
@@ -780,6 +799,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                  extra={"train_seconds": round(train_seconds, 3),
                                         "resumed_from_epoch": start_epoch if ckpt is not None else None,
                                         "checkpoint": str(ckpt_file), "history": history,
+                                        "n_trained_on": n,
                                         "precision": "bf16-autocast" if amp else "fp32",
                                         "channels_last": channels_last, "compiled": compile_},
                                  epochs_done=config.epochs)

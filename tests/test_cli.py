@@ -93,3 +93,12 @@ def test_train_json_prints_the_record_then_evaluate(tmp_path, data_root):
     # asking again returns the stored record without training
     proc = rll("train", *common, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["provenance"] == out["provenance"]
+
+
+def test_train_with_test_flag_sets_the_configuration():
+    args = cli.build_parser().parse_args(["train", "--dataset", "mnist", "--model", "cnn2", "--method", "rst",
+                                          "--lam", "2", "--train-with-test", "--test-size", "100"])
+    config = cli._config_from_args(args)
+    assert config.train_with_test and config.canonical()["train_with_test"] is True
+    plain = cli._config_from_args(cli.build_parser().parse_args(["train", "--dataset", "mnist", "--model", "cnn2"]))
+    assert not plain.train_with_test and "train_with_test" not in plain.canonical()

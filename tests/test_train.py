@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -124,6 +125,25 @@ def test_canonical_is_stable_and_complete():
     assert a.replace(fidelity="released").lr == 1e-4
     assert a.replace(method="at").params == (("step", None), ("steps", 10))
     assert a.label() == "mnist cnn2 trades(beta=6)"
+
+
+def test_train_with_test_enters_the_key_only_when_set():
+    """Records stored before ``train_with_test`` existed keep their keys; setting it makes the
+    test subset training data, so it and its size become part of the weights' identity."""
+    stored = sorted((Path(__file__).resolve().parents[1] / "results" / "runs").glob("mnist-*.json"))
+    assert stored, "no committed runs to check the keys against"
+    for path in stored:
+        config = json.loads(path.read_text())["config"]
+        assert "train_with_test" not in config and TrainConfig.from_dict(config).canonical() == config, path.name
+    a = TrainConfig.from_paper("mnist", "cnn2", "rst", lam=2, epochs=2, test_size=50)
+    b = a.replace(train_with_test=True)
+    assert b.canonical() == {**a.canonical(), "train_with_test": True} and b.key != a.key
+    assert TrainConfig.from_dict(b.canonical()) == b
+    assert "test_size" not in a.training_canonical() and b.training_canonical()["test_size"] == 50
+    assert b.replace(test_size=60).training_canonical() != b.training_canonical()
+    assert b.label() == "mnist cnn2 rst(lam=2) +test"
+    with pytest.raises(ValueError, match="train_with_test must be True or False"):
+        a.replace(train_with_test="yes")
 
 
 # ---------------------------------------------------------------------- data helpers
@@ -353,6 +373,20 @@ def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root
         assert r["adv_test_acc"] > nat["adv_test_acc"] + 10, rows
         assert r["adv_test_acc"] / r["test_acc"] > nat["adv_test_acc"] / nat["test_acc"] + 0.1, rows
         assert r["test_lipschitz"] < nat["test_lipschitz"] / 2, rows
+
+
+@pytest.mark.slow
+def test_train_with_test_fits_the_evaluated_test_subset(tmp_path, data_root):
+    """Appendix B's proof of concept: the test subset that is evaluated is also trained on."""
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", **{**TINY, "epochs": 1, "milestones": ()})
+    kw = dict(data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+              progress=False, device="cpu", released_lipschitz=False)
+    plain, with_test = train(cfg, **kw), train(cfg.replace(train_with_test=True), **kw)
+    assert plain["provenance"]["n_trained_on"] == TINY["train_size"]
+    assert with_test["provenance"]["n_trained_on"] == TINY["train_size"] + TINY["test_size"]
+    assert with_test["provenance"]["n_test"] == TINY["test_size"]
+    assert with_test["config"]["train_with_test"] is True
+    assert len(list((tmp_path / "ck").glob("*.pt"))) == 2
 
 
 def test_missing_test_split_stops_before_training(tmp_path, data_root):
