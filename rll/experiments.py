@@ -436,12 +436,16 @@ def style_table(frame):
             .set_table_styles([{"selector": "th, td", "props": "padding: 0.1em 0.6em; text-align: right;"}]))
 
 
-def provenance_lines(runs: list[tuple]) -> list[str]:
-    """How the numbers of a table were obtained: one line per distinct budget, naming the
-    epochs (and the paper's), training/test examples, seeds, fidelity, devices, dates and
-    commits; and the configurations not yet run.  Says so when budgets are mixed."""
-    from rll.train import SCHEDULES
+def paper_budget(config):
+    """``config`` at the paper's budget: its schedule's epochs and learning rate, all data."""
+    return config.replace(epochs=None, lr=None, train_size=None, test_size=None)
 
+
+def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
+    """How the numbers of a table were obtained: one line per distinct budget, naming the
+    epochs and learning rate (and the paper's, from ``paper(config)``), training/test
+    examples, seeds, fidelity, devices, dates and commits; and the configurations not yet
+    run.  Says so when budgets are mixed."""
     budgets: dict = {}
     missing = []
     for config, record in runs:
@@ -449,29 +453,31 @@ def provenance_lines(runs: list[tuple]) -> list[str]:
             missing.append(config)
             continue
         c, p = record["config"], record["provenance"]
-        key = (c["epochs"], p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"], c["lr"])
-        b = budgets.setdefault(key, {"seeds": set(), "devices": set(), "dates": set(), "commits": set(), "n": 0})
+        key = (c["epochs"], p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"], c["lr"],
+               c.get("train_with_test", False))
+        b = budgets.setdefault(key, {"seeds": set(), "devices": set(), "dates": set(), "commits": set(), "n": 0,
+                                     "paper": paper(config)})
         b["n"] += 1
         b["seeds"].add(c["seed"])
         b["devices"].add(p.get("device", "?"))
         b["dates"].add(str(p.get("started_utc", "?"))[:10])
         b["commits"].add(str(p.get("git_commit") or "?")[:10])
     lines = []
-    if len(budgets) > 1:
+    if len({key[:-1] for key in budgets}) > 1:     # runs with and without the test set share a budget
         lines.append("NOTE: this table mixes budgets; each line below is one budget.")
-    for (epochs, n_train, n_test, fidelity, attack, lr), b in budgets.items():
-        dataset = runs[0][0].dataset
-        default_lr = type(runs[0][0])(dataset=dataset, model=runs[0][0].model, fidelity=fidelity).lr
-        lr_note = f"lr {lr:g}" + ("" if abs(lr - default_lr) < 1e-12 else f" (paper's schedule: {default_lr:g})")
+    for (epochs, n_train, n_test, fidelity, attack, lr, with_test), b in budgets.items():
+        ref = b["paper"]
+        lr_note = f"lr {lr:g}" + ("" if abs(lr - ref.lr) < 1e-12 else f" (paper's schedule: {ref.lr:g})")
         lines.append(
-            f"{b['n']} runs: {epochs} epochs (paper: {SCHEDULES[dataset].epochs}), {lr_note}, {n_train} training / "
-            f"{n_test} test examples, seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
+            f"{b['n']} runs: {epochs} epochs (paper: {ref.epochs}), {lr_note}, {n_train} training / "
+            f"{n_test} test examples{' (trained on both)' if with_test else ''}, seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
     if missing:
         seeds: dict = {}
         for c in missing:
-            label = f"{c.model} {method_label(c.method, _params_of(c))}" + (f" dropout {c.dropout}" if c.dropout else "")
+            label = (f"{c.model} {method_label(c.method, _params_of(c))}" + (f" dropout {c.dropout}" if c.dropout else "")
+                     + (" with the test set" if c.train_with_test else ""))
             seeds.setdefault(label, []).append(c.seed)
         shown = [f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))})"
                  for label, s in sorted(seeds.items())]
@@ -632,3 +638,120 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
         counts["trained"] += 1
         log(f"[{i}/{len(configs)}] {config.label()}: stored")
     return counts
+
+
+# --------------------------------------------------------------------------- Table 6 (Appendix B)
+
+#: Datasets of the paper's proof-of-concept table (Table 6), in its row order.
+PROOF_OF_CONCEPT_DATASETS = ("mnist", "svhn", "cifar10")
+
+
+def proof_of_concept_config(dataset: str, *, train_with_test: bool = True, epochs=None, seed: int = 0,
+                            fidelity: str = "paper", train_size=None, test_size=None,
+                            test_split: str = "test", lr=None, attack: str = "pgd"):
+    """Appendix B's proof-of-concept run for ``dataset``: RST(λ=2) trained on the training
+    set *and the test set* it is evaluated on, with Table 7's setup (network, optimiser,
+    batch size, epochs, ε, attack step size, initial learning rate).
+
+    Table 7's learning rate is the released code's, on a summed loss; in ``fidelity="paper"``
+    (mean loss) SGD's rate is multiplied by the batch size, as for every run
+    (:mod:`rll.train`), and Adam's is used as is.  Table 7 gives no momentum and no decay
+    schedule: SGD keeps the dataset's momentum (MNIST 0.9) and every run its dataset's
+    milestones scaled to the epochs.  ``train_with_test=False`` is the control: the same
+    setup without access to the test set.  ``epochs``/``lr`` override Table 7's."""
+    from rll.train import TrainConfig
+
+    if dataset not in PROOF_OF_CONCEPT_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "
+                         f"valid choices: {', '.join(PROOF_OF_CONCEPT_DATASETS)}")
+    setup = paper_reference()["table7"][dataset]
+    row = paper_reference()["table6"]
+    optimizer, batch = setup["optimizer"].lower(), setup["batch_size"]
+    if lr is None:
+        lr = setup["initial_lr"] * (batch if fidelity == "paper" and optimizer == "sgd" else 1)
+    return TrainConfig(dataset=dataset, model=setup["network"], method=row["method"],
+                       params={**row["params"], "step": setup["step_size"]}, epochs=epochs or setup["epochs"],
+                       lr=lr, optimizer=optimizer, batch_size=batch, eps=setup["eps"], seed=int(seed),
+                       fidelity=fidelity, attack=attack, train_size=train_size, test_size=test_size,
+                       test_split=test_split, train_with_test=train_with_test)
+
+
+def proof_of_concept_configs(*, datasets=None, control: bool = True, seeds=(0,), **kwargs) -> list:
+    """The runs of the proof-of-concept notebook: per dataset and seed, the run with access to
+    the test set and (``control``) the same run without it."""
+    out = []
+    for dataset in datasets or PROOF_OF_CONCEPT_DATASETS:
+        for seed in seeds:
+            for with_test in (True, False) if control else (True,):
+                out.append(proof_of_concept_config(dataset, train_with_test=with_test, seed=seed, **kwargs))
+    return out
+
+
+def proof_of_concept_paper_budget(config):
+    """Table 7's budget for a proof-of-concept ``config`` (for :func:`provenance_lines`)."""
+    return proof_of_concept_config(config.dataset, train_with_test=config.train_with_test,
+                                   fidelity=config.fidelity)
+
+
+def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs=None, seeds=(0,),
+                                  fidelity: str = "paper", train_size=None, test_size=None,
+                                  test_split: str = "test", lr=None, device=None, data_root=None,
+                                  train_missing: bool = False) -> list:
+    """Validate the proof-of-concept notebook's parameters (one readable ``ValueError``
+    naming the valid choices) and return its configurations."""
+    from rll.train import FIDELITIES
+
+    if isinstance(datasets, str) or (datasets is not None and not list(datasets)):
+        raise ValueError(f"datasets must be a non-empty list, e.g. ['mnist']; got {datasets!r}")
+    for dataset in datasets or ():
+        if dataset not in PROOF_OF_CONCEPT_DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "
+                             f"valid choices: {', '.join(PROOF_OF_CONCEPT_DATASETS)}")
+    if fidelity not in FIDELITIES:
+        raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
+    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
+        raise ValueError(f"epochs must be an integer >= 1 (or None for Table 7's), got {epochs!r}")
+    if isinstance(seeds, (int, str)) or not list(seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
+    for name, flag in (("control", control), ("train_missing", train_missing)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
+    check_device(device)
+    check_data_root(data_root)
+    configs = proof_of_concept_configs(datasets=datasets, control=control, seeds=tuple(seeds), epochs=epochs,
+                                       fidelity=fidelity, train_size=train_size, test_size=test_size,
+                                       test_split=test_split, lr=lr)
+    if train_missing:   # training needs both splits: fail now, not after hours of training
+        for dataset in dict.fromkeys(c.dataset for c in configs):
+            rdata.load_dataset(dataset, "train", root=data_root)
+            rdata.load_dataset(dataset, test_split, root=data_root)
+    return configs
+
+
+def proof_of_concept_frame(runs: list[tuple]):
+    """Table 6 beside the paper's: per dataset, test accuracy and adversarial test accuracy of
+    the run trained with access to the test set (mean over seeds), the paper's values, the
+    difference, and the same setup trained without that access (the control)."""
+    import pandas as pd
+
+    ref = {row["dataset"]: row for row in paper_reference()["table6"]["rows"]}
+    groups: dict = {}
+    for config, record in runs:
+        g = groups.setdefault(config.dataset, {True: [], False: [], "eps": config.eps})
+        if record is not None:
+            g[config.train_with_test].append(record["metrics"])
+    rows = []
+    for dataset, g in groups.items():
+        row = {("", "dataset"): dataset, ("", "eps"): g["eps"], ("", "runs"): len(g[True])}
+        for metric, paper_key in (("test_acc", "accuracy"), ("adv_test_acc", "adv_accuracy")):
+            ours = float(np.mean([m[metric] for m in g[True]])) if g[True] else np.nan
+            paper = ref.get(dataset, {}).get(paper_key, np.nan)
+            row[(metric, "with test set")] = ours
+            row[(metric, "paper")] = paper
+            row[(metric, "Δ")] = ours - paper
+            row[(metric, "without (control)")] = (float(np.mean([m[metric] for m in g[False]]))
+                                                  if g[False] else np.nan)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame

@@ -136,3 +136,24 @@ def generalization_gaps(frame, *, title: str = ""):
     fig.suptitle(title or "generalization gaps")
     fig.tight_layout()
     return fig
+
+
+def proof_of_concept(frame, *, title: str = "Table 6: trained with and without the test set"):
+    """Table 6 as bars: per dataset, clean and adversarial test accuracy of the runs trained
+    with access to the test set, the same setup without it (control) and the paper's."""
+    datasets = list(frame[("", "dataset")])
+    columns = (("with test set", "#4c72b0"), ("without (control)", "#dd8452"), ("paper", "#8c8c8c"))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    x = np.arange(len(datasets))
+    for ax, metric, name in zip(axes, ("test_acc", "adv_test_acc"), ("clean test accuracy", "adversarial test accuracy")):
+        for k, (column, color) in enumerate(columns):
+            values = frame[(metric, column)].to_numpy(dtype=float)
+            ax.bar(x + (k - 1) * 0.27, np.nan_to_num(values), width=0.27, color=color, label=column)
+        ax.set_xticks(x, datasets)
+        ax.set_ylim(0, 100)
+        ax.set_title(name)
+    axes[0].set_ylabel("%")
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

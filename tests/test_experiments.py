@@ -148,3 +148,44 @@ def test_released_vs_paper_frames(tmp_path):
     assert len(pairs) == 1 and pairs.iloc[0][("adv_test_acc", "released")] == 30
     lip = experiments.lipschitz_estimators_frame(records)
     assert (lip["released / paper"] == 0.5).all()
+
+
+def test_proof_of_concept_follows_table7():
+    mnist = experiments.proof_of_concept_config("mnist")
+    assert (mnist.model, mnist.method, mnist.optimizer, mnist.batch_size, mnist.epochs) == ("cnn2", "rst", "sgd", 128, 40)
+    assert mnist.param_dict == {"lam": 2.0, "step": 0.02, "steps": 10} and mnist.eps == 0.1
+    assert mnist.lr == pytest.approx(1e-4 * 128) and mnist.train_with_test          # mean loss: × batch
+    assert experiments.proof_of_concept_config("mnist", fidelity="released").lr == pytest.approx(1e-4)
+    cifar = experiments.proof_of_concept_config("cifar10")
+    assert (cifar.model, cifar.optimizer, cifar.lr, cifar.epochs, cifar.eps) == ("wrn-40-10", "adam", 0.01, 60, 0.031)
+    configs = experiments.proof_of_concept_configs(datasets=["mnist"], seeds=[0, 1])
+    assert [(c.seed, c.train_with_test) for c in configs] == [(0, True), (0, False), (1, True), (1, False)]
+    assert experiments.proof_of_concept_paper_budget(mnist.replace(epochs=3, lr=0.1)) == mnist
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"datasets": ["imagenet"]}, "valid choices: mnist, svhn, cifar10"),
+    ({"datasets": "mnist"}, "datasets must be a non-empty list"),
+    ({"control": "yes"}, "control must be True or False"),
+    ({"epochs": 0}, "epochs must be an integer >= 1"),
+    ({"fidelity": "official"}, "valid choices: paper, released"),
+])
+def test_check_proof_of_concept_params_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        experiments.check_proof_of_concept_params(**kwargs)
+
+
+def test_proof_of_concept_frame_pairs_the_control(tmp_path):
+    configs = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50)
+    store = _store_with(tmp_path, [(c, _metrics(adv=90.0 if c.train_with_test else 60.0, lip=5.0,
+                                                test=99.0 if c.train_with_test else 95.0), 100) for c in configs])
+    runs = experiments.collect_runs(configs + experiments.proof_of_concept_configs(datasets=["svhn"]),
+                                    results_dir=store.root, exact_budget=False)
+    frame = experiments.proof_of_concept_frame(runs)
+    mnist, svhn = frame.iloc[0], frame.iloc[1]
+    assert mnist[("adv_test_acc", "with test set")] == 90.0 and mnist[("adv_test_acc", "without (control)")] == 60.0
+    assert mnist[("adv_test_acc", "paper")] == 99.98
+    assert mnist[("test_acc", "Δ")] == pytest.approx(99.0 - 99.99)
+    assert svhn[("", "runs")] == 0 and np.isnan(svhn[("adv_test_acc", "with test set")])
+    lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
+    assert "2 epochs (paper: 40), lr 0.0128" in lines[0] and lines[-1].startswith("Not yet run (2 configurations)")

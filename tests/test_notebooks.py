@@ -182,6 +182,29 @@ def test_table4_rejects_bad_dropouts_through_papermill(tmp_path):
     assert err.value.ename == "ValueError" and "dropouts must be a list of rates" in err.value.evalue
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"datasets": ["imagenet"]}, "valid choices: mnist, svhn, cifar10"),
+    ({"control": "no"}, "control must be True or False"),
+    ({"seeds": []}, "seeds must be a non-empty list"),
+])
+def test_proof_of_concept_rejects_bad_parameters_through_papermill(tmp_path, params, message):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / "proof_of_concept.ipynb", tmp_path, **params)
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+
+
+@pytest.mark.slow
+def test_proof_of_concept_trains_with_and_without_the_test_set(tmp_path, data_root):
+    results = tmp_path / "runs"
+    nb = _run(REPO / "notebooks" / "proof_of_concept.ipynb", tmp_path, datasets=["mnist"], train_missing=True,
+              epochs=1, train_size=64, test_size=32, data_root=str(data_root), results_dir=str(results))
+    records = [json.loads(p.read_text()) for p in results.glob("*.json")]
+    assert sorted(r["config"].get("train_with_test", False) for r in records) == [False, True]
+    assert sorted(r["provenance"]["n_trained_on"] for r in records) == [64, 96]
+    text = _outputs_text(nb)
+    assert "with test set" in text and "1 epochs (paper: 40)" in text and "(trained on both)" in text
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_papermill_sees_every_parameter(path):
     nb = nbformat.read(path, as_version=4)
