@@ -373,6 +373,18 @@ def find_record(records: list[dict], config, *, exact_budget: bool) -> dict | No
                                     r["provenance"].get("started_utc", "")))
 
 
+def is_table_run(config: dict) -> bool:
+    """Whether a stored configuration is a run of the paper's Section 5 tables, at any budget:
+    the paper's schedule for its dataset, model, method, dropout, seed, fidelity and attack up to
+    :data:`BUDGET_FIELDS` (so not, e.g., a proof-of-concept run or one at another batch size)."""
+    from rll.train import TrainConfig
+
+    c = TrainConfig.from_dict(config)
+    paper = TrainConfig(dataset=c.dataset, model=c.model, method=c.method, params=c.params, dropout=c.dropout,
+                        seed=c.seed, fidelity=c.fidelity, attack=c.attack, test_split=c.test_split)
+    return _what(paper.canonical()) == _what(c.canonical())
+
+
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
                  data_root=None, device=None, checkpoint_dir=None, progress: bool = True) -> list[tuple]:
     """Pair each configuration with its stored record; with ``train_missing`` train (and
@@ -390,6 +402,47 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
                            checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress)
         out.append((config, record))
     return out
+
+
+def attack_runs(configs: list, attack: str, *, results_dir, exact_budget: bool) -> list[tuple]:
+    """The stored records of ``configs`` evaluated with ``attack`` instead (never trains): e.g.
+    the multi-targeted records (Tables 9–14) of a PGD table's models."""
+    return collect_runs([c.replace(attack=attack) for c in configs], results_dir=results_dir,
+                        exact_budget=exact_budget)
+
+
+def attack_comparison_frame(runs: list[tuple], other_runs: list[tuple]):
+    """Adversarial test accuracy of the same trained models under two attacks (e.g. PGD-10 and
+    MT), ours beside the paper's: one row per table row, ours the mean over the seeds whose
+    model has both records (same training, only the attack differs)."""
+    import pandas as pd
+
+    groups: dict = {}
+    for (config, rec), (other, rec_other) in zip(runs, other_runs):
+        key = (config.model, method_label(config.method, _params_of(config)), config.dropout)
+        g = groups.setdefault(key, {"config": config, "attacks": (config.attack, other.attack), "pairs": []})
+        if rec is not None and rec_other is not None and \
+                {**rec["config"], "attack": None} == {**rec_other["config"], "attack": None}:
+            g["pairs"].append((rec["metrics"]["adv_test_acc"], rec_other["metrics"]["adv_test_acc"]))
+    rows = []
+    for (model, label, dropout), g in groups.items():
+        cfg, (a, b) = g["config"], g["attacks"]
+        row = {("", "model"): model, ("", "method"): label}
+        if any(k[2] for k in groups):
+            row[("", "dropout")] = dropout
+        row[("", "runs")] = len(g["pairs"])
+        pairs = np.array(g["pairs"], dtype=float).reshape(-1, 2)
+        ours = pairs.mean(axis=0) if len(pairs) else (np.nan, np.nan)
+        papers = [(paper_row(cfg.dataset, model, cfg.method, _params_of(cfg), dropout, att) or {}).get(
+            "adv_test_acc", np.nan) for att in (a, b)]
+        for source, (va, vb) in (("ours", ours), ("paper", papers)):
+            row[(source, a.upper())] = va
+            row[(source, b.upper())] = vb
+            row[(source, f"{b.upper()} − {a.upper()}")] = vb - va
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
 
 
 def table_frame(runs: list[tuple], *, attack: str):
@@ -693,6 +746,17 @@ def proof_of_concept_paper_budget(config):
                                    fidelity=config.fidelity)
 
 
+def is_proof_of_concept_run(config: dict) -> bool:
+    """Whether a stored configuration is a proof-of-concept run (with the test set or the
+    control), at any budget (:data:`BUDGET_FIELDS`)."""
+    if config["dataset"] not in PROOF_OF_CONCEPT_DATASETS:
+        return False
+    ref = proof_of_concept_config(config["dataset"], train_with_test=config.get("train_with_test", False),
+                                  seed=config["seed"], fidelity=config["fidelity"], attack=config["attack"],
+                                  test_split=config["test_split"])
+    return _what(ref.canonical()) == _what(config)
+
+
 def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs=None, seeds=(0,),
                                   fidelity: str = "paper", train_size=None, test_size=None,
                                   test_split: str = "test", lr=None, device=None, data_root=None,
@@ -702,7 +766,8 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
     from rll.train import FIDELITIES
 
     if isinstance(datasets, str) or (datasets is not None and not list(datasets)):
-        raise ValueError(f"datasets must be a non-empty list, e.g. ['mnist']; got {datasets!r}")
+        raise ValueError(f"datasets must be a non-empty list, e.g. ['mnist'] (papermill: -y 'datasets: [mnist]'); "
+                         f"got {datasets!r}")
     for dataset in datasets or ():
         if dataset not in PROOF_OF_CONCEPT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "

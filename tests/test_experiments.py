@@ -189,3 +189,30 @@ def test_proof_of_concept_frame_pairs_the_control(tmp_path):
     assert svhn[("", "runs")] == 0 and np.isnan(svhn[("adv_test_acc", "with test set")])
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
     assert "2 epochs (paper: 40), lr 0.0128" in lines[0] and lines[-1].startswith("Not yet run (2 configurations)")
+
+
+def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
+    table = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["rst(lam=2)"],
+                                      epochs=2, train_size=100, test_size=50)[0]
+    poc = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50)
+    assert experiments.is_table_run(table.canonical()) and not experiments.is_table_run(poc[1].canonical())
+    assert [experiments.is_proof_of_concept_run(c.canonical()) for c in poc + [table]] == [True, True, False]
+    store = _store_with(tmp_path, [(table, _metrics(adv=40.0, lip=5.0), 100),
+                                   (poc[0], _metrics(adv=99.5, lip=1.0), 100), (poc[1], _metrics(adv=61.0, lip=5.0), 100)])
+    verdicts = claims.all_verdicts(store.records(), [])
+    poc_verdict = next(v for v in verdicts if "access to the test set" in v.claim)
+    assert poc_verdict.ours == claims.HOLDS and poc_verdict.paper == claims.HOLDS
+    assert "mnist: 99.50% adversarial (without the test set: 61.00%), 2 epochs" == poc_verdict.ours_evidence
+    assert claims.judge_proof_of_concept([{"dataset": "mnist", "adv_test_acc": 90.0, "train_with_test": True}])[0] \
+        == claims.FAILS
+    assert claims._rows_from_records(store.records()) == claims._rows_from_records([store.get(table)])
+
+
+def test_mt_stronger_pairs_the_same_model_per_seed():
+    def row(seed, adv, attack):
+        return {"dataset": "mnist", "model": "cnn2", "method": "at", "params": {}, "dropout": 0.0, "seed": seed,
+                "budget": (2,), "attack": attack, "adv_test_acc": adv}
+    pgd = [row(0, 60.0, "pgd"), row(1, 20.0, "pgd")]
+    verdict, evidence = claims.judge_mt_stronger(pgd, [row(0, 58.0, "mt")])    # seed 1 has no MT record
+    assert verdict == claims.HOLDS and "over 1 rows: min +2.00" in evidence
+    assert claims.judge_mt_stronger(pgd, [row(1, 25.0, "mt")])[0] == claims.FAILS
