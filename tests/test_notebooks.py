@@ -130,6 +130,7 @@ def test_table2_defaults_fill_the_table_from_the_store(tmp_path):
     text = _outputs_text(nb)
     assert "runs:" in text and "epochs (paper: 160)" in text, "no provenance line: the store has no Table 2 runs"
     assert "TRADES(β=6)" in text
+    assert "MT − PGD" in text and "attack mt" in text, "no multi-targeted records (Tables 9 and 10) in the store"
 
 
 @pytest.mark.slow
