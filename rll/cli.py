@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 
@@ -62,6 +63,30 @@ def _run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- data checksums
+
+def _checksum_pair(text: str) -> tuple[str, str]:
+    """One ``--checksum FILE=MD5`` as ``(file name, md5)``; a malformed one makes argparse
+    exit with status 2 and this message."""
+    name, eq, md5 = text.partition("=")
+    if not (eq and name and re.fullmatch(r"[0-9a-fA-F]{32}", md5)):
+        raise argparse.ArgumentTypeError(
+            f"expected FILE=MD5 with an md5 of 32 hex digits, e.g. "
+            f"train_32x32.mat=e26dedcc434d2e4c54c9b2d4a06d8373; got {text!r}")
+    return name, md5
+
+
+def _add_checksum_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checksum", action="append", type=_checksum_pair, default=None, metavar="FILE=MD5",
+                   help="check FILE against MD5 instead of its official md5 (repeatable), for your own "
+                        "copies; each overridden file is named in the record's provenance")
+
+
+def _checksums(args: argparse.Namespace) -> dict[str, str] | None:
+    """The --checksum flags as the ``checksums`` mapping (None: the official md5s)."""
+    return dict(args.checksum) if args.checksum else None
+
+
 # ---------------------------------------------------------------- train / evaluate
 
 _METRIC_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap")
@@ -113,6 +138,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="also train on the evaluated test subset (Appendix B, Table 6: proof of concept)")
     o = p.add_argument_group("where and how")
     o.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
+    _add_checksum_argument(o)
     o.add_argument("--results-dir", default="results")
     o.add_argument("--checkpoint-dir", default="checkpoints")
     o.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -166,7 +192,7 @@ def _run_train(args: argparse.Namespace) -> int:
                        checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
                        resume=not args.no_resume, force=args.force,
                        released_lipschitz=not args.no_released_lipschitz,
-                       eval_batch_size=args.eval_batch_size)
+                       eval_batch_size=args.eval_batch_size, checksums=_checksums(args))
     except (TrainingDiverged, RunClaimed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -190,7 +216,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
                           checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
                           released_lipschitz=not args.no_released_lipschitz,
-                          eval_batch_size=args.eval_batch_size)
+                          eval_batch_size=args.eval_batch_size, checksums=_checksums(args))
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -215,6 +241,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attack", default="pgd")
     p.add_argument("--fidelity", default="paper")
     p.add_argument("--data-root", default=None)
+    _add_checksum_argument(p)
     p.add_argument("--results-dir", default="results/runs")
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--device", default=None)
@@ -229,13 +256,13 @@ def _run_sweep(args: argparse.Namespace) -> int:
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr, device=args.device,
-        data_root=args.data_root)
+        data_root=args.data_root, checksums=_checksums(args))
     if args.dry_run:
         for c in configs:
             print(c.label())
         return 0
     counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
-                                   data_root=args.data_root, device=args.device,
+                                   data_root=args.data_root, device=args.device, checksums=_checksums(args),
                                    log=lambda m: print(m, file=sys.stderr, flush=True))
     print(json.dumps(counts))
     return 0

@@ -46,7 +46,7 @@ import torch
 
 __all__ = [
     "CHECKSUMS", "DATASETS", "DATASET_INFO", "DataError", "DatasetInfo", "ImageDataset",
-    "download", "load_dataset", "make_spiral", "resolve_root", "to_float",
+    "check_checksums", "download", "load_dataset", "make_spiral", "resolve_root", "to_float",
 ]
 
 DATASETS = ("mnist", "cifar10", "svhn", "resimagenet")
@@ -229,17 +229,45 @@ def _fix_hint(name: str, root: Path) -> str:
             "ILSVRC-2012 copy (see rll.data's docstring), or set RLL_DATA to a folder holding it")
 
 
+_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def check_checksums(name: str, checksums: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate a caller's ``{file name: md5}`` overrides of ``CHECKSUMS[name]`` (e.g. for
+    one's own copies, or small files written by tests) before any file is read; returns them
+    as a plain dict with lower-case md5s ({} for None).
+
+    Raises:
+        ValueError: not a dict of file name -> 32 hex digits, or a file name ``name`` never
+            reads (the message lists the valid ones).
+    """
+    form = ("checksums must be None or a dict of file name -> md5 (32 hex digits), e.g. "
+            "{'train_32x32.mat': 'e26dedcc434d2e4c54c9b2d4a06d8373'}")
+    _check_name(name)
+    if checksums is None:
+        return {}
+    if not isinstance(checksums, Mapping):
+        raise ValueError(f"{form}; got {checksums!r}")
+    bad = {f: m for f, m in checksums.items()
+           if not isinstance(f, str) or not isinstance(m, str) or not _MD5.fullmatch(m.lower())}
+    if bad:
+        raise ValueError(f"{form}; got {bad!r}")
+    known = CHECKSUMS[name]
+    unknown = sorted(set(checksums) - set(known))
+    if unknown:
+        raise ValueError(f"checksums has unknown file names {unknown} for {name!r}; "
+                         f"valid: {sorted(known)}")
+    return {f: m.lower() for f, m in checksums.items()}
+
+
 class _Reader:
-    """Reads files of one dataset, verifying md5s (or not, explicitly)."""
+    """Reads files of one dataset, verifying md5s (or not, explicitly); remembers which files
+    it checked against a caller's md5 instead of the official one."""
 
     def __init__(self, name: str, root: Path, verify: bool, checksums: Mapping[str, str] | None):
         self.name, self.root, self.verify = name, root, verify
-        known = CHECKSUMS[name]
-        unknown = sorted(set(checksums or {}) - set(known))
-        if unknown:
-            raise ValueError(f"checksums has unknown file names {unknown} for {name!r}; "
-                             f"valid: {sorted(known)}")
-        self.expected = {**known, **(checksums or {})}
+        self.expected = {**CHECKSUMS[name], **check_checksums(name, checksums)}
+        self.overridden: list[str] = []   # file names read against a caller's md5
 
     def missing(self, path: Path) -> DataError:
         md5 = self.expected.get(path.name, "n/a")
@@ -253,16 +281,35 @@ class _Reader:
         except FileNotFoundError:
             raise self.missing(path) from None
         if self.verify:
-            expected = self.expected[path.name]
             key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
             actual = _MD5_CACHE.get(key)
             if actual is None:
                 actual = _md5_bytes(data)
                 _MD5_CACHE[key] = actual
-            if actual != expected:
-                raise DataError(f"{self.name}: corrupt file {path}: md5 {actual}, expected "
-                                f"{expected}. Fix: {_fix_hint(self.name, self.root)}.")
+            self._check(path, actual)
         return data
+
+    def _check(self, path: Path, actual: str) -> None:
+        """Compare ``path``'s md5 with the expected one; a caller's override is named as such
+        (its fix is the override, not a download)."""
+        expected, official = self.expected[path.name], CHECKSUMS[self.name][path.name]
+        if expected != official and path.name not in self.overridden:
+            self.overridden.append(path.name)
+        if actual == expected:
+            return
+        if expected == official:
+            raise DataError(f"{self.name}: corrupt file {path}: md5 {actual}, expected "
+                            f"{expected}. Fix: {_fix_hint(self.name, self.root)}.")
+        raise DataError(f"{self.name}: file {path} has md5 {actual}, but the caller's checksums "
+                        f"expect {expected} (official: {official}). Fix: correct the checksums "
+                        f"entry for {path.name}, or drop it to check the official md5.")
+
+    def override_note(self) -> str:
+        """The caveat that files were checked against the caller's md5s, not the official
+        ones, so the data may not be the official dataset ("" when none was)."""
+        official = CHECKSUMS[self.name]
+        return "; ".join(f"md5 of {f} overridden by the caller (official: {official[f]})"
+                         for f in self.overridden)
 
 
 def _np_labels(labels: np.ndarray, num_classes: int, path: Path) -> torch.Tensor:
@@ -502,7 +549,9 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
         verify: check every file's md5 (default).  ``verify=False`` skips the check and
             records that in ``note``.
         checksums: ``{file name: md5}`` overriding entries of ``CHECKSUMS[name]`` (e.g. for
-            small files written by tests); unknown file names raise ``ValueError``.
+            small files written by tests; see :func:`check_checksums`); unknown file names
+            raise ``ValueError``.  Each file read against an md5 other than the official one
+            is named in ``note``.
 
     Restricted ImageNet: ``<root>/restricted_imagenet/train`` and ``.../val`` (or ``test``),
     each with class folders that are either the nine super-class names (labels in
@@ -513,7 +562,7 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
     unpickled: keep ``verify=True`` for files you did not write.
 
     Raises:
-        ValueError: unknown name, split or checksum key.
+        ValueError: unknown name, split or checksum key, or a malformed md5.
         DataError: missing or corrupt file, absent split.
     """
     _check_name(name, split)
@@ -528,6 +577,7 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
         images, labels, note = _LOADERS[name](reader, split)
     if not verify and name != "resimagenet":
         note = "; ".join(filter(None, [note, "md5 checksums not verified (verify=False)"]))
+    note = "; ".join(filter(None, [note, reader.override_note()]))
     info = DATASET_INFO[name]
     if tuple(images.shape[1:]) != info.shape:
         raise DataError(f"{name} {split}: images of shape {tuple(images.shape[1:])}, "

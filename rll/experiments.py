@@ -386,9 +386,12 @@ def is_table_run(config: dict) -> bool:
 
 
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
-                 data_root=None, device=None, checkpoint_dir=None, progress: bool = True) -> list[tuple]:
+                 data_root=None, device=None, checkpoint_dir=None, progress: bool = True,
+                 checksums=None) -> list[tuple]:
     """Pair each configuration with its stored record; with ``train_missing`` train (and
-    store) the ones the store lacks first.  Returns ``[(config, record or None), ...]``."""
+    store) the ones the store lacks first, checking the data against ``checksums``
+    (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`).  Returns
+    ``[(config, record or None), ...]``."""
     from rll.results import ResultsStore
     from rll.train import train
 
@@ -399,7 +402,8 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
         record = find_record(records, config, exact_budget=exact_budget)
         if record is None and train_missing:
             record = train(config, data_root=data_root, results_dir=results_dir, device=device,
-                           checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress)
+                           checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress,
+                           checksums=checksums)
         out.append((config, record))
     return out
 
@@ -541,9 +545,11 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
-                       train_missing: bool = False) -> list:
+                       train_missing: bool = False, checksums=None) -> list:
     """Validate a table notebook's parameters (one readable ``ValueError`` naming the valid
-    choices) and return its configurations."""
+    choices) and return its configurations.  ``checksums`` (``{file name: md5}`` overriding
+    the dataset's official md5s) is checked against the dataset's file names here, before
+    anything is trained."""
     from rll.train import ATTACKS, FIDELITIES
 
     if table in TABLE_MODELS and dataset not in TABLE_MODELS[table]:
@@ -566,6 +572,7 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
     check_data_root(data_root)
     if table not in TABLE_MODELS:
         raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
+    rdata.check_checksums(dataset, checksums)
     if dropouts is not None and (isinstance(dropouts, (int, float, str)) or not all(
             isinstance(d, (int, float)) and 0 <= d < 1 for d in dropouts)):
         raise ValueError(f"dropouts must be a list of rates in [0, 1), e.g. [0, 0.5]; got {dropouts!r}")
@@ -573,8 +580,8 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
                             epochs=epochs, seeds=tuple(seeds), attack=attack, fidelity=fidelity,
                             train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr)
     if train_missing:   # training needs both splits: fail now, not after hours of training
-        rdata.load_dataset(dataset, "train", root=data_root)
-        rdata.load_dataset(dataset, test_split, root=data_root)
+        rdata.load_dataset(dataset, "train", root=data_root, checksums=checksums)
+        rdata.load_dataset(dataset, test_split, root=data_root, checksums=checksums)
     return configs
 
 
@@ -661,13 +668,14 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
 
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
-              progress: bool = True, log=print) -> dict:
+              progress: bool = True, log=print, checksums=None) -> dict:
     """Run every configuration the store lacks, one after another.  Safe to start on several
     workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
     is claimed in the store before it is trained, and a worker skips what another holds, so
     no run is ever duplicated.  A run whose loss diverges is reported and skipped (its
     checkpoint stays; nothing is stored), and the sweep goes on.  Returns counts of
-    ``trained``, ``stored`` (already there), ``claimed_elsewhere`` and ``diverged``."""
+    ``trained``, ``stored`` (already there), ``claimed_elsewhere`` and ``diverged``.
+    ``checksums`` overrides the dataset's official md5s (:func:`rll.train.train`)."""
     from rll.results import ResultsStore
     from rll.train import RunClaimed, TrainingDiverged, train
 
@@ -679,7 +687,7 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
             continue
         try:
             train(config, data_root=data_root, results_dir=results_dir, device=device, progress=progress,
-                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"))
+                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums)
         except RunClaimed:
             counts["claimed_elsewhere"] += 1
             log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")

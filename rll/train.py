@@ -451,8 +451,8 @@ def subset_indices(n: int, size: int | None, seed: int, salt: int) -> torch.Tens
 
 
 def _load_split(config: TrainConfig, split: str, size: int | None, salt: int, data_root,
-                device: torch.device):
-    ds = rdata.load_dataset(config.dataset, split, root=data_root)
+                device: torch.device, checksums: Mapping[str, str] | None = None):
+    ds = rdata.load_dataset(config.dataset, split, root=data_root, checksums=checksums)
     images, labels = ds.images, ds.labels
     idx = subset_indices(len(labels), size, config.seed, salt)
     if idx is not None:
@@ -623,7 +623,8 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
           device: str | torch.device | None = None, progress: bool = True, resume: bool = True,
           force: bool = False, released_lipschitz: bool = True, eval_batch_size: int = 512,
           claim: bool = True, on_step: Callable[[int, int], None] | None = None,
-          amp: bool = False, channels_last: bool = False, compile: bool = False) -> dict:
+          amp: bool = False, channels_last: bool = False, compile: bool = False,
+          checksums: Mapping[str, str] | None = None) -> dict:
     """Train ``config``, evaluate it, store and return its record.
 
     Args:
@@ -651,6 +652,10 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             the model (not for GR/LLR in paper fidelity, which differentiate twice).  They
             change the arithmetic, not the configuration: the record's provenance says which
             were used.  Evaluation always runs in float32, eager.
+        checksums: ``{file name: md5}`` overriding the dataset's official md5s
+            (:func:`rll.data.load_dataset`), for one's own copies of the files.  Not part of
+            the configuration (the same run on other bytes has the same key); the record's
+            ``provenance["data_notes"]`` names every file checked against an override.
 
     Returns the stored record ``{"config", "metrics", "provenance", "schema"}``; metrics are
     :func:`rll.metrics.table_metrics`' columns (percent) plus ``test_lipschitz_released`` and
@@ -663,6 +668,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
     store = ResultsStore(results_dir)
     if not force:
         existing = store.get(config)
@@ -680,7 +686,8 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
         return _train_claimed(config, store, data_root=data_root, checkpoint_dir=checkpoint_dir,
                               device=resolve_device(device), progress=progress, resume=resume,
                               released_lipschitz=released_lipschitz, eval_batch_size=eval_batch_size,
-                              on_step=on_step, amp=amp, channels_last=channels_last, compile_=compile)
+                              on_step=on_step, amp=amp, channels_last=channels_last, compile_=compile,
+                              checksums=checksums)
     finally:
         if claim:
             store.release(config.training_canonical())
@@ -707,7 +714,7 @@ def _claim(store: ResultsStore, config: TrainConfig) -> None:
 def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
                    device: torch.device, progress: bool, resume: bool, released_lipschitz: bool,
                    eval_batch_size: int, on_step, amp: bool, channels_last: bool,
-                   compile_: bool) -> dict:
+                   compile_: bool, checksums: Mapping[str, str] | None) -> dict:
     from tqdm.auto import tqdm
 
     started = time.time()
@@ -715,10 +722,10 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     ckpt_file = checkpoint_path(config, checkpoint_dir)
     ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
 
-    x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device)
+    x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
     # after the training (load_dataset verifies it; the tensors are loaded again at the end)
-    x_te, y_te, _ = _load_split(config, config.test_split, config.test_size, 1, data_root, device)
+    x_te, y_te, _ = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
     x_fit, y_fit = (torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])) if config.train_with_test else (x_tr, y_tr)
     del x_te, y_te
     model, opt, sched = _build(config, device)
@@ -793,7 +800,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
         bar.close()
 
     record = _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), data_root=data_root,
-                                 device=device, progress=progress, released_lipschitz=released_lipschitz,
+                                 checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
                                  eval_batch_size=eval_batch_size, started=started,
                                  t0=t0 - earlier_seconds,
                                  extra={"train_seconds": round(train_seconds, 3),
@@ -807,11 +814,12 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
 
 
 def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.nn.Module, train_split,
-                        *, data_root, device: torch.device, progress: bool, released_lipschitz: bool,
+                        *, data_root, checksums: Mapping[str, str] | None, device: torch.device, progress: bool, released_lipschitz: bool,
                         eval_batch_size: int, started: float, t0: float, extra: dict,
                         epochs_done: int) -> dict:
     x_tr, y_tr, note_tr = train_split
-    x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device)
+    x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device,
+                                      checksums)
     model = model.to(memory_format=torch.contiguous_format).eval()
     t_eval = time.perf_counter()
     xf_tr, xf_te = rdata.to_float(x_tr), rdata.to_float(x_te)
@@ -842,16 +850,19 @@ def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.n
 def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
              data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike = "results",
              checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
-             progress: bool = True, released_lipschitz: bool = True, eval_batch_size: int = 512) -> dict:
+             progress: bool = True, released_lipschitz: bool = True, eval_batch_size: int = 512,
+             checksums: Mapping[str, str] | None = None) -> dict:
     """Evaluate a finished run's checkpoint under ``config`` (e.g. with ``attack="mt"`` or
     another ``test_size``) and store the record under ``config``.
 
     ``checkpoint`` defaults to ``config``'s file in ``checkpoint_dir``.  The checkpoint must
     hold the same training configuration (only :data:`EVAL_ONLY_FIELDS` may differ) and be
     complete (``config.epochs`` epochs); otherwise :class:`CheckpointMismatch` is raised.
+    ``checksums`` overrides the dataset's official md5s as in :func:`train`.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    rdata.check_checksums(config.dataset, checksums)
     started, t0 = time.time(), time.perf_counter()
     path = Path(checkpoint) if checkpoint is not None else checkpoint_path(config, checkpoint_dir)
     if not path.exists():
@@ -867,9 +878,9 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
                                 dropout=config.dropout, fidelity=config.fidelity)
     model.load_state_dict(ckpt["model"])
     model.to(device)
-    train_split = _load_split(config, "train", config.train_size, 0, data_root, device)
+    train_split = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, data_root=data_root,
-                               device=device, progress=progress, released_lipschitz=released_lipschitz,
+                               checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
                                eval_batch_size=eval_batch_size, started=started, t0=t0,
                                extra={"train_seconds": ckpt.get("train_seconds"), "checkpoint": str(path),
                                       "evaluated_from_checkpoint": True,

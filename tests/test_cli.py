@@ -102,3 +102,43 @@ def test_train_with_test_flag_sets_the_configuration():
     assert config.train_with_test and config.canonical()["train_with_test"] is True
     plain = cli._config_from_args(cli.build_parser().parse_args(["train", "--dataset", "mnist", "--model", "cnn2"]))
     assert not plain.train_with_test and "train_with_test" not in plain.canonical()
+
+
+# ---------------------------------------------------------------- --checksum FILE=MD5
+
+SVHN_RUN = {"train": ["train", "--dataset", "svhn", "--model", "wrn-10-1"],
+            "evaluate": ["evaluate", "--dataset", "svhn", "--model", "wrn-10-1"],
+            "sweep": ["sweep", "table3", "--dataset", "svhn", "--models", "wrn-10-1", "--methods", "natural"]}
+
+
+@pytest.mark.parametrize("checksum, fragment", [
+    ("train_32x32.mat", "expected FILE=MD5"),
+    ("train_32x32.mat=xyz", "expected FILE=MD5"),
+    ("=" + "0" * 32, "expected FILE=MD5"),
+    ("train.mat=" + "0" * 32, "valid: ['test_32x32.mat', 'train_32x32.mat']"),
+])
+@pytest.mark.parametrize("command", sorted(SVHN_RUN))
+def test_malformed_checksum_exits_2_before_anything_runs(command, checksum, fragment, tmp_path, capsys):
+    code = _exit_code([*SVHN_RUN[command], "--checksum", checksum, "--data-root", str(tmp_path),
+                       "--results-dir", str(tmp_path / "res"), "--checkpoint-dir", str(tmp_path / "ck")])
+    assert code == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "res").exists() and not (tmp_path / "ck").exists()
+
+
+def test_checksum_flags_let_train_and_sweep_read_own_copies(tmp_path, svhn_mat, capsys):
+    sums = {"train_32x32.mat": svhn_mat(tmp_path, "train", n=16),
+            "test_32x32.mat": svhn_mat(tmp_path, "test", n=8, seed=1)}
+    flags = [arg for f, m in sums.items() for arg in ("--checksum", f"{f}={m}")]
+    common = ["--epochs", "1", "--device", "cpu", "--data-root", str(tmp_path), *flags]
+    code = cli.main([*SVHN_RUN["train"], *common, "--batch-size", "8", "--no-released-lipschitz", "--json",
+                     "--results-dir", str(tmp_path / "res"), "--checkpoint-dir", str(tmp_path / "ck")])
+    assert code == 0
+    notes = json.loads(capsys.readouterr().out)["provenance"]["data_notes"]
+    assert "md5 of train_32x32.mat overridden" in notes["train"] and "test_32x32.mat" in notes["test"]
+
+    code = cli.main([*SVHN_RUN["sweep"], *common, "--results-dir", str(tmp_path / "sweep"),
+                     "--checkpoint-dir", str(tmp_path / "ck2")])
+    assert code == 0 and json.loads(capsys.readouterr().out)["trained"] == 1
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*.json")]
+    assert record["provenance"]["data_notes"] == notes

@@ -155,7 +155,8 @@ def test_cifar10_python_pickles(tmp_path):
     train = load_dataset("cifar10", "train", root=tmp_path, checksums=sums)
     test = load_dataset("cifar10", "test", root=tmp_path, checksums=sums)
     assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (3, 3, 32, 32)
-    assert train.note == "" and test.note == ""
+    assert train.note.count("overridden by the caller") == 5 and "data_batch_4" in train.note
+    assert test.note == "md5 of test_batch overridden by the caller (official: 40351d587109b95175f43aff81a1287e)"
     b4 = batches["data_batch_4"]
     assert train.labels[9:12].tolist() == b4[b"labels"]
     # row = 1024 red, 1024 green, 1024 blue, each row-major
@@ -164,16 +165,10 @@ def test_cifar10_python_pickles(tmp_path):
     assert "not verified" in unverified.note and torch.equal(unverified.images, test.images)
 
 
-def test_svhn_mat(tmp_path):
-    from scipy.io import savemat
-
-    folder = tmp_path / "svhn"
-    folder.mkdir()
+def test_svhn_mat(tmp_path, svhn_mat):
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)
-    y = np.array([[10], [1], [5], [10], [9]], dtype=np.uint8)
-    savemat(folder / "test_32x32.mat", {"X": x, "y": y})
-    sums = {"test_32x32.mat": md5(folder / "test_32x32.mat")}
+    sums = {"test_32x32.mat": svhn_mat(tmp_path, "test", x, [10, 1, 5, 10, 9])}
     ds = load_dataset("svhn", "test", root=tmp_path, checksums=sums)
     assert ds.images.shape == (5, 3, 32, 32) and ds.images.dtype == torch.uint8
     assert ds.labels.tolist() == [0, 1, 5, 0, 9]
@@ -184,21 +179,42 @@ def test_svhn_mat(tmp_path):
         load_dataset("svhn", "train", root=tmp_path, checksums=sums)
 
 
-def _png(path, array):
-    from PIL import Image
+def test_overridden_md5_is_noted_and_a_wrong_one_still_fails(tmp_path, svhn_mat):
+    sums = {"train_32x32.mat": svhn_mat(tmp_path, "train"), "test_32x32.mat": svhn_mat(tmp_path, "test")}
+    ds = load_dataset("svhn", "train", root=tmp_path, checksums=sums)
+    # only the file read is named, with the official md5 it was not checked against
+    assert ds.note == "md5 of train_32x32.mat overridden by the caller (official: e26dedcc434d2e4c54c9b2d4a06d8373)"
+    unverified = load_dataset("svhn", "train", root=tmp_path, verify=False, checksums=sums)
+    assert unverified.note == "md5 checksums not verified (verify=False)"   # no md5 was checked
+    assert torch.equal(unverified.images, ds.images)
+    wrong = "0123456789abcdef" * 2
+    with pytest.raises(DataError) as err:
+        load_dataset("svhn", "train", root=tmp_path, checksums={"train_32x32.mat": wrong})
+    msg = str(err.value)
+    path = tmp_path / "svhn" / "train_32x32.mat"
+    assert str(path) in msg and wrong in msg and sums["train_32x32.mat"] in msg
+    assert "e26dedcc434d2e4c54c9b2d4a06d8373" in msg and "checksums entry for train_32x32.mat" in msg
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+
+@pytest.mark.parametrize("checksums, fragment", [
+    ({"train_32x32.mat": "xyz"}, "32 hex digits"),
+    (["train_32x32.mat"], "must be None or a dict"),
+    ({"train.mat": "0" * 32}, "valid: ['test_32x32.mat', 'train_32x32.mat']"),
+])
+def test_malformed_checksums_are_rejected_before_reading(tmp_path, checksums, fragment):
+    with pytest.raises(ValueError) as err:
+        load_dataset("svhn", "train", root=tmp_path, checksums=checksums)   # no file there
+    assert fragment in str(err.value)
 
 
-def test_resimagenet_superclass_folders_and_eval_crop(tmp_path):
+def test_resimagenet_superclass_folders_and_eval_crop(tmp_path, png):
     train = tmp_path / "restricted_imagenet" / "train"
     rows, cols = np.meshgrid(np.arange(144), np.arange(72), indexing="ij")
     tall = np.stack([rows, cols, np.full_like(rows, 7)], axis=-1).astype(np.uint8)  # w 72, h 144
-    _png(train / "insect" / "a.png", tall)
-    _png(train / "cat" / "a.png", np.full((80, 100, 3), 200, np.uint8))
-    _png(train / "cat" / "b.png", np.full((90, 90), 50, np.uint8))  # grayscale
-    _png(train / "dog" / "a.png", np.zeros((64, 64, 3), np.uint8))
+    png(train / "insect" / "a.png", tall)
+    png(train / "cat" / "a.png", np.full((80, 100, 3), 200, np.uint8))
+    png(train / "cat" / "b.png", np.full((90, 90), 50, np.uint8))  # grayscale
+    png(train / "dog" / "a.png", np.zeros((64, 64, 3), np.uint8))
     ds = load_dataset("resimagenet", "train", root=tmp_path)
     assert ds.images.shape == (4, 3, 64, 64) and ds.images.dtype == torch.uint8
     # folders in sorted order (cat, dog, insect); labels by the paper's class order
@@ -210,21 +226,21 @@ def test_resimagenet_superclass_folders_and_eval_crop(tmp_path):
     assert ds.classes[ds.labels[3]] == "insect"
 
 
-def test_resimagenet_wnid_folders_by_index_range(tmp_path):
+def test_resimagenet_wnid_folders_by_index_range(tmp_path, png):
     val = tmp_path / "restricted_imagenet" / "val"
     img = np.zeros((70, 70, 3), np.uint8)
     wnids = {"n01443537": None, "n01641577": 2, "n02085620": 0, "n02113978": 0,
              "n02114367": None, "n02268443": 8, "n02268853": None}
     for wnid in wnids:
-        _png(val / wnid / "x.png", img)
+        png(val / wnid / "x.png", img)
     ds = load_dataset("resimagenet", "test", root=tmp_path)
     assert ds.labels.tolist() == [v for v in wnids.values() if v is not None]
 
 
-def test_resimagenet_rejects_mixed_layout(tmp_path):
+def test_resimagenet_rejects_mixed_layout(tmp_path, png):
     train = tmp_path / "restricted_imagenet" / "train"
-    _png(train / "dog" / "a.png", np.zeros((64, 64, 3), np.uint8))
-    _png(train / "n02123045" / "a.png", np.zeros((64, 64, 3), np.uint8))
+    png(train / "dog" / "a.png", np.zeros((64, 64, 3), np.uint8))
+    png(train / "n02123045" / "a.png", np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(DataError, match="mixes"):
         load_dataset("resimagenet", "train", root=tmp_path)
 

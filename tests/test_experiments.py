@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rll import claims, experiments
+from rll.data import DataError
 from rll.results import ResultsStore
 
 
@@ -53,6 +54,19 @@ def test_check_table_params_rejects_bad_values():
     with pytest.raises(ValueError, match="valid choices: paper, released"):
         experiments.check_table_params("table2", dataset="mnist", fidelity="official")
     assert len(experiments.check_table_params("table2", dataset="mnist", seeds=[0, 1])) == 40
+
+
+def test_check_table_params_checks_checksums_before_training(tmp_path, svhn_mat):
+    common = dict(dataset="svhn", models=["wrn-10-1"], methods=["natural"], data_root=str(tmp_path))
+    with pytest.raises(ValueError, match=r"dict of file name -> md5 \(32 hex digits\)"):
+        experiments.check_table_params("table3", checksums={"train_32x32.mat": "xyz"}, **common)
+    with pytest.raises(ValueError, match=r"valid: \['test_32x32.mat', 'train_32x32.mat'\]"):
+        experiments.check_table_params("table3", checksums={"train.mat": "0" * 32}, **common)
+    sums = {"train_32x32.mat": svhn_mat(tmp_path, "train"), "test_32x32.mat": svhn_mat(tmp_path, "test")}
+    with pytest.raises(DataError, match="test_32x32.mat has md5"):   # train_missing reads both splits now
+        experiments.check_table_params("table3", train_missing=True,
+                                       checksums={**sums, "test_32x32.mat": "0" * 32}, **common)
+    assert len(experiments.check_table_params("table3", train_missing=True, checksums=sums, **common)) == 1
 
 
 def _metrics(adv, lip, train=100.0, test=99.0, adv_train=None):

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import numpy as np
 import papermill
 import pytest
+
+from rll.data import CHECKSUMS, DATASET_INFO
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -204,6 +207,101 @@ def test_proof_of_concept_trains_with_and_without_the_test_set(tmp_path, data_ro
     assert sorted(r["provenance"]["n_trained_on"] for r in records) == [64, 96]
     text = _outputs_text(nb)
     assert "with test set" in text and "1 epochs (paper: 40)" in text and "(trained on both)" in text
+
+
+# ---------------------------------------------------------------- datasets the mirror lacks
+# SVHN and Restricted ImageNet, written small in their official formats into tmp_path.
+
+@pytest.fixture
+def repo_checkpoints():
+    """The table notebooks keep checkpoints in the repository's checkpoints/ folder: remove
+    those a test adds there."""
+    folder = REPO / "checkpoints"
+    existed, before = folder.exists(), set(folder.glob("*.pt"))
+    yield
+    for path in set(folder.glob("*.pt")) - before:
+        path.unlink()
+    if not existed and folder.exists() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _svhn_copy(root: Path, svhn_mat, n_train: int = 64, n_test: int = 32) -> dict:
+    """Random SVHN train and test .mat files under ``root``; returns their md5s."""
+    return {"train_32x32.mat": svhn_mat(root, "train", n=n_train),
+            "test_32x32.mat": svhn_mat(root, "test", n=n_test, seed=1)}
+
+
+def _restricted_imagenet(root: Path, png, n_train: int = 2, n_val: int = 1, size: int = 72) -> None:
+    """Random ``size``×``size`` PNGs in the nine super-class folders of
+    ``root/restricted_imagenet/{train,val}``."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("val", n_val)):
+        for cls in DATASET_INFO["resimagenet"].classes:
+            for k in range(n):
+                png(root / "restricted_imagenet" / split / cls / f"{k}.png",
+                    rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def _records(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+
+
+def _override_note(name: str) -> str:
+    return f"md5 of {name} overridden by the caller (official: {CHECKSUMS['svhn'][name]})"
+
+
+TINY_TABLE = dict(methods=["natural"], seeds=[0], epochs=1, train_missing=True)
+
+
+@pytest.mark.slow
+def test_table3_runs_on_svhn_files_in_the_official_format(tmp_path, svhn_mat, repo_checkpoints):
+    sums = _svhn_copy(tmp_path, svhn_mat)
+    nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="svhn", models=["wrn-10-1"], **TINY_TABLE,
+              checksums=sums, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
+    (record,) = _records(tmp_path / "runs")
+    assert record["config"]["dataset"] == "svhn" and record["provenance"]["n_train"] == 64
+    assert record["provenance"]["data_notes"] == {"train": _override_note("train_32x32.mat"),
+                                                  "test": _override_note("test_32x32.mat")}
+    text = _outputs_text(nb)
+    assert "wrn-10-1" in text and "Natural" in text and "1 runs: 1 epochs (paper: 60)" in text
+
+
+@pytest.mark.slow
+def test_table4_runs_both_dropout_rows_on_svhn_files(tmp_path, svhn_mat, repo_checkpoints):
+    sums = _svhn_copy(tmp_path, svhn_mat)
+    nb = _run(REPO / "notebooks" / "table4.ipynb", tmp_path, dataset="svhn", models=["wrn-10-1"], **TINY_TABLE,
+              checksums=sums, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
+    records = _records(tmp_path / "runs")
+    assert sorted(r["config"]["dropout"] for r in records) == [0.0, 0.5]
+    assert all("overridden by the caller" in r["provenance"]["data_notes"]["train"] for r in records)
+    assert "2 runs: 1 epochs (paper: 60)" in _outputs_text(nb)
+
+
+@pytest.mark.slow
+def test_table3_runs_on_a_restricted_imagenet_folder(tmp_path, png, repo_checkpoints):
+    _restricted_imagenet(tmp_path, png)
+    nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="resimagenet", models=["resnet50"],
+              **TINY_TABLE, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
+    (record,) = _records(tmp_path / "runs")
+    prov = record["provenance"]
+    assert record["config"]["dataset"] == "resimagenet" and (prov["n_train"], prov["n_test"]) == (18, 9)
+    # ImageNet has no official md5s: nothing was verified, nothing overridden, no note
+    assert "data_notes" not in prov
+    assert "resnet50" in _outputs_text(nb)
+
+
+@pytest.mark.parametrize("notebook, dataset, checksums, message", [
+    ("table3", "svhn", {"train_32x32.mat": "xyz"}, "dict of file name -> md5 (32 hex digits)"),
+    ("table3", "svhn", {"train.mat": "0" * 32}, "valid: ['test_32x32.mat', 'train_32x32.mat']"),
+    ("table4", "svhn", ["train_32x32.mat"], "checksums must be None or a dict"),
+    ("table2", "mnist", {"train_32x32.mat": "0" * 32}, "unknown file names ['train_32x32.mat'] for 'mnist'"),
+])
+def test_tables_reject_bad_checksums_through_papermill(tmp_path, notebook, dataset, checksums, message):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        _run(REPO / "notebooks" / f"{notebook}.ipynb", tmp_path, dataset=dataset, checksums=checksums,
+             train_missing=True, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

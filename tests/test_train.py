@@ -400,3 +400,34 @@ def test_missing_test_split_stops_before_training(tmp_path, data_root):
               progress=False, on_step=lambda e, s: steps.append(s))
     assert steps == []
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.json"))
+
+
+def test_checksums_reach_every_load_and_the_record_names_them(tmp_path, svhn_mat):
+    """SVHN files written here pass only with the caller's md5s: the overrides must reach the
+    train and test loads of train() and evaluate(), stop a bad run before any step, and be
+    named in the record's provenance, not in its key."""
+    from rll.data import DataError
+
+    sums = {"train_32x32.mat": svhn_mat(tmp_path, "train", n=16),
+            "test_32x32.mat": svhn_mat(tmp_path, "test", n=8, seed=1)}
+    cfg = TrainConfig.from_paper("svhn", "wrn-10-1", "natural", epochs=1, batch_size=8)
+    kw = dict(data_root=tmp_path, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+              progress=False, device="cpu", released_lipschitz=False)
+    steps = []
+    with pytest.raises(ValueError, match=r"unknown file names \['train.mat'\]"):
+        train(cfg, checksums={"train.mat": "0" * 32}, **kw)
+    with pytest.raises(DataError, match="e26dedcc434d2e4c54c9b2d4a06d8373"):
+        train(cfg, **kw)                                            # the official md5s
+    with pytest.raises(DataError, match="test_32x32.mat has md5"):
+        train(cfg, checksums={**sums, "test_32x32.mat": "0" * 32}, on_step=lambda e, s: steps.append(s), **kw)
+    assert steps == [] and not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.json"))
+
+    record = train(cfg, checksums=sums, **kw)
+    notes = record["provenance"]["data_notes"]
+    assert notes["train"] == ("md5 of train_32x32.mat overridden by the caller "
+                              "(official: e26dedcc434d2e4c54c9b2d4a06d8373)")
+    assert notes["test"] == ("md5 of test_32x32.mat overridden by the caller "
+                             "(official: eb5a983be6a315427106f1b164d9cef3)")
+    assert record["config"] == cfg.canonical()
+    again = evaluate(cfg.replace(test_size=4), checksums=sums, **kw)
+    assert again["provenance"]["data_notes"] == notes and again["provenance"]["n_test"] == 4
