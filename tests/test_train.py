@@ -348,19 +348,22 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
 
 
 @pytest.mark.slow
-def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root):
-    """The issue's check: on a few hundred MNIST examples and a few epochs (CNN1, paper
-    fidelity), AT and TRADES reach clearly higher PGD-10 accuracy (ε = 0.1) than natural
+@pytest.mark.parametrize("model", ["cnn1", "cnn2"])
+def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root, model):
+    """The issue's check: on a few hundred MNIST examples and a few epochs (CNN1 and CNN2,
+    paper fidelity), AT and TRADES reach clearly higher PGD-10 accuracy (ε = 0.1) than natural
     training, keep a larger share of their clean accuracy under attack, and are smoother
     (lower empirical Lipschitz constant, Eq. 3).
 
     The paper's schedule (SGD, 160 epochs) is far too slow to show anything in 57 steps on a
-    CPU; Adam (lr 1e-3, no decay) gets AT there within the budget.  (Measured: natural ≈ 84 %
-    clean / 54 % PGD; AT ≈ 89 % / 72 %.)"""
+    CPU; Adam (lr 1e-3, no decay) gets AT there within the budget: 3 epochs for CNN1, 6 for the
+    larger CNN2.  (Measured, CNN1: natural ≈ 84 % clean / 54 % PGD, AT ≈ 89 % / 72 %; CNN2:
+    natural 88 % / 61 %, AT 89 % / 74 %.)"""
     rows = {}
     for method, params in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0})):
-        cfg = TrainConfig.from_paper("mnist", "cnn1", method, **params, train_size=600, test_size=300,
-                                     epochs=3, batch_size=32, optimizer="adam", lr=1e-3, milestones=())
+        cfg = TrainConfig.from_paper("mnist", model, method, **params, train_size=600, test_size=300,
+                                     epochs={"cnn1": 3, "cnn2": 6}[model], batch_size=32, optimizer="adam",
+                                     lr=1e-3, milestones=())
         rec = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
                     progress=False, device="cpu", released_lipschitz=False)
         rows[method] = rec["metrics"]
