@@ -94,7 +94,11 @@ def _epigraph(method, x, y, basis):
     u0 = np.max([np.abs(A @ theta0 - c) for A, c in pieces], axis=0) + 1e-3
     res = optimize.minimize(fun, np.r_[theta0, u0], method="SLSQP", constraints=cons,
                             options=dict(ftol=1e-14, maxiter=2000))
-    assert res.success, res.message
+    # at ftol 1e-14 SLSQP may stop with "positive directional derivative" (status 8) once no
+    # descent is left at machine precision (it does so with one BLAS thread on llr:1); such a
+    # point is accepted if feasible: the callers' rtol 1e-5 comparison still judges it
+    feasible = all(np.all(con["fun"](res.x) >= -1e-9) for con in cons)
+    assert res.success or (res.status == 8 and feasible), res.message
     return res.x[:d]
 
 
