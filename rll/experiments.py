@@ -228,6 +228,31 @@ def environment_table():
     return pd.DataFrame({"value": rows})
 
 
+def store_summary(records: list[dict]):
+    """What the results store holds: one row per budget and kind of run (dataset, model,
+    attack, fidelity, with or without the test set, epochs, examples, device, commit), with the
+    number of runs, their seeds and when they were run.  Returns a pandas DataFrame."""
+    import pandas as pd
+
+    groups: dict = {}
+    for r in records:
+        c, p = r["config"], r["provenance"]
+        kind = ("proof of concept" if is_proof_of_concept_run(c) else "Section 5 table" if is_table_run(c)
+                else "other")
+        key = (c["dataset"], c["model"], kind + (" (with the test set)" if c.get("train_with_test") else ""),
+               c["attack"], c["fidelity"], c["epochs"], p.get("n_train"), p.get("n_test"), p.get("device", "?"),
+               str(p.get("git_commit") or "?")[:10])
+        g = groups.setdefault(key, {"runs": 0, "seeds": set(), "dates": set()})
+        g["runs"] += 1
+        g["seeds"].add(c["seed"])
+        g["dates"].add(str(p.get("started_utc", "?"))[:10])
+    columns = ("dataset", "model", "kind", "attack", "fidelity", "epochs", "training examples", "test examples",
+               "device", "commit")
+    rows = [{**dict(zip(columns, key)), "runs": g["runs"], "seeds": ", ".join(map(str, sorted(g["seeds"]))),
+             "run on": ", ".join(sorted(g["dates"]))} for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    return pd.DataFrame(rows, columns=[*columns, "runs", "seeds", "run on"])
+
+
 # --------------------------------------------------------------------------- Section 5 tables
 
 #: The paper's ten method rows (Tables 2, 3, 9–13) and the dropout study's five (Tables 4, 14),

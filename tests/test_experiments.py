@@ -230,3 +230,15 @@ def test_mt_stronger_pairs_the_same_model_per_seed():
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(0, 58.0, "mt")])    # seed 1 has no MT record
     assert verdict == claims.HOLDS and "over 1 rows: min +2.00" in evidence
     assert claims.judge_mt_stronger(pgd, [row(1, 25.0, "mt")])[0] == claims.FAILS
+
+
+def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
+    table = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+                                      epochs=2, seeds=[0, 1], train_size=100, test_size=50)
+    poc = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50)
+    store = _store_with(tmp_path, [(c, _metrics(adv=50.0, lip=5.0), 100) for c in table + poc])
+    frame = experiments.store_summary(store.records())
+    assert frame["runs"].sum() == 6
+    kinds = dict(zip(frame["kind"], frame["runs"]))
+    assert kinds == {"Section 5 table": 4, "proof of concept": 1, "proof of concept (with the test set)": 1}
+    assert frame.loc[frame["kind"] == "Section 5 table", "seeds"].item() == "0, 1"
