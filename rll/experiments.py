@@ -433,6 +433,30 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
     return out
 
 
+def _two_level_frame(rows: list[dict]):
+    """A DataFrame of rows keyed by (group, column) pairs, with two-level column headers."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def _row_key(config) -> tuple:
+    """A table row: (model, the paper's method label, dropout)."""
+    return config.model, method_label(config.method, _params_of(config)), config.dropout
+
+
+def _row_head(key: tuple, groups: dict, runs: int) -> dict:
+    """The leading columns of a table row; ``dropout`` only when some row of the table has it."""
+    model, label, dropout = key
+    row = {("", "model"): model, ("", "method"): label}
+    if any(k[2] for k in groups):
+        row[("", "dropout")] = dropout
+    row[("", "runs")] = runs
+    return row
+
+
 def attack_runs(configs: list, attack: str, *, results_dir, exact_budget: bool) -> list[tuple]:
     """The stored records of ``configs`` evaluated with ``attack`` instead (never trains): e.g.
     the multi-targeted records (Tables 9–14) of a PGD table's models."""
@@ -444,22 +468,17 @@ def attack_comparison_frame(runs: list[tuple], other_runs: list[tuple]):
     """Adversarial test accuracy of the same trained models under two attacks (e.g. PGD-10 and
     MT), ours beside the paper's: one row per table row, ours the mean over the seeds whose
     model has both records (same training, only the attack differs)."""
-    import pandas as pd
-
     groups: dict = {}
     for (config, rec), (other, rec_other) in zip(runs, other_runs):
-        key = (config.model, method_label(config.method, _params_of(config)), config.dropout)
-        g = groups.setdefault(key, {"config": config, "attacks": (config.attack, other.attack), "pairs": []})
+        g = groups.setdefault(_row_key(config), {"config": config, "attacks": (config.attack, other.attack),
+                                                 "pairs": []})
         if rec is not None and rec_other is not None and \
                 {**rec["config"], "attack": None} == {**rec_other["config"], "attack": None}:
             g["pairs"].append((rec["metrics"]["adv_test_acc"], rec_other["metrics"]["adv_test_acc"]))
     rows = []
     for (model, label, dropout), g in groups.items():
         cfg, (a, b) = g["config"], g["attacks"]
-        row = {("", "model"): model, ("", "method"): label}
-        if any(k[2] for k in groups):
-            row[("", "dropout")] = dropout
-        row[("", "runs")] = len(g["pairs"])
+        row = _row_head((model, label, dropout), groups, len(g["pairs"]))
         pairs = np.array(g["pairs"], dtype=float).reshape(-1, 2)
         ours = pairs.mean(axis=0) if len(pairs) else (np.nan, np.nan)
         papers = [(paper_row(cfg.dataset, model, cfg.method, _params_of(cfg), dropout, att) or {}).get(
@@ -469,31 +488,23 @@ def attack_comparison_frame(runs: list[tuple], other_runs: list[tuple]):
             row[(source, b.upper())] = vb
             row[(source, f"{b.upper()} − {a.upper()}")] = vb - va
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    return frame
+    return _two_level_frame(rows)
 
 
 def table_frame(runs: list[tuple], *, attack: str):
     """Our table beside the paper's: one row per (model, method, dropout), columns
     (metric, ours | ± | paper | Δ).  ``ours`` is the mean over the seeds that have a record,
     ``±`` their standard deviation (blank for one seed); ``Δ`` = ours − paper."""
-    import pandas as pd
-
     groups: dict = {}
     for config, record in runs:
-        key = (config.model, method_label(config.method, _params_of(config)), config.dropout)
-        g = groups.setdefault(key, {"config": config, "records": []})
+        g = groups.setdefault(_row_key(config), {"config": config, "records": []})
         if record is not None:
             g["records"].append(record)
     rows = []
     for (model, label, dropout), g in groups.items():
         cfg = g["config"]
         paper = paper_row(cfg.dataset, model, cfg.method, _params_of(cfg), dropout, attack) or {}
-        row = {("", "model"): model, ("", "method"): label}
-        if any(k[2] for k in groups):
-            row[("", "dropout")] = dropout
-        row[("", "runs")] = len(g["records"])
+        row = _row_head((model, label, dropout), groups, len(g["records"]))
         for metric in METRIC_COLUMNS:
             values = [r["metrics"][metric] for r in g["records"] if metric in r["metrics"]]
             ours = float(np.mean(values)) if values else np.nan
@@ -504,9 +515,7 @@ def table_frame(runs: list[tuple], *, attack: str):
             row[(metric, "paper")] = ref
             row[(metric, "Δ")] = ours - ref if values and not np.isnan(ref) else np.nan
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    return frame
+    return _two_level_frame(rows)
 
 
 def style_table(frame):
@@ -567,6 +576,23 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
     return lines
 
 
+def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, data_root,
+                      default_epochs: str = "the paper's") -> None:
+    """The parameters every training notebook shares; one readable ``ValueError`` each."""
+    from rll.train import FIDELITIES
+
+    if fidelity not in FIDELITIES:
+        raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
+    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
+        raise ValueError(f"epochs must be an integer >= 1 (or None for {default_epochs}), got {epochs!r}")
+    if isinstance(seeds, (int, str)) or not list(seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
+    if not isinstance(train_missing, bool):
+        raise ValueError(f"train_missing must be True or False, got {train_missing!r}")
+    check_device(device)
+    check_data_root(data_root)
+
+
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
@@ -575,26 +601,18 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
     choices) and return its configurations.  ``checksums`` (``{file name: md5}`` overriding
     the dataset's official md5s) is checked against the dataset's file names here, before
     anything is trained."""
-    from rll.train import ATTACKS, FIDELITIES
+    from rll.train import ATTACKS
 
     if table in TABLE_MODELS and dataset not in TABLE_MODELS[table]:
         raise ValueError(f"unknown dataset {dataset!r} for {table}; valid choices: {', '.join(TABLE_MODELS[table])}")
     if attack not in ATTACKS:
         raise ValueError(f"unknown attack {attack!r}; valid choices: {', '.join(ATTACKS)}")
-    if fidelity not in FIDELITIES:
-        raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
     if eps is not None and not (isinstance(eps, (int, float)) and eps > 0):
         raise ValueError(f"eps must be a positive radius (or None for the dataset's), got {eps!r}")
-    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
-        raise ValueError(f"epochs must be an integer >= 1 (or None for the paper's), got {epochs!r}")
-    if isinstance(seeds, (int, str)) or not list(seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
+    _check_run_params(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing, device=device,
+                      data_root=data_root)
     if isinstance(methods, str):
         raise ValueError(f"methods must be a list, e.g. ['natural', 'trades(beta=6)']; got {methods!r}")
-    if not isinstance(train_missing, bool):
-        raise ValueError(f"train_missing must be True or False, got {train_missing!r}")
-    check_device(device)
-    check_data_root(data_root)
     if table not in TABLE_MODELS:
         raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
     rdata.check_checksums(dataset, checksums)
@@ -796,8 +814,6 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
                                   train_missing: bool = False) -> list:
     """Validate the proof-of-concept notebook's parameters (one readable ``ValueError``
     naming the valid choices) and return its configurations."""
-    from rll.train import FIDELITIES
-
     if isinstance(datasets, str) or (datasets is not None and not list(datasets)):
         raise ValueError(f"datasets must be a non-empty list, e.g. ['mnist'] (papermill: -y 'datasets: [mnist]'); "
                          f"got {datasets!r}")
@@ -805,17 +821,10 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
         if dataset not in PROOF_OF_CONCEPT_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "
                              f"valid choices: {', '.join(PROOF_OF_CONCEPT_DATASETS)}")
-    if fidelity not in FIDELITIES:
-        raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
-    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
-        raise ValueError(f"epochs must be an integer >= 1 (or None for Table 7's), got {epochs!r}")
-    if isinstance(seeds, (int, str)) or not list(seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
-    for name, flag in (("control", control), ("train_missing", train_missing)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be True or False, got {flag!r}")
-    check_device(device)
-    check_data_root(data_root)
+    if not isinstance(control, bool):
+        raise ValueError(f"control must be True or False, got {control!r}")
+    _check_run_params(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing, device=device,
+                      data_root=data_root, default_epochs="Table 7's")
     configs = proof_of_concept_configs(datasets=datasets, control=control, seeds=tuple(seeds), epochs=epochs,
                                        fidelity=fidelity, train_size=train_size, test_size=test_size,
                                        test_split=test_split, lr=lr)
@@ -830,8 +839,6 @@ def proof_of_concept_frame(runs: list[tuple]):
     """Table 6 beside the paper's: per dataset, test accuracy and adversarial test accuracy of
     the run trained with access to the test set (mean over seeds), the paper's values, the
     difference, and the same setup trained without that access (the control)."""
-    import pandas as pd
-
     ref = {row["dataset"]: row for row in paper_reference()["table6"]["rows"]}
     groups: dict = {}
     for config, record in runs:
@@ -850,6 +857,4 @@ def proof_of_concept_frame(runs: list[tuple]):
             row[(metric, "without (control)")] = (float(np.mean([m[metric] for m in g[False]]))
                                                   if g[False] else np.nan)
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    return frame
+    return _two_level_frame(rows)
