@@ -858,3 +858,17 @@ def proof_of_concept_frame(runs: list[tuple]):
                                                   if g[False] else np.nan)
         rows.append(row)
     return _two_level_frame(rows)
+
+
+def proof_of_concept_summary(frame) -> list[str]:
+    """One sentence per dataset of :func:`proof_of_concept_frame`, computed from its numbers."""
+    lines = []
+    for _, row in frame.iterrows():
+        ours, control = row[("adv_test_acc", "with test set")], row[("adv_test_acc", "without (control)")]
+        if np.isnan(ours):
+            lines.append(f"{row[('', 'dataset')]}: not yet run")
+            continue
+        lines.append(f"{row[('', 'dataset')]}: adversarial test accuracy {ours:.2f}% with the test set"
+                     + (f", {control:.2f}% without it ({ours - control:+.2f} points)" if not np.isnan(control) else "")
+                     + f"; paper {row[('adv_test_acc', 'paper')]:.2f}%")
+    return lines

@@ -201,6 +201,9 @@ def test_proof_of_concept_frame_pairs_the_control(tmp_path):
     assert mnist[("adv_test_acc", "paper")] == 99.98
     assert mnist[("test_acc", "Δ")] == pytest.approx(99.0 - 99.99)
     assert svhn[("", "runs")] == 0 and np.isnan(svhn[("adv_test_acc", "with test set")])
+    assert experiments.proof_of_concept_summary(frame) == [
+        "mnist: adversarial test accuracy 90.00% with the test set, 60.00% without it (+30.00 points); paper 99.98%",
+        "svhn: not yet run"]
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
     assert "2 epochs (paper: 40), lr 0.0128" in lines[0] and lines[-1].startswith("Not yet run (2 configurations)")
 
