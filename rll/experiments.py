@@ -566,8 +566,10 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
             f"commit {', '.join(sorted(b['commits']))}")
     if missing:
         seeds: dict = {}
+        several = len({c.dataset for c in missing}) > 1
         for c in missing:
-            label = (f"{c.model} {method_label(c.method, _params_of(c))}" + (f" dropout {c.dropout}" if c.dropout else "")
+            label = ((f"{c.dataset} " if several else "") + f"{c.model} {method_label(c.method, _params_of(c))}"
+                     + (f" dropout {c.dropout}" if c.dropout else "")
                      + (" with the test set" if c.train_with_test else ""))
             seeds.setdefault(label, []).append(c.seed)
         shown = [f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, sorted(s)))})"

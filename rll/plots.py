@@ -153,7 +153,7 @@ def proof_of_concept(frame, *, title: str = "Table 6: trained with and without t
         ax.set_ylim(0, 100)
         ax.set_title(name)
     axes[0].set_ylabel("%")
-    axes[1].legend(loc="lower right", fontsize=8)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -205,7 +205,9 @@ def test_proof_of_concept_frame_pairs_the_control(tmp_path):
         "mnist: adversarial test accuracy 90.00% with the test set, 60.00% without it (+30.00 points); paper 99.98%",
         "svhn: not yet run"]
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
-    assert "2 epochs (paper: 40), lr 0.0128" in lines[0] and lines[-1].startswith("Not yet run (2 configurations)")
+    assert "2 epochs (paper: 40), lr 0.0128" in lines[0]
+    assert lines[-1] == ("Not yet run (2 configurations): wrn-40-10 RST(λ=2) (seed 0); "
+                         "wrn-40-10 RST(λ=2) with the test set (seed 0)")
 
 
 def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
