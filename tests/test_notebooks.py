@@ -52,6 +52,8 @@ def test_one_parameters_cell_followed_by_validation(path):
 
 
 def _run(path: Path, tmp_path: Path, **params):
+    if params.get("train_missing"):     # checkpoints of test runs stay out of the repository
+        params.setdefault("checkpoint_dir", str(tmp_path / "checkpoints"))
     out = tmp_path / f"{path.stem}-out.ipynb"
     papermill.execute_notebook(str(path), str(out), parameters=params, cwd=str(REPO),
                                kernel_name="python3", progress_bar=False)
@@ -144,6 +146,7 @@ def test_table2_trains_what_is_missing(tmp_path, data_root):
          results_dir=str(results))
     records = sorted(p.name for p in results.glob("*.json"))
     assert len(records) == 2 and records[0].startswith("mnist-cnn1-at")
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 2     # the checkpoint_dir parameter
 
 
 
@@ -212,19 +215,6 @@ def test_proof_of_concept_trains_with_and_without_the_test_set(tmp_path, data_ro
 # ---------------------------------------------------------------- datasets the mirror lacks
 # SVHN and Restricted ImageNet, written small in their official formats into tmp_path.
 
-@pytest.fixture
-def repo_checkpoints():
-    """The table notebooks keep checkpoints in the repository's checkpoints/ folder: remove
-    those a test adds there."""
-    folder = REPO / "checkpoints"
-    existed, before = folder.exists(), set(folder.glob("*.pt"))
-    yield
-    for path in set(folder.glob("*.pt")) - before:
-        path.unlink()
-    if not existed and folder.exists() and not any(folder.iterdir()):
-        folder.rmdir()
-
-
 def _svhn_copy(root: Path, svhn_mat, n_train: int = 64, n_test: int = 32) -> dict:
     """Random SVHN train and test .mat files under ``root``; returns their md5s."""
     return {"train_32x32.mat": svhn_mat(root, "train", n=n_train),
@@ -254,7 +244,7 @@ TINY_TABLE = dict(methods=["natural"], seeds=[0], epochs=1, train_missing=True)
 
 
 @pytest.mark.slow
-def test_table3_runs_on_svhn_files_in_the_official_format(tmp_path, svhn_mat, repo_checkpoints):
+def test_table3_runs_on_svhn_files_in_the_official_format(tmp_path, svhn_mat):
     sums = _svhn_copy(tmp_path, svhn_mat)
     nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="svhn", models=["wrn-10-1"], **TINY_TABLE,
               checksums=sums, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
@@ -267,7 +257,7 @@ def test_table3_runs_on_svhn_files_in_the_official_format(tmp_path, svhn_mat, re
 
 
 @pytest.mark.slow
-def test_table4_runs_both_dropout_rows_on_svhn_files(tmp_path, svhn_mat, repo_checkpoints):
+def test_table4_runs_both_dropout_rows_on_svhn_files(tmp_path, svhn_mat):
     sums = _svhn_copy(tmp_path, svhn_mat)
     nb = _run(REPO / "notebooks" / "table4.ipynb", tmp_path, dataset="svhn", models=["wrn-10-1"], **TINY_TABLE,
               checksums=sums, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
@@ -278,7 +268,7 @@ def test_table4_runs_both_dropout_rows_on_svhn_files(tmp_path, svhn_mat, repo_ch
 
 
 @pytest.mark.slow
-def test_table3_runs_on_a_restricted_imagenet_folder(tmp_path, png, repo_checkpoints):
+def test_table3_runs_on_a_restricted_imagenet_folder(tmp_path, png):
     _restricted_imagenet(tmp_path, png)
     nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="resimagenet", models=["resnet50"],
               **TINY_TABLE, data_root=str(tmp_path), results_dir=str(tmp_path / "runs"))
