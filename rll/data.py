@@ -519,7 +519,8 @@ def _load_resimagenet(rd: _Reader, split: str) -> tuple[torch.Tensor, torch.Tens
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(work, range(len(files))))
-    return torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), ""
+    note = f"{len(files)} images from {folder}: an image folder without official md5s, not verified"
+    return torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), note
 
 
 _LOADERS = {"mnist": _load_mnist, "cifar10": _load_cifar10, "svhn": _load_svhn,
@@ -558,7 +559,7 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
     ``DATASET_INFO["resimagenet"].classes`` order, not alphabetical) or ImageNet wnids, mapped
     by the index ranges of Tsipras et al. (wnids outside them are ignored, so a full ImageNet
     folder works).  Images get the eval transform (resize 72, center-crop 64).  ImageNet has
-    no per-image md5s, so these files are not verified.  CIFAR-10 python batches are
+    no per-image md5s, so these files are not verified, and ``note`` says so.  CIFAR-10 python batches are
     unpickled: keep ``verify=True`` for files you did not write.
 
     Raises:

@@ -224,6 +224,7 @@ def test_resimagenet_superclass_folders_and_eval_crop(tmp_path, png):
     expected = torch.from_numpy(tall[40:104, 4:68].transpose(2, 0, 1).copy())
     assert torch.equal(ds.images[3], expected)
     assert ds.classes[ds.labels[3]] == "insect"
+    assert ds.note.startswith("4 images from ") and ds.note.endswith("without official md5s, not verified")
 
 
 def test_resimagenet_wnid_folders_by_index_range(tmp_path, png):

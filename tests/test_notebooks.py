@@ -275,8 +275,8 @@ def test_table3_runs_on_a_restricted_imagenet_folder(tmp_path, png):
     (record,) = _records(tmp_path / "runs")
     prov = record["provenance"]
     assert record["config"]["dataset"] == "resimagenet" and (prov["n_train"], prov["n_test"]) == (18, 9)
-    # ImageNet has no official md5s: nothing was verified, nothing overridden, no note
-    assert "data_notes" not in prov
+    # ImageNet has no official md5s: the record says its files were not verified
+    assert all("without official md5s, not verified" in prov["data_notes"][split] for split in ("train", "test"))
     assert "resnet50" in _outputs_text(nb)
 
 
