@@ -392,6 +392,32 @@ def test_train_with_test_fits_the_evaluated_test_subset(tmp_path, data_root):
     assert len(list((tmp_path / "ck").glob("*.pt"))) == 2
 
 
+@pytest.mark.slow
+def test_speed_options_run_end_to_end_on_cpu(tmp_path, data_root):
+    """``amp`` (bf16 autocast), ``channels_last`` and ``compile`` are meant for CUDA, but their
+    code paths are device-independent: on the CPU they must train (AT, whose inner attack
+    differentiates with respect to the input), evaluate, and say in the record what was used.
+    bf16 changes the arithmetic only slightly: the first epoch's loss stays within 0.05."""
+    import shutil
+
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "at", train_size=128, test_size=32, epochs=1, batch_size=32,
+                                 milestones=())
+
+    def run(name, **options):
+        return train(cfg, data_root=data_root, results_dir=tmp_path / name / "res", checkpoint_dir=tmp_path / name / "ck",
+                     progress=False, device="cpu", released_lipschitz=False, **options)["provenance"]
+
+    fp32 = run("fp32")
+    fast = run("fast", amp=True, channels_last=True)
+    assert (fp32["precision"], fp32["channels_last"]) == ("fp32", False)
+    assert (fast["precision"], fast["channels_last"]) == ("bf16-autocast", True)
+    assert abs(fast["history"][0]["loss"] - fp32["history"][0]["loss"]) < 0.05
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("torch.compile on the CPU needs a C compiler")
+    compiled = run("compiled", compile=True)
+    assert compiled["compiled"] is True and compiled["history"][0]["loss"] < 10
+
+
 def test_missing_test_split_stops_before_training(tmp_path, data_root):
     """CIFAR-10's test batch is absent from the mirror: the run must fail before any step."""
     from rll.data import DataError
