@@ -1,5 +1,5 @@
-"""Throughput of the evaluation: PGD-10 and the Eq. 3 Lipschitz estimate, at the released
-code's evaluation batch (16) and ours (512).
+"""Throughput of the evaluation: PGD-10, the multi-targeted attack (9 targets × 20 steps) and
+the Eq. 3 Lipschitz estimate, at the released code's evaluation batch (16) and ours (512).
 
     python benchmarks/attacks.py                      # CPU, CNN2 and WRN-16-2, 512 images
     python benchmarks/attacks.py --device cuda --images 4096
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from rll.attacks import pgd
+from rll.attacks import multi_targeted, pgd
 from rll.metrics import local_lipschitz
 from rll.models import build_model
 
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--images", type=int, default=512, help="images per timing (default 512)")
     p.add_argument("--batches", type=int, nargs="+", default=[16, 512])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--tasks", nargs="+", default=None, help="substrings of the task names to run (default: all)")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = p.parse_args(argv)
@@ -74,10 +75,13 @@ def main(argv: list[str] | None = None) -> None:
         gen = torch.Generator().manual_seed(0)
         tasks = {
             "PGD-10": lambda xb, yb: pgd(model, xb, yb, eps=eps, generator=gen),
+            "MT (9 targets × 20 steps)": lambda xb, yb: multi_targeted(model, xb, yb, eps=eps, generator=gen),
             "Lipschitz (Eq. 3, 10 steps)": lambda xb, yb: local_lipschitz(
                 model, xb, eps=eps, batch_size=len(xb), generator=gen),
         }
         for task, fn in tasks.items():
+            if args.tasks and not any(t.lower() in task.lower() for t in args.tasks):
+                continue
             rates = {b: _time(fn, x, y, b, device, args.repeats) for b in args.batches}
             rows.append((what, name, task, rates))
             print(f"  {name:9s} {task:28s} " + "  ".join(f"b{b}: {r:8.1f} img/s"
