@@ -874,3 +874,52 @@ def proof_of_concept_summary(frame) -> list[str]:
                      + (f", {control:.2f}% without it ({ours - control:+.2f} points)" if not np.isnan(control) else "")
                      + f"; paper {row[('adv_test_acc', 'paper')]:.2f}%")
     return lines
+
+
+# --------------------------------------------------------------------------- MT selection (deviation)
+
+def mt_selection_record(config, *, checkpoint_dir=None, data_root=None, device=None, batch_size: int = 512,
+                        progress: bool = True) -> dict:
+    """The released multi-targeted selection against the per-example worst case on one trained
+    model: both applied to the same per-target examples of ``config``'s test subset (one run
+    of the attack, seeded by ``config.seed`` as in the record of the run), with clean accuracy,
+    the numbers' provenance and the configuration (``attack="mt"``)."""
+    from rll import metrics
+    from rll.train import load_test_split, load_trained_model, resolve_device
+
+    config = config.replace(attack="mt")
+    device = resolve_device(device)
+    started = time.perf_counter()
+    model, _, path = load_trained_model(config, checkpoint_dir=checkpoint_dir or REPO / "checkpoints", device=device)
+    x, y = load_test_split(config, data_root=data_root, device=device)
+    accs = metrics.mt_selection_accuracies(model, x, y, eps=config.eps, batch_size=batch_size, progress=progress,
+                                           generator=torch.Generator().manual_seed(config.seed))
+    return {"config": config.canonical(), "clean": metrics.accuracy(model, x, y, batch_size=batch_size),
+            "released": accs["released"], "worst": accs["worst"], "n_test": len(y), "checkpoint": path.name,
+            "provenance": {**provenance(device), "wall_seconds": round(time.perf_counter() - started, 2)}}
+
+
+def save_mt_selection(record: dict, directory) -> Path:
+    """Write an :func:`mt_selection_record` atomically as ``directory/<config stem>.json``."""
+    from rll.results import atomic_write_bytes, config_stem
+
+    path = Path(directory) / f"{config_stem(record['config'])}.json"
+    return atomic_write_bytes(path, json.dumps(record, indent=2, sort_keys=True).encode())
+
+
+def mt_selection_frame(directory):
+    """The stored MT selection records as a table: per model, clean accuracy, adversarial
+    accuracy under the released selection and under the per-example worst case, and how many
+    points the released selection overstates robustness by."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(directory).glob("*.json")):
+        r = json.loads(path.read_text())
+        c = r["config"]
+        rows.append({"dataset": c["dataset"], "model": c["model"],
+                     "method": method_label(c["method"], row_params(c["method"], c["params"])),
+                     "seed": c["seed"], "epochs": c["epochs"], "test images": r["n_test"], "clean": r["clean"],
+                     "MT, released selection": r["released"], "MT, per-example worst": r["worst"],
+                     "released − worst": r["released"] - r["worst"]})
+    return pd.DataFrame(rows)

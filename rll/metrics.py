@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rll.attacks import (SELECTIONS, _check_batch, _check_choice, linf_ascent, model_mode,
-                         multi_targeted, pgd)
+                         multi_targeted, multi_targeted_selections, pgd)
 
 ATTACKS = ("pgd", "mt")
 LIPSCHITZ_MODES = ("paper", "released")
@@ -255,6 +255,28 @@ def local_lipschitz(model: torch.nn.Module, x: torch.Tensor, *, eps: float,
     return ratios.mean().item()
 
 
+def mt_selection_accuracies(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                            batch_size: int = 512, generator: torch.Generator | None = None,
+                            progress: bool = False, **attack_kw) -> dict[str, float]:
+    """Adversarial accuracy (percent) under the multi-targeted attack with each selection —
+    ``released`` (by score, as the authors' code) and ``worst`` (per-example worst case) —
+    from one run of the attack (:func:`rll.attacks.multi_targeted_selections`)."""
+    _check_batch(x, y)
+    _check_batch_size(batch_size)
+    device = _device_of(model, x.device)
+    correct: dict[str, list] = {}
+    with _bar(len(x), "attack (mt, both selections)", progress) as bar:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device, non_blocking=True)
+            yb = y[i:i + batch_size].to(device, non_blocking=True)
+            for selection, x_adv in multi_targeted_selections(model, xb, yb, eps=eps, generator=generator,
+                                                              **attack_kw).items():
+                with model_mode(model, "eval"), torch.no_grad():
+                    correct.setdefault(selection, []).append((model(x_adv).argmax(1) == yb).cpu())
+            bar.update(len(xb))
+    return {selection: _percent(torch.cat(flags)) for selection, flags in correct.items()}
+
+
 def table_metrics(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                   test: tuple[torch.Tensor, torch.Tensor], *, eps: float,
                   attack: Literal["pgd", "mt"] = "pgd",
@@ -317,5 +339,5 @@ def table_metrics(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tenso
 
 
 __all__ = ["ATTACKS", "LIPSCHITZ_MODES", "accuracy", "adversarial_accuracy",
-           "local_lipschitz", "lipschitz_ratios", "per_class_accuracy", "predictions",
+           "local_lipschitz", "mt_selection_accuracies", "lipschitz_ratios", "per_class_accuracy", "predictions",
            "table_metrics"]

@@ -88,7 +88,8 @@ from rll.results import ResultsStore, atomic_write_bytes, config_hash, config_st
 __all__ = ["TrainConfig", "train", "evaluate", "SCHEDULES", "DATASET_MODELS", "FIDELITIES",
            "ATTACKS", "OPTIMIZERS", "CheckpointMismatch", "TrainingDiverged", "RunClaimed",
            "released_lr", "scale_milestones", "checkpoint_path", "load_checkpoint",
-           "augment_batch", "make_batch", "train_step", "subset_indices", "resolve_device"]
+           "augment_batch", "make_batch", "train_step", "subset_indices", "resolve_device",
+           "load_trained_model", "load_test_split"]
 
 FIDELITIES = ("paper", "released")
 ATTACKS = tuple(rmetrics.ATTACKS)
@@ -847,6 +848,38 @@ def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.n
     return record
 
 
+def load_trained_model(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
+                       checkpoint_dir: str | os.PathLike = "checkpoints",
+                       device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict, Path]:
+    """The finished model of ``config``'s training, in eval mode on ``device``, with its
+    checkpoint and the checkpoint's path.  ``checkpoint`` defaults to ``config``'s file in
+    ``checkpoint_dir``; it must hold ``config``'s training (only :data:`EVAL_ONLY_FIELDS` may
+    differ) and all ``config.epochs`` epochs, else :class:`CheckpointMismatch`."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    path = Path(checkpoint) if checkpoint is not None else checkpoint_path(config, checkpoint_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: train {config.label()} first "
+                                "(python -m rll train ...) or pass --checkpoint")
+    ckpt = load_checkpoint(path, config)
+    if int(ckpt["epoch"]) != config.epochs:
+        raise CheckpointMismatch(f"checkpoint {path} holds epoch {ckpt['epoch']} of {config.epochs}: "
+                                 "finish the training first (python -m rll train resumes it)")
+    info = rdata.DATASET_INFO[config.dataset]
+    model = rmodels.build_model(config.model, num_classes=info.num_classes, in_channels=info.shape[0],
+                                dropout=config.dropout, fidelity=config.fidelity)
+    model.load_state_dict(ckpt["model"])
+    return model.to(resolve_device(device)).eval(), ckpt, path
+
+
+def load_test_split(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
+                    device: str | torch.device = "cpu", checksums: Mapping[str, str] | None = None):
+    """The evaluation images (float in [0, 1]) and labels of ``config``: its test split, or
+    the same seeded ``test_size`` subset every evaluation of ``config`` uses."""
+    x, y, _ = _load_split(config, config.test_split, config.test_size, 1, data_root, torch.device(device), checksums)
+    return rdata.to_float(x), y
+
+
 def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
              data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike = "results",
              checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
@@ -864,20 +897,8 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     rdata.check_checksums(config.dataset, checksums)
     started, t0 = time.time(), time.perf_counter()
-    path = Path(checkpoint) if checkpoint is not None else checkpoint_path(config, checkpoint_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: train {config.label()} first "
-                                "(python -m rll train ...) or pass --checkpoint")
-    ckpt = load_checkpoint(path, config)
-    if int(ckpt["epoch"]) != config.epochs:
-        raise CheckpointMismatch(f"checkpoint {path} holds epoch {ckpt['epoch']} of {config.epochs}: "
-                                 "finish the training first (python -m rll train resumes it)")
     device = resolve_device(device)
-    info = rdata.DATASET_INFO[config.dataset]
-    model = rmodels.build_model(config.model, num_classes=info.num_classes, in_channels=info.shape[0],
-                                dropout=config.dropout, fidelity=config.fidelity)
-    model.load_state_dict(ckpt["model"])
-    model.to(device)
+    model, ckpt, path = load_trained_model(config, checkpoint, checkpoint_dir=checkpoint_dir, device=device)
     train_split = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, data_root=data_root,
                                checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,

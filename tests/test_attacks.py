@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rll.attacks import linf_ascent, model_mode, multi_targeted, pgd
+from rll.attacks import linf_ascent, model_mode, multi_targeted, multi_targeted_selections, pgd
 from rll.data import load_dataset, to_float
 
 EPS = 0.1          # the paper's MNIST radius
@@ -257,6 +257,18 @@ def test_multi_targeted_worst_at_least_as_strong(mnist, mlp):
           f"MT released {released:.2f}  MT worst {worst:.2f}")
     assert worst <= released <= clean
     assert worst <= pgd_acc + 1.0     # MT is the stronger attack (Appendix D.1)
+
+
+def test_multi_targeted_selections_share_one_set_of_examples(mnist, mlp):
+    """Both selections from one attack equal the two separate attacks with equally seeded
+    generators (the per-target examples are the same; only the choice among them differs)."""
+    _, _, x, y = mnist
+    x, y = x[:64], y[:64]
+    both = multi_targeted_selections(mlp, x, y, eps=0.05, steps=3, generator=gen())
+    assert set(both) == {"released", "worst"}
+    for selection in ("released", "worst"):
+        alone = multi_targeted(mlp, x, y, eps=0.05, steps=3, selection=selection, generator=gen())
+        assert torch.equal(both[selection], alone), selection
 
 
 def test_multi_targeted_never_targets_true_class():

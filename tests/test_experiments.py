@@ -247,3 +247,24 @@ def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
     kinds = dict(zip(frame["kind"], frame["runs"]))
     assert kinds == {"Section 5 table": 4, "proof of concept": 1, "proof of concept (with the test set)": 1}
     assert frame.loc[frame["kind"] == "Section 5 table", "seeds"].item() == "0, 1"
+
+
+@pytest.mark.slow
+def test_mt_selection_record_agrees_with_the_stored_mt_evaluation(tmp_path, data_root):
+    """The released selection of the selection study is the very number an MT evaluation of
+    the same checkpoint stores (same test subset, same seeded starts); the worst case is lower
+    or equal."""
+    from rll.train import TrainConfig, evaluate, train
+
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=24, epochs=1, milestones=())
+    kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False,
+              released_lipschitz=False)
+    train(cfg, **kw)
+    stored = evaluate(cfg.replace(attack="mt"), **kw)["metrics"]
+    record = experiments.mt_selection_record(cfg, checkpoint_dir=tmp_path / "ck", data_root=data_root, progress=False)
+    assert record["config"]["attack"] == "mt" and record["n_test"] == 24
+    assert record["released"] == stored["adv_test_acc"] and record["clean"] == stored["test_acc"]
+    assert record["worst"] <= record["released"]
+    experiments.save_mt_selection(record, tmp_path / "sel")
+    frame = experiments.mt_selection_frame(tmp_path / "sel")
+    assert frame["released − worst"].item() == pytest.approx(record["released"] - record["worst"])

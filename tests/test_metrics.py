@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from rll.metrics import (accuracy, adversarial_accuracy, lipschitz_ratios, local_lipschitz,
+from rll.metrics import (accuracy, adversarial_accuracy, lipschitz_ratios, local_lipschitz, mt_selection_accuracies,
                          per_class_accuracy, predictions, table_metrics)
 from test_attacks import SmallCNN, gen, mnist_subset, train_mlp
 
@@ -77,6 +77,16 @@ def test_adversarial_accuracy_bounds_and_determinism(data, mlp):
     assert mt <= clean
     # attack_kw reach the attack: no start, no steps = clean accuracy
     assert adversarial_accuracy(mlp, x, y, eps=0.05, start="none", steps=0) == clean
+
+
+def test_mt_selection_accuracies_match_each_selection_alone(data, mlp):
+    x, y = data[2][:48], data[3][:48]
+    both = mt_selection_accuracies(mlp, x, y, eps=0.05, steps=3, batch_size=16, generator=gen())
+    for selection in ("released", "worst"):
+        alone = adversarial_accuracy(mlp, x, y, eps=0.05, attack="mt", selection=selection, steps=3, batch_size=16,
+                                     generator=gen())
+        assert both[selection] == alone, selection
+    assert both["worst"] <= both["released"] <= accuracy(mlp, x, y)
 
 
 def test_adversarial_accuracy_mode_restored_and_choices():
