@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 
 ## Install, execute the notebooks and build the HTML book into _build/html.
 book: install
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "Book: file://$(abspath _build/html/book/intro.html)"
 
 ## Run the test suite (unit, real-data, notebooks, book build and browser check).

@@ -31,8 +31,8 @@ def toc_pages() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built_book(data_root) -> Path:
-    proc = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO), "-W", "-n",
-                           "--keep-going"], capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(REPO), "--all", "-W",
+                           "-n", "--keep-going"], capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         reports = sorted((REPO / "_build" / "html" / "reports").glob("**/*.log"))
         detail = "\n".join(p.read_text()[-3000:] for p in reports)
