@@ -239,7 +239,7 @@ def _run_mt_selection(args: argparse.Namespace) -> int:
     try:
         record = experiments.mt_selection_record(config, checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
                                                  device=args.device, batch_size=args.eval_batch_size,
-                                                 progress=not args.json)
+                                                 progress=not args.json, checksums=_checksums(args))
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -879,7 +879,7 @@ def proof_of_concept_summary(frame) -> list[str]:
 # --------------------------------------------------------------------------- MT selection (deviation)
 
 def mt_selection_record(config, *, checkpoint_dir=None, data_root=None, device=None, batch_size: int = 512,
-                        progress: bool = True) -> dict:
+                        progress: bool = True, checksums=None) -> dict:
     """The released multi-targeted selection against the per-example worst case on one trained
     model: both applied to the same per-target examples of ``config``'s test subset (one run
     of the attack, seeded by ``config.seed`` as in the record of the run), with clean accuracy,
@@ -891,7 +891,7 @@ def mt_selection_record(config, *, checkpoint_dir=None, data_root=None, device=N
     device = resolve_device(device)
     started = time.perf_counter()
     model, _, path = load_trained_model(config, checkpoint_dir=checkpoint_dir or REPO / "checkpoints", device=device)
-    x, y = load_test_split(config, data_root=data_root, device=device)
+    x, y = load_test_split(config, data_root=data_root, device=device, checksums=checksums)
     accs = metrics.mt_selection_accuracies(model, x, y, eps=config.eps, batch_size=batch_size, progress=progress,
                                            generator=torch.Generator().manual_seed(config.seed))
     return {"config": config.canonical(), "clean": metrics.accuracy(model, x, y, batch_size=batch_size),
