@@ -106,6 +106,19 @@ def _ce(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     return F.cross_entropy(model(x), y, reduction="none")
 
 
+def _replay_point(device: torch.device) -> Callable[[], None]:
+    """Snapshot the random-number state that ``device``'s dropout draws from; calling the
+    returned function restores it, so the next forward pass draws the same dropout masks as
+    the first pass after the snapshot.  Used where a loss differences two train-mode forward
+    passes (GR's finite difference, LLR's linearity gap): the difference is then one
+    network's, not that of two independently masked networks."""
+    gen = (torch.cuda.default_generators[device.index if device.index is not None
+                                         else torch.cuda.current_device()]
+           if device.type == "cuda" else torch.default_generator)
+    state = gen.get_state()
+    return lambda: gen.set_state(state)
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-example inner product ⟨a_i, b_i⟩ over all non-batch dimensions."""
     return (a * b).flatten(1).sum(1)
@@ -222,11 +235,18 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     penalise the dual norm of the gradient): h = 0.01 and the signed direction of unit l2
     length d = sign(∇ₓℓ) / √D, D the input dimension, so the penalty approximates
     β/2 · ‖∇ₓℓ‖₁² / D (at most β/2 · ‖∇ₓℓ‖₂², the released version's scale).
+    In train mode ℓ(x + h·d) is evaluated under the same dropout masks as ℓ(x) (the
+    random-number state is replayed), so the quotient is a finite difference of one function.
+    Two independently masked passes differ by O(1) however small h is: at h = 0.01 that
+    noise, divided by h and squared, swamps the penalty (on MNIST it was ~50× the true
+    directional derivative) and drove CNN1 and CNN2 to a constant classifier.
+
     Released: h = 1.0, the l2-normalised direction d = ∇ₓℓ / ‖∇ₓℓ‖₂ (0 where the gradient
     is 0), the loss summed, and the clean loss's parameter gradient counted **twice** (the
     released code back-propagated ℓ(x) once to obtain ∇ₓℓ without clearing the parameter
     gradients, then again with the total).  We reproduce that gradient exactly with a
-    returned value equal to the logged one: ℓ + (ℓ − ℓ.detach()) + penalty.  ``h`` overrides
+    returned value equal to the logged one: ℓ + (ℓ − ℓ.detach()) + penalty.  Its two forward
+    passes draw their own dropout masks, as two plain train-mode passes do.  ``h`` overrides
     the fidelity's default.
     """
     p = _setup("gr", x, y, eps, fidelity, params)
@@ -235,6 +255,7 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     if h <= 0:
         raise ValueError(f"h must be positive, got {h}")
     x0 = x.detach().requires_grad_(True)
+    replay = _replay_point(x.device)
     ce = _ce(model, x0, y)
     (g,) = torch.autograd.grad(ce.sum(), x0, retain_graph=True)
     if released:
@@ -242,6 +263,7 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
         d = g / norm.view(-1, *([1] * (g.dim() - 1)))
     else:
         d = g.sign() / g[0].numel() ** 0.5
+        replay()  # ℓ(x + h·d) under ℓ(x)'s dropout masks
     ce_h = _ce(model, x.detach() + h * d.detach(), y)
     penalty = ((ce_h - ce) / h).pow(2) / 2
     clean = ce + (ce - ce.detach()) if released else ce
@@ -261,7 +283,9 @@ def llr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: f
     approximated per example by the common ascent loop in eval mode: start x + 0.001·N(0, I),
     ``steps`` = 2 signed steps of ``step`` = ε/2 (the released inner loop), projected onto
     B∞(x, ε) ∩ [0, 1], with ℓ(x) and ∇ₓℓ(x) held fixed.  The outer loss is evaluated in the
-    caller's mode with δ fixed.
+    caller's mode with δ fixed; in train mode, ℓ(x + δ) under the same dropout masks as ℓ(x)
+    (the random-number state is replayed), so γ is one network's linearity gap and not the
+    O(1) difference of two independently masked networks.
 
     Paper: ∇ₓℓ(x) is the true input gradient, computed with ``create_graph=True`` so both the
     γ and the μ term train the parameters through it (double back-propagation).
@@ -297,9 +321,11 @@ def llr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: f
         per = _ce(model, x, y) + p["lam"] * _ce(model, x_adv, y).abs()  # μ·|δᵀ0| = 0
     else:
         xr = x.detach().requires_grad_(True)
+        replay = _replay_point(x.device)
         ce = _ce(model, xr, y)
         (g,) = torch.autograd.grad(ce.sum(), xr, create_graph=True)
         lin = _dot(x_adv - x.detach(), g)  # δᵀ∇ₓℓ(x), differentiable in the parameters
+        replay()  # ℓ(x + δ) under ℓ(x)'s dropout masks
         gamma = (_ce(model, x_adv, y) - ce - lin).abs()
         per = ce + p["lam"] * gamma + p["mu"] * lin.abs()
     return _reduce(per, fidelity)

@@ -276,6 +276,54 @@ def test_gr_finite_difference_approaches_double_backprop(tiny, batch):
     assert pen_errors[-1] < 1e-3 * (exact ** 2 / 2).mean().item()
 
 
+class DropNet(nn.Module):
+    """Tiny with heavy dropout before the classifier: train-mode passes are random functions."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Tanh(), nn.Flatten(), nn.Dropout(0.5),
+                                 nn.Linear(64, 3))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_gr_finite_difference_shares_dropout_masks(batch):
+    """In train mode ℓ(x + h·d) is taken under ℓ(x)'s dropout masks: the paper penalty is the
+    squared directional derivative of one network even at h = 1e-6.  Two independently masked
+    passes would differ by O(1) and give a penalty of order 1/h²."""
+    x, y = batch
+    model = DropNet().double().train()
+    torch.manual_seed(7)
+    loss = L.gr_loss(model, x, y, eps=EPS, beta=1.0, h=1e-6)
+    torch.manual_seed(7)  # the first pass's masks, by hand
+    x0 = x.clone().requires_grad_(True)
+    ce = _ce(model, x0, y)
+    (g,) = torch.autograd.grad(ce.sum(), x0)
+    directional = g.abs().flatten(1).sum(1) / 6.0  # ∇ₓℓ · sign(∇ₓℓ)/√D
+    torch.testing.assert_close(loss, (ce + directional ** 2 / 2).mean(), rtol=1e-4, atol=1e-8)
+    # the generator is left where one forward pass leaves it (not rewound: the next batch
+    # draws fresh masks)
+    torch.manual_seed(7)
+    model(x)
+    after_one_pass = torch.get_rng_state()
+    torch.manual_seed(7)
+    L.gr_loss(model, x, y, eps=EPS, beta=1.0)
+    assert torch.equal(torch.get_rng_state(), after_one_pass)
+
+
+def test_llr_gap_shares_dropout_masks(monkeypatch, batch):
+    """The linearity gap γ = |ℓ(x + δ) − ℓ(x) − δᵀ∇ₓℓ| in train mode is one network's: at
+    δ = 0 it is exactly 0, so the paper LLR loss equals the clean loss under the same masks."""
+    x, y = batch
+    model = DropNet().double().train()
+    monkeypatch.setattr(L, "linf_ascent", FakeAscent(x.clone(), model=model))
+    torch.manual_seed(3)
+    loss = L.llr_loss(model, x, y, eps=EPS, lam=4.0, mu=3.0)
+    torch.manual_seed(3)
+    torch.testing.assert_close(loss, L.natural_loss(model, x, y, eps=EPS), rtol=0, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- LLR
 
 @pytest.mark.parametrize("act", [nn.Tanh, nn.ReLU])
