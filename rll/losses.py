@@ -238,8 +238,9 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     In train mode ℓ(x + h·d) is evaluated under the same dropout masks as ℓ(x) (the
     random-number state is replayed), so the quotient is a finite difference of one function.
     Two independently masked passes differ by O(1) however small h is: at h = 0.01 that
-    noise, divided by h and squared, swamps the penalty (on MNIST it was ~50× the true
-    directional derivative) and drove CNN1 and CNN2 to a constant classifier.
+    noise, divided by h and squared, swamps the penalty (early in MNIST training the
+    quotient was up to ~50× the true directional derivative) and drove CNN1 and CNN2 to a
+    constant classifier.
 
     Released: h = 1.0, the l2-normalised direction d = ∇ₓℓ / ‖∇ₓℓ‖₂ (0 where the gradient
     is 0), the loss summed, and the clean loss's parameter gradient counted **twice** (the
