@@ -447,3 +447,19 @@ def test_every_loss_backpropagates_on_the_real_models(name, shape, fidelity):
         assert all(torch.isfinite(g).all() for g in grads), method
         assert any(g.abs().sum() > 0 for g in grads), method
         assert model.training
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_replay_point_reproduces_dropout_masks(compiled):
+    """The replay GR and LLR rely on holds for eager and for ``torch.compile``d models (the
+    trainer's ``compile`` option), whose generated kernels draw from the same generator."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)).train()
+    f = torch.compile(net) if compiled else net
+    x = torch.rand(4, 8)
+    f(x)
+    replay = L._replay_point(x.device)
+    first = f(x)
+    assert not torch.equal(first, f(x))  # the masks are random ...
+    replay()
+    assert torch.equal(first, f(x))      # ... and replayed
