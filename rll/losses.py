@@ -112,11 +112,12 @@ def _replay_point(device: torch.device) -> Callable[[], None]:
     the first pass after the snapshot.  Used where a loss differences two train-mode forward
     passes (GR's finite difference, LLR's linearity gap): the difference is then one
     network's, not that of two independently masked networks."""
-    gen = (torch.cuda.default_generators[device.index if device.index is not None
-                                         else torch.cuda.current_device()]
-           if device.type == "cuda" else torch.default_generator)
-    state = gen.get_state()
-    return lambda: gen.set_state(state)
+    if device.type == "cpu":
+        state = torch.get_rng_state()
+        return lambda: torch.set_rng_state(state)
+    module = torch.get_device_module(device)  # torch.cuda, torch.mps, ...: that device's generator
+    state = module.get_rng_state(device)
+    return lambda: module.set_rng_state(state, device)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
