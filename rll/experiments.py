@@ -507,8 +507,7 @@ def table_frame(runs: list[tuple], *, attack: str):
         row = _row_head((model, label, dropout), groups, len(g["records"]))
         for metric in METRIC_COLUMNS:
             values = [r["metrics"][metric] for r in g["records"] if metric in r["metrics"]]
-            ours = float(np.mean(values)) if values else np.nan
-            spread = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+            ours, spread = _mean_and_spread(values)
             ref = paper.get(metric, np.nan)
             row[(metric, "ours")] = ours
             row[(metric, "±")] = spread
@@ -518,11 +517,17 @@ def table_frame(runs: list[tuple], *, attack: str):
     return _two_level_frame(rows)
 
 
+def _mean_and_spread(values: list) -> tuple[float, float]:
+    """The mean of ``values`` and their standard deviation (ddof 1); NaN where undefined."""
+    mean = float(np.mean(values)) if values else np.nan
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+
+
 def style_table(frame):
     """Display form of :func:`table_frame`: two decimals, blanks for missing values, and the
     spread columns only when some row has several seeds."""
     if ("", "runs") in frame.columns and not (frame[("", "runs")] > 1).any():
-        frame = frame.drop(columns=[c for c in frame.columns if c[1] == "±"])
+        frame = frame.drop(columns=[c for c in frame.columns if c[1].startswith("±")])
     return (frame.style.format(precision=2, na_rep="").hide(axis="index")
             .set_table_styles([{"selector": "th, td", "props": "padding: 0.1em 0.6em; text-align: right;"}]))
 
@@ -839,8 +844,9 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
 
 def proof_of_concept_frame(runs: list[tuple]):
     """Table 6 beside the paper's: per dataset, test accuracy and adversarial test accuracy of
-    the run trained with access to the test set (mean over seeds), the paper's values, the
-    difference, and the same setup trained without that access (the control)."""
+    the run trained with access to the test set (mean over seeds, ``±`` their standard
+    deviation), the paper's values, the difference, and the same setup trained without that
+    access (the control, with its own spread ``± (control)``)."""
     ref = {row["dataset"]: row for row in paper_reference()["table6"]["rows"]}
     groups: dict = {}
     for config, record in runs:
@@ -851,13 +857,14 @@ def proof_of_concept_frame(runs: list[tuple]):
     for dataset, g in groups.items():
         row = {("", "dataset"): dataset, ("", "eps"): g["eps"], ("", "runs"): len(g[True])}
         for metric, paper_key in (("test_acc", "accuracy"), ("adv_test_acc", "adv_accuracy")):
-            ours = float(np.mean([m[metric] for m in g[True]])) if g[True] else np.nan
+            ours, spread = _mean_and_spread([m[metric] for m in g[True]])
             paper = ref.get(dataset, {}).get(paper_key, np.nan)
             row[(metric, "with test set")] = ours
+            row[(metric, "±")] = spread
             row[(metric, "paper")] = paper
             row[(metric, "Δ")] = ours - paper
-            row[(metric, "without (control)")] = (float(np.mean([m[metric] for m in g[False]]))
-                                                  if g[False] else np.nan)
+            row[(metric, "without (control)")], row[(metric, "± (control)")] = _mean_and_spread(
+                [m[metric] for m in g[False]])
         rows.append(row)
     return _two_level_frame(rows)
 

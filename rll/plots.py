@@ -140,15 +140,19 @@ def generalization_gaps(frame, *, title: str = ""):
 
 def proof_of_concept(frame, *, title: str = "Table 6: trained with and without the test set"):
     """Table 6 as bars: per dataset, clean and adversarial test accuracy of the runs trained
-    with access to the test set, the same setup without it (control) and the paper's."""
+    with access to the test set, the same setup without it (control) and the paper's; error
+    bars: the standard deviation over seeds, where there are several."""
     datasets = list(frame[("", "dataset")])
-    columns = (("with test set", "#4c72b0"), ("without (control)", "#dd8452"), ("paper", "#8c8c8c"))
+    columns = (("with test set", "#4c72b0", "±"), ("without (control)", "#dd8452", "± (control)"),
+               ("paper", "#8c8c8c", None))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     x = np.arange(len(datasets))
     for ax, metric, name in zip(axes, ("test_acc", "adv_test_acc"), ("clean test accuracy", "adversarial test accuracy")):
-        for k, (column, color) in enumerate(columns):
+        for k, (column, color, spread) in enumerate(columns):
             values = frame[(metric, column)].to_numpy(dtype=float)
-            ax.bar(x + (k - 1) * 0.27, np.nan_to_num(values), width=0.27, color=color, label=column)
+            err = frame[(metric, spread)].to_numpy(dtype=float) if (metric, spread) in frame.columns else None
+            ax.bar(x + (k - 1) * 0.27, np.nan_to_num(values), width=0.27, color=color, label=column,
+                   yerr=None if err is None or np.isnan(err).all() else np.nan_to_num(err), capsize=3)
         ax.set_xticks(x, datasets)
         ax.set_ylim(0, 100)
         ax.set_title(name)

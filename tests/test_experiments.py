@@ -201,6 +201,8 @@ def test_proof_of_concept_frame_pairs_the_control(tmp_path):
     assert mnist[("adv_test_acc", "paper")] == 99.98
     assert mnist[("test_acc", "Δ")] == pytest.approx(99.0 - 99.99)
     assert svhn[("", "runs")] == 0 and np.isnan(svhn[("adv_test_acc", "with test set")])
+    assert np.isnan(mnist[("adv_test_acc", "±")])   # one seed: no spread, and the styled table drops it
+    assert not any(c[1].startswith("±") for c in experiments.style_table(frame).data.columns)
     assert experiments.proof_of_concept_summary(frame) == [
         "mnist: adversarial test accuracy 90.00% with the test set, 60.00% without it (+30.00 points); paper 99.98%",
         "svhn: not yet run"]
@@ -208,6 +210,24 @@ def test_proof_of_concept_frame_pairs_the_control(tmp_path):
     assert "2 epochs (paper: 40), lr 0.0128" in lines[0]
     assert lines[-1] == ("Not yet run (2 configurations): wrn-40-10 RST(λ=2) (seed 0); "
                          "wrn-40-10 RST(λ=2) with the test set (seed 0)")
+
+
+def test_proof_of_concept_frame_spread_over_seeds(tmp_path):
+    configs = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50,
+                                                   seeds=(0, 1))
+    adv = {(True, 0): 96.0, (True, 1): 98.0, (False, 0): 90.0, (False, 1): 94.0}
+    store = _store_with(tmp_path, [(c, _metrics(adv=adv[c.train_with_test, c.seed], lip=5.0, test=99.0), 100)
+                                   for c in configs])
+    runs = experiments.collect_runs(configs, results_dir=store.root, exact_budget=False)
+    frame = experiments.proof_of_concept_frame(runs)
+    (_, mnist), = frame.iterrows()
+    assert mnist[("", "runs")] == 2 and mnist[("adv_test_acc", "with test set")] == 97.0
+    assert mnist[("adv_test_acc", "±")] == pytest.approx(2 ** 0.5)
+    assert mnist[("adv_test_acc", "± (control)")] == pytest.approx(8 ** 0.5)
+    assert mnist[("adv_test_acc", "without (control)")] == 92.0
+    from rll import plots
+    fig = plots.proof_of_concept(frame)   # error bars for ours and the control, none for the paper
+    assert [len(ax.containers) for ax in fig.axes] == [5, 5]
 
 
 def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
