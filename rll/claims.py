@@ -200,15 +200,19 @@ def judge_mt_stronger(pgd_rows: list[dict], mt_rows: list[dict]) -> tuple[str, s
     """Appendix D.1: the multi-targeted attack gives lower (or equal, within 0.05 points)
     adversarial accuracy than PGD on the same models (ours: the same checkpoint, per seed)."""
     index = {_model_key(r): r for r in pgd_rows}
-    diffs = []
+    diffs, weaker = [], []
     for r in mt_rows:
         if _model_key(r) in index:
             diffs.append(index[_model_key(r)]["adv_test_acc"] - r["adv_test_acc"])
+            if diffs[-1] < -0.05:
+                seed = f" seed {r['seed']}" if r.get("seed") is not None else ""
+                weaker.append(f"{r['dataset']}/{_label(r)}{seed} ({diffs[-1]:+.2f})")
     if not diffs:
         return NOT_RUN, ""
     verdicts = [d >= -0.05 for d in diffs]
     return _combine(verdicts), (f"PGD − MT adversarial accuracy over {len(diffs)} rows: "
-                                f"min {min(diffs):+.2f}, median {np.median(diffs):+.2f}, max {max(diffs):+.2f} points")
+                                f"min {min(diffs):+.2f}, median {np.median(diffs):+.2f}, max {max(diffs):+.2f} points"
+                                + (f"; MT weaker on {', '.join(weaker)}" if weaker else ""))
 
 
 #: Adversarial test accuracy (percent) above which a proof-of-concept network counts as

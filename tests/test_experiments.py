@@ -254,7 +254,8 @@ def test_mt_stronger_pairs_the_same_model_per_seed():
     pgd = [row(0, 60.0, "pgd"), row(1, 20.0, "pgd")]
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(0, 58.0, "mt")])    # seed 1 has no MT record
     assert verdict == claims.HOLDS and "over 1 rows: min +2.00" in evidence
-    assert claims.judge_mt_stronger(pgd, [row(1, 25.0, "mt")])[0] == claims.FAILS
+    verdict, evidence = claims.judge_mt_stronger(pgd, [row(1, 25.0, "mt")])
+    assert verdict == claims.FAILS and evidence.endswith("MT weaker on mnist/cnn2 AT seed 1 (-5.00)")
 
 
 def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
