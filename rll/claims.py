@@ -173,15 +173,19 @@ def judge_dropout(rows: list[dict], metric: str) -> tuple[str, str]:
 
 
 def judge_separation(records: list[dict]) -> tuple[str, str]:
-    """Section 3: train–train and test–train minimum separation exceed 2ε."""
-    verdicts, evidence = [], []
+    """Section 3: train–train and test–train minimum separation exceed 2ε.  A measurement
+    stored in several records (e.g. CIFAR-10's train–train minimum, in the record with the
+    partial test set and in the one without a test split) counts once."""
+    verdicts, evidence, seen = [], [], set()
     for rec in records:
         if rec.get("random_labels"):
             continue
         for col in ("train_train_min", "test_train_min"):
             v = rec.get(col)
-            if v is None:
+            key = (rec["dataset"], col, rec.get("test_split") if col == "test_train_min" else None, v)
+            if v is None or key in seen:
                 continue
+            seen.add(key)
             verdicts.append(v > 2 * rec["eps"])
             partial = " (partial test set: 1017 of 10 000 images)" if (
                 col == "test_train_min" and rec.get("test_split") == "test_partial") else ""

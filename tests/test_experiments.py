@@ -289,3 +289,12 @@ def test_mt_selection_record_agrees_with_the_stored_mt_evaluation(tmp_path, data
     experiments.save_mt_selection(record, tmp_path / "sel")
     frame = experiments.mt_selection_frame(tmp_path / "sel")
     assert frame["released − worst"].item() == pytest.approx(record["released"] - record["worst"])
+
+
+def test_separation_claim_counts_a_measurement_once():
+    train_only = {"dataset": "cifar10", "eps": 0.031, "train_train_min": 0.212}
+    with_partial = dict(train_only, test_train_min=0.259, test_split="test_partial")
+    verdict, evidence = claims.judge_separation([train_only, with_partial])
+    assert verdict == claims.HOLDS
+    assert evidence == ("cifar10 train–train 0.212 = 6.8ε; "
+                        "cifar10 test–train 0.259 = 8.4ε (partial test set: 1017 of 10 000 images)")
