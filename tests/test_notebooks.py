@@ -205,12 +205,15 @@ def test_proof_of_concept_rejects_bad_parameters_through_papermill(tmp_path, par
 def test_proof_of_concept_trains_with_and_without_the_test_set(tmp_path, data_root):
     results = tmp_path / "runs"
     nb = _run(REPO / "notebooks" / "proof_of_concept.ipynb", tmp_path, datasets=["mnist"], train_missing=True,
-              epochs=1, train_size=64, test_size=32, data_root=str(data_root), results_dir=str(results))
+              epochs=1, seeds=[0, 1], train_size=64, test_size=32, data_root=str(data_root),
+              results_dir=str(results))
     records = [json.loads(p.read_text()) for p in results.glob("*.json")]
-    assert sorted(r["config"].get("train_with_test", False) for r in records) == [False, True]
-    assert sorted(r["provenance"]["n_trained_on"] for r in records) == [64, 96]
+    assert sorted((r["config"]["seed"], r["config"].get("train_with_test", False)) for r in records) == [
+        (0, False), (0, True), (1, False), (1, True)]
+    assert sorted(r["provenance"]["n_trained_on"] for r in records) == [64, 64, 96, 96]
     text = _outputs_text(nb)
     assert "with test set" in text and "1 epochs (paper: 40)" in text and "(trained on both)" in text
+    assert "± (control)" in text   # two seeds: the table shows their spread
 
 
 # ---------------------------------------------------------------- datasets the mirror lacks
