@@ -236,6 +236,7 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     penalise the dual norm of the gradient): h = 0.01 and the signed direction of unit l2
     length d = sign(∇ₓℓ) / √D, D the input dimension, so the penalty approximates
     β/2 · ‖∇ₓℓ‖₁² / D (at most β/2 · ‖∇ₓℓ‖₂², the released version's scale).
+
     In train mode ℓ(x + h·d) is evaluated under the same dropout masks as ℓ(x) (the
     random-number state is replayed), so the quotient is a finite difference of one function.
     Two independently masked passes differ by O(1) however small h is: at h = 0.01 that
