@@ -258,7 +258,7 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     if h <= 0:
         raise ValueError(f"h must be positive, got {h}")
     x0 = x.detach().requires_grad_(True)
-    replay = _replay_point(x.device)
+    replay = None if released else _replay_point(x.device)
     ce = _ce(model, x0, y)
     (g,) = torch.autograd.grad(ce.sum(), x0, retain_graph=True)
     if released:

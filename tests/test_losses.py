@@ -23,9 +23,10 @@ B = 4
 class Tiny(nn.Module):
     """A small conv net on 1×6×6 inputs that records its training flag at every forward."""
 
-    def __init__(self, act=nn.Tanh, classes=3):
+    def __init__(self, act=nn.Tanh, classes=3, dropout=0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), act(), nn.Flatten(), nn.Linear(64, classes))
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), act(), nn.Flatten(),
+                                 *([nn.Dropout(dropout)] if dropout else []), nn.Linear(64, classes))
         self.trace: list[bool] = []
 
     def forward(self, x):
@@ -276,24 +277,12 @@ def test_gr_finite_difference_approaches_double_backprop(tiny, batch):
     assert pen_errors[-1] < 1e-3 * (exact ** 2 / 2).mean().item()
 
 
-class DropNet(nn.Module):
-    """Tiny with heavy dropout before the classifier: train-mode passes are random functions."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Tanh(), nn.Flatten(), nn.Dropout(0.5),
-                                 nn.Linear(64, 3))
-
-    def forward(self, x):
-        return self.net(x)
-
-
 def test_gr_finite_difference_shares_dropout_masks(batch):
     """In train mode ℓ(x + h·d) is taken under ℓ(x)'s dropout masks: the paper penalty is the
     squared directional derivative of one network even at h = 1e-6.  Two independently masked
     passes would differ by O(1) and give a penalty of order 1/h²."""
     x, y = batch
-    model = DropNet().double().train()
+    model = Tiny(dropout=0.5).double().train()  # train-mode passes are random functions
     torch.manual_seed(7)
     loss = L.gr_loss(model, x, y, eps=EPS, beta=1.0, h=1e-6)
     torch.manual_seed(7)  # the first pass's masks, by hand
@@ -316,7 +305,7 @@ def test_llr_gap_shares_dropout_masks(monkeypatch, batch):
     """The linearity gap γ = |ℓ(x + δ) − ℓ(x) − δᵀ∇ₓℓ| in train mode is one network's: at
     δ = 0 it is exactly 0, so the paper LLR loss equals the clean loss under the same masks."""
     x, y = batch
-    model = DropNet().double().train()
+    model = Tiny(dropout=0.5).double().train()  # train-mode passes are random functions
     monkeypatch.setattr(L, "linf_ascent", FakeAscent(x.clone(), model=model))
     torch.manual_seed(3)
     loss = L.llr_loss(model, x, y, eps=EPS, lam=4.0, mu=3.0)

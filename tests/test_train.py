@@ -348,6 +348,16 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
     assert rec["provenance"]["resumed_from_epoch"] == 1
 
 
+def _short_run(tmp_path, data_root, model: str, method: str, **params) -> dict:
+    """The metrics of a short real MNIST run: 600 training and 300 test images, Adam at lr 1e-3
+    without decay, batch 32, 3 epochs for CNN1 and 6 for CNN2 (paper fidelity)."""
+    cfg = TrainConfig.from_paper("mnist", model, method, **params, train_size=600, test_size=300,
+                                 epochs={"cnn1": 3, "cnn2": 6}[model], batch_size=32, optimizer="adam",
+                                 lr=1e-3, milestones=())
+    return train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                 progress=False, device="cpu", released_lipschitz=False)["metrics"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["cnn1", "cnn2"])
 def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root, model):
@@ -360,14 +370,8 @@ def test_short_real_run_at_and_trades_beat_natural_under_pgd(tmp_path, data_root
     CPU; Adam (lr 1e-3, no decay) gets AT there within the budget: 3 epochs for CNN1, 6 for the
     larger CNN2.  (Measured, CNN1: natural ≈ 84 % clean / 54 % PGD, AT ≈ 89 % / 72 %; CNN2:
     natural 88 % / 61 %, AT 89 % / 74 %.)"""
-    rows = {}
-    for method, params in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0})):
-        cfg = TrainConfig.from_paper("mnist", model, method, **params, train_size=600, test_size=300,
-                                     epochs={"cnn1": 3, "cnn2": 6}[model], batch_size=32, optimizer="adam",
-                                     lr=1e-3, milestones=())
-        rec = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-                    progress=False, device="cpu", released_lipschitz=False)
-        rows[method] = rec["metrics"]
+    rows = {method: _short_run(tmp_path, data_root, model, method, **params)
+            for method, params in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0}))}
     print({m: (round(r["test_acc"], 1), round(r["adv_test_acc"], 1), round(r["test_lipschitz"], 2))
            for m, r in rows.items()})
     nat = rows["natural"]
@@ -386,10 +390,7 @@ def test_short_real_run_paper_gr_and_llr_train_the_dropout_network(tmp_path, dat
     They must share dropout masks, or the difference is noise and the network collapses to a
     constant classifier.  (Measured, the short-run budget above: GR 84 % clean / 60 % PGD,
     LLR 84 % / 69 %; with independently drawn masks both ended at 11 %, chance level.)"""
-    cfg = TrainConfig.from_paper("mnist", "cnn1", method, train_size=600, test_size=300, epochs=3,
-                                 batch_size=32, optimizer="adam", lr=1e-3, milestones=())
-    m = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-              progress=False, device="cpu", released_lipschitz=False)["metrics"]
+    m = _short_run(tmp_path, data_root, "cnn1", method)
     assert m["test_acc"] > 75 and m["adv_test_acc"] > 45, m
 
 
