@@ -196,7 +196,8 @@ def _run_train(args: argparse.Namespace) -> int:
     except (TrainingDiverged, RunClaimed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    _print_record(record, args.json)
+    if record is not None:          # under torchrun only rank 0 holds the record
+        _print_record(record, args.json)
     return 0
 
 
