@@ -545,6 +545,15 @@ def _set_rng_state(state: dict, device: torch.device, gens: dict[str, torch.Gene
         g.set_state(state[name])
 
 
+def _checkpoint_ref(path: Path, checkpoint_dir: str | os.PathLike) -> str:
+    """A checkpoint as a record names it: relative to the checkpoint directory (the file name
+    for one outside it), so that records hold no machine's paths."""
+    try:
+        return Path(path).resolve().relative_to(Path(checkpoint_dir).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
 def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None) -> dict:
     """Load a checkpoint (``weights_only=True``) and, given ``config``, check that it was written
     for ``config``'s training; raises :class:`CheckpointMismatch` otherwise."""
@@ -847,7 +856,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                  t0=t0 - earlier_seconds,
                                  extra={"train_seconds": round(train_seconds, 3),
                                         "resumed_from_epoch": start_epoch if ckpt is not None else None,
-                                        "checkpoint": str(ckpt_file), "history": history,
+                                        "checkpoint": ckpt_file.name, "history": history,
                                         "n_trained_on": n,
                                         "precision": "bf16-autocast" if amp else "fp32",
                                         "channels_last": channels_last, "compiled": compile_,
@@ -954,7 +963,8 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
     return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, data_root=data_root,
                                checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
                                eval_batch_size=eval_batch_size, started=started, t0=t0,
-                               extra={"train_seconds": ckpt.get("train_seconds"), "checkpoint": str(path),
+                               extra={"train_seconds": ckpt.get("train_seconds"),
+                                      "checkpoint": _checkpoint_ref(path, checkpoint_dir),
                                       "evaluated_from_checkpoint": True,
                                       "history": list(ckpt.get("history", [])),
                                       **_processes(list(ckpt.get("world_sizes", [1] * int(ckpt["epoch"]))))},

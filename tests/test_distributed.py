@@ -148,6 +148,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path, data_root, fidelity)
     # only rank 0 wrote: one record, no claim left, the checkpoint named relative to its folder
     store = ResultsStore(tmp_path / "two" / "res")
     assert len(store.records()) == 1 and not list(store.root.glob("*.claim"))
+    assert two["provenance"]["checkpoint"] == checkpoint_path(config, tmp_path / "two" / "ck").name
     wa, wb = _weights(tmp_path, "one", config), _weights(tmp_path, "two", config)
     scale = max(w.abs().max().item() for w in wa.values())
     diff = max((wa[k] - wb[k]).abs().max().item() for k in wa)

@@ -277,6 +277,7 @@ def test_tiny_run_writes_checkpoint_and_record(tiny_run):
     assert store.get(cfg)["metrics"] == m and store.claim_info(cfg.training_canonical()) is None
     ckpt = load_checkpoint(checkpoint_path(cfg, root / "ck"), cfg)
     assert ckpt["epoch"] == 2 and set(ckpt["rng"]) >= {"torch", "shuffle", "augment"}
+    assert p["checkpoint"] == checkpoint_path(cfg, root / "ck").name     # no machine path
 
 
 @pytest.mark.slow
