@@ -116,6 +116,7 @@ def test_slurm_sweep_writes_the_job_array_script(tmp_path, fake_slurm, capsys):
                  f"#SBATCH --error={folder}/%A_%a/%A_%a_0_log.err",
                  "export SUBMITIT_EXECUTOR=slurm"]:
         assert line in script.splitlines(), (line, script)
+    assert (folder / "4242" / "4242_submission.sh").read_text() == script       # kept beside the logs
     command = script.strip().splitlines()[-1]
     assert command.startswith(f"srun --unbuffered --output {folder}/%A_%a/%A_%a_%t_log.out")
     assert command.endswith(f"-u -m submitit.core._submit {folder}/%j")
