@@ -148,6 +148,10 @@ def make_executor(kind: str, log_dir: str | os.PathLike = DEFAULT_LOG_DIR, *, pa
     gpus = gpus_per_job if gpus_per_job is not None else (1 if kind == "slurm" else 0)
     procs = procs_per_job or max(1, gpus)
     if kind == "local":
+        import torch
+
+        if gpus > torch.cuda.device_count():
+            raise ValueError(f"--gpus-per-job {gpus}: this machine has {torch.cuda.device_count()} GPU(s)")
         executor = submitit.LocalExecutor(folder=log_dir, max_num_timeout=MAX_TIMEOUTS)
         executor.update_parameters(timeout_min=timeout_min, gpus_per_node=gpus, tasks_per_node=procs,
                                    nodes=1, signal_delay_s=SIGNAL_DELAY_S)

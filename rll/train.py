@@ -736,7 +736,7 @@ def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -
     elif store.claim_is_stale(key, timeout=None):   # its process died on this host
         info = store.claim_info(key)
         if store.break_claim(key, timeout=None):
-            warnings.warn(f"broke a stale claim on {config.label()} left by {info}", stacklevel=3)
+            warnings.warn(f"broke a stale claim on {config.label()} left by {info}", stacklevel=5)
         if store.claim(key, owner=owner):
             return
     raise RunClaimed(f"{config.label()} is being trained by another worker ({store.claim_info(key)}); "

@@ -24,7 +24,8 @@ from submitit.core.utils import DelayedSubmission
 from rll import cli
 from rll import submit as rsubmit
 from rll.results import ResultsStore
-from rll.train import TrainConfig, checkpoint_path, load_checkpoint, train
+from rll.data import DataError
+from rll.train import RunClaimed, TrainConfig, checkpoint_path, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,7 @@ SWEEP = ["sweep", "table2", "--dataset", "mnist", "--models", "cnn1", "--methods
     (["--executor", "local", "--device", "cuda:0"], ["--device", "--gpus-per-job"]),
     (["--executor", "local", "--gpus-per-job", "2", "--procs-per-job", "1"], ["--procs-per-job", "2"]),
     (["--executor", "local", "--gpus-per-job", "-1"], [">= 0"]),
+    (["--executor", "local", "--gpus-per-job", str(torch.cuda.device_count() + 1)], ["GPU(s)"]),
     (["--executor", "local", "--timeout", "0"], ["--timeout", "positive"]),
     (["--executor", "slurm", "--slurm", "colour=blue"], ["colour", "Valid parameters", "partition"]),
     (["--executor", "slurm", "--slurm", "novalue"], ["KEY=VALUE"]),
@@ -143,6 +145,33 @@ def test_slurm_submission_skips_stored_and_claimed_configurations(tmp_path, fake
     assert [j.job_id for j in jobs] == ["4242"]                 # one job: not an array
     script = (fake_slurm / "0.sh").read_text()
     assert "--array" not in script and "#SBATCH --gpus-per-node=1" in script
+
+
+def test_a_job_takes_over_its_own_claim_but_not_another(tmp_path):
+    """A requeued job (same job id, perhaps on another node) finds the claim its killed
+    attempt left and takes it over; a claim of another job stops it."""
+    config = TrainConfig.from_paper("mnist", "cnn1", "natural", epochs=1)
+    store = ResultsStore(tmp_path / "res")
+    key = config.training_canonical()
+    mine = f"submitit job 4242_3: {config.label()}"
+    store.root.mkdir()
+
+    def left_by(owner):
+        store.claim_path(key).write_text(json.dumps({"owner": owner, "pid": 1, "host": "node-17",
+                                                     "time": time.time()}))
+
+    def run():
+        train(config, results_dir=store.root, checkpoint_dir=tmp_path / "ck", progress=False,
+              data_root=tmp_path / "no-data", claim_owner=mine)
+
+    left_by(mine)
+    with pytest.raises(DataError):           # taken over: it went on to load the data (none here)
+        run()
+    assert store.claim_info(key) is None     # and released it
+    left_by("submitit job 4242_4: another")
+    with pytest.raises(RunClaimed, match="another worker"):
+        run()
+    assert store.claim_info(key)["owner"] == "submitit job 4242_4: another"     # left alone
 
 
 # ---------------------------------------------------------------------- local executor, real jobs
