@@ -575,9 +575,13 @@ def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None) 
     return ckpt
 
 
-def _save_checkpoint(path: Path, payload: dict) -> None:
+def _save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
+    """Write ``payload`` to ``path`` atomically (``write=False``: a data-parallel rank > 0,
+    which writes nothing)."""
     import io
 
+    if not write:
+        return
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -836,15 +840,14 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             history.append({"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
                             "seconds": round(seconds, 3)})
             world_sizes.append(group.world_size)
-            rng = {**_rng_state(device, gens), **group.rng_states(device)}
-            if group.is_main:
-                _save_checkpoint(ckpt_file, {
-                    "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
-                    "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": _scheduler_state(sched), "rng": rng,
-                    "history": history, "train_seconds": train_seconds, "rll_version": __version__,
-                    "world_sizes": world_sizes,
-                })
+            rng = {**_rng_state(device, gens), **group.rng_states(device)}   # every rank's
+            _save_checkpoint(ckpt_file, {
+                "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": _scheduler_state(sched), "rng": rng,
+                "history": history, "train_seconds": train_seconds, "rll_version": __version__,
+                "world_sizes": world_sizes,
+            }, write=group.is_main)
     finally:
         bar.close()
     if not group.is_main:
