@@ -6,8 +6,9 @@ jobs through :class:`submitit.LocalExecutor` on this machine.  Each job is a
 :class:`TrainJob`: it trains one configuration with :func:`rll.train.train` into the shared
 results store and checkpoint directory.
 
-**Resumable jobs.**  :class:`TrainJob` is a :class:`submitit.helpers.Checkpointable`: when the
-scheduler pre-empts a job or its time limit nears, it sends the job ``SIGUSR2``; submitit then
+**Resumable jobs.**  :class:`TrainJob` is a :class:`submitit.helpers.Checkpointable`: when its
+time limit nears (or it is pre-empted, on clusters that set
+``SlurmctldParameters=preempt_send_user_signal``) Slurm sends the job ``SIGUSR2``; submitit then
 pickles the job as it was submitted and requeues it (Slurm: ``scontrol requeue``, same job id;
 local: the controller starts it again).  The requeued job calls :func:`~rll.train.train`
 again, which resumes from the configuration's per-epoch training checkpoint to the same record.
