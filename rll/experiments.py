@@ -275,6 +275,21 @@ METRIC_COLUMNS = ("train_acc", "test_acc", "adv_test_acc", "test_lipschitz", "ga
 #: Configuration fields that only set a run's budget; the rest say *what* is run.
 BUDGET_FIELDS = ("epochs", "milestones", "lr", "train_size", "test_size")
 
+
+def _table_eval_plan():
+    from rll.metrics import EvalPlan
+
+    return EvalPlan(train_images=2000, pgd_test_images=None, lipschitz_images=2000, mt_test_images=1000,
+                    mt_train_images=500, aa_images=500, aa_standard_images=200, batch_size=64)
+
+
+#: How the Section 5 table runs are evaluated (:class:`rll.metrics.EvalPlan`): clean and PGD-10
+#: accuracy on the whole test split; the train-side columns on 2000 fixed training images; both
+#: Lipschitz estimators on 2000 fixed test images; the multi-targeted attack on 1000 test and 500
+#: training images; AutoAttack's APGD-CE + APGD-DLR on 500 and its standard version on 200 test
+#: images (nested subsets of one fixed permutation); batch 64, the fastest on the 2-core CPU.
+TABLE_EVAL_PLAN = _table_eval_plan()
+
 _GREEK = {"lam": "λ", "beta": "β"}
 
 
@@ -296,6 +311,9 @@ def parse_method(spec: str) -> tuple[str, dict]:
             if not eq or key not in METHOD_PARAMS[name]:
                 valid = ", ".join(METHOD_PARAMS[name]) or "none"
                 raise ValueError(f"method {name!r} takes no parameter {key!r}; valid parameters: {valid}")
+            if isinstance(METHOD_PARAMS[name][key], str):
+                params[key] = value          # a choice (rll.losses.PARAM_CHOICES), checked by TrainConfig
+                continue
             try:
                 params[key] = float(value)
             except ValueError:
@@ -351,7 +369,7 @@ def paper_row(dataset: str, model: str, method: str, params: dict, dropout: floa
 
 def table_configs(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None,
                   seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None,
-                  test_size=None, test_split: str = "test", eps=None, lr=None) -> list:
+                  test_size=None, test_split: str = "test", eps=None, lr=None, milestones=None) -> list:
     """The training configurations behind one table notebook: models × methods × dropout ×
     seeds.  ``methods`` defaults to the paper's rows; ``dropouts`` to ``(0,)`` except Table 4
     (no dropout and the paper's rate)."""
@@ -376,7 +394,7 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
                     configs.append(TrainConfig(dataset=dataset, model=model, method=method, params=params,
                                                dropout=dropout, epochs=epochs, seed=int(seed), attack=attack,
                                                fidelity=fidelity, train_size=train_size, test_size=test_size,
-                                               test_split=test_split, eps=eps, lr=lr))
+                                               test_split=test_split, eps=eps, lr=lr, milestones=milestones))
     return configs
 
 
@@ -603,7 +621,7 @@ def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, da
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
-                       train_missing: bool = False, checksums=None) -> list:
+                       train_missing: bool = False, checksums=None, milestones=None) -> list:
     """Validate a table notebook's parameters (one readable ``ValueError`` naming the valid
     choices) and return its configurations.  ``checksums`` (``{file name: md5}`` overriding
     the dataset's official md5s) is checked against the dataset's file names here, before
@@ -628,7 +646,8 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
         raise ValueError(f"dropouts must be a list of rates in [0, 1), e.g. [0, 0.5]; got {dropouts!r}")
     configs = table_configs(table, dataset=dataset, methods=methods, models=models, dropouts=dropouts,
                             epochs=epochs, seeds=tuple(seeds), attack=attack, fidelity=fidelity,
-                            train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr)
+                            train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr,
+                            milestones=milestones)
     if train_missing:   # training needs both splits: fail now, not after hours of training
         rdata.load_dataset(dataset, "train", root=data_root, checksums=checksums)
         rdata.load_dataset(dataset, test_split, root=data_root, checksums=checksums)
@@ -718,26 +737,32 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
 
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
-              progress: bool = True, log=print, checksums=None) -> dict:
+              progress: bool = True, log=print, checksums=None, attacks=None, eval_plan=None,
+              curve_images=None) -> dict:
     """Run every configuration the store lacks, one after another.  Safe to start on several
     workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
     is claimed in the store before it is trained, and a worker skips what another holds, so
     no run is ever duplicated.  A run whose loss diverges is reported and skipped (its
     checkpoint stays; nothing is stored), and the sweep goes on.  Returns counts of
     ``trained``, ``stored`` (already there), ``claimed_elsewhere`` and ``diverged``.
-    ``checksums`` overrides the dataset's official md5s (:func:`rll.train.train`)."""
+    ``checksums`` overrides the dataset's official md5s; ``attacks``, ``eval_plan`` and
+    ``curve_images`` say how each trained model is evaluated before the next one starts
+    (:func:`rll.train.train`): a configuration counts as stored only when every attack's
+    record is there."""
     from rll.results import ResultsStore
     from rll.train import RunClaimed, TrainingDiverged, train
 
     store = ResultsStore(results_dir)
     counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0}
+    attack_names = tuple(attacks) if attacks else None
     for i, config in enumerate(configs, 1):
-        if store.get(config) is not None:
+        if all(store.get(config.replace(attack=a)) is not None for a in (attack_names or (config.attack,))):
             counts["stored"] += 1
             continue
         try:
             train(config, data_root=data_root, results_dir=results_dir, device=device, progress=progress,
-                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums)
+                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums,
+                  attacks=attack_names, eval_plan=eval_plan, curve_images=curve_images)
         except RunClaimed:
             counts["claimed_elsewhere"] += 1
             log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")

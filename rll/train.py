@@ -335,10 +335,15 @@ class TrainConfig:
             raise ValueError(f"method {self.method!r} takes no parameter {', '.join(map(repr, unknown))}; "
                              f"valid parameters for {self.method!r}: {names}")
         out = []
+        choices = rlosses.PARAM_CHOICES.get(self.method, {})
         for name in sorted(accepted):
             default = accepted[name]
             v = given.get(name, default)
-            if v is not None:
+            if name in choices:
+                if v not in choices[name]:
+                    raise ValueError(f"parameter {name} of {self.method!r} must be one of "
+                                     f"{', '.join(choices[name])}; got {v!r}")
+            elif v is not None:
                 if not _is_number(v) or not math.isfinite(v):
                     raise ValueError(f"parameter {name} of {self.method!r} must be a finite number, got {v!r}")
                 if _is_int(default):
@@ -436,7 +441,9 @@ class TrainConfig:
     def label(self) -> str:
         """Short readable name, e.g. ``mnist cnn2 trades(beta=6)``."""
         shown = {"beta", "lam", "h", "mu"}
-        ps = ", ".join(f"{k}={v:g}" for k, v in self.params if k in shown and v is not None)
+        defaults = rlosses.METHOD_PARAMS[self.method]
+        ps = ", ".join([f"{k}={v:g}" for k, v in self.params if k in shown and v is not None]
+                       + [f"{k}={v}" for k, v in self.params if isinstance(v, str) and v != defaults[k]])
         return (f"{self.dataset} {self.model} {self.method}" + (f"({ps})" if ps else "")
                 + (" +test" if self.train_with_test else ""))
 
@@ -622,28 +629,39 @@ def _generators(config: TrainConfig, device: torch.device) -> dict[str, torch.Ge
 def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
           results_dir: str | os.PathLike = "results", checkpoint_dir: str | os.PathLike = "checkpoints",
           device: str | torch.device | None = None, progress: bool = True, resume: bool = True,
-          force: bool = False, released_lipschitz: bool = True, eval_batch_size: int = 512,
-          claim: bool = True, on_step: Callable[[int, int], None] | None = None,
+          force: bool = False, attacks: tuple[str, ...] | None = None,
+          eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
+          curve_images: int | None = None, claim: bool = True,
+          on_step: Callable[[int, int], None] | None = None,
           amp: bool = False, channels_last: bool = False, compile: bool = False,
           checksums: Mapping[str, str] | None = None) -> dict:
-    """Train ``config``, evaluate it, store and return its record.
+    """Train ``config``, evaluate it with every requested attack, store and return its record.
 
     Args:
         config: the run (:class:`TrainConfig`).
         data_root: dataset folder (default ``$RLL_DATA``, then ``~/.cache/rll``).
-        results_dir: the :class:`~rll.results.ResultsStore` folder.  If it already holds this
-            configuration's record, that record is returned without training (unless ``force``).
+        results_dir: the :class:`~rll.results.ResultsStore` folder.  If it already holds the
+            record of ``config`` under every requested attack, that record is returned without
+            training (unless ``force``).
         checkpoint_dir: where the per-epoch checkpoint lives (one file per training
             configuration; kept after the run: it is the trained model).
         device: torch device (default cuda if available, else cpu).
         progress: tqdm progress bars (refreshed at most once a second).
         resume: continue from this configuration's checkpoint if there is one (default);
             ``False`` starts afresh and overwrites it.
-        force: run again even if the record exists (from the checkpoint, if ``resume`` and
+        force: run again even if the records exist (from the checkpoint, if ``resume`` and
             one exists: a finished checkpoint is then only re-evaluated).
-        released_lipschitz: also estimate the test Lipschitz constant the way the released code
-            did (``metrics["test_lipschitz_released"]``; ``test_lipschitz`` is the paper's Eq. 3).
-        eval_batch_size: batch size of the evaluation.
+        attacks: the evaluation attacks (:data:`ATTACKS`), default ``(config.attack,)``.  The
+            trained model is evaluated with each before this function returns, and one
+            record per attack is stored, under ``config.replace(attack=...)``: nothing later
+            depends on keeping the checkpoint.
+        eval_plan: which images each column is measured on (:class:`rll.metrics.EvalPlan`);
+            default: everything on the whole splits, batch ``eval_batch_size``.
+        eval_batch_size: batch size of the evaluation when no ``eval_plan`` is given.
+        curve_images: if set, after every epoch the model is evaluated (clean accuracy on the
+            whole test split; PGD-10 on this many fixed test images; both Lipschitz estimators
+            on half as many) and the point is kept in the checkpoint's and the record's
+            ``history`` (learning curves; resumable like the training).
         claim: claim the configuration in the results store for the duration, so that two
             workers never run it both (a claim left by a dead process on this host is broken;
             a live one raises :class:`RunClaimed`).
@@ -658,9 +676,8 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             the configuration (the same run on other bytes has the same key); the record's
             ``provenance["data_notes"]`` names every file checked against an override.
 
-    Returns the stored record ``{"config", "metrics", "provenance", "schema"}``; metrics are
-    :func:`rll.metrics.table_metrics`' columns (percent) plus ``test_lipschitz_released`` and
-    ``final_train_loss``.
+    Returns the stored record of ``config`` ``{"config", "metrics", "provenance", "schema"}``;
+    metrics are :func:`rll.metrics.evaluate`'s columns (percent) plus ``final_train_loss``.
 
     Raises:
         CheckpointMismatch: the checkpoint file belongs to another configuration.
@@ -669,29 +686,47 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    attacks = _check_attacks(config, attacks)
+    plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
+    if curve_images is not None and (not _is_int(curve_images) or curve_images < 2):
+        raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
     rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
     store = ResultsStore(results_dir)
-    if not force:
-        existing = store.get(config)
-        if existing is not None:
-            existing["path"] = str(store.path(config))
-            return existing
+    if not force and (done := _stored(store, config, attacks)) is not None:
+        return done
     if claim:
         _claim(store, config)
-        existing = None if force else store.get(config)
-        if existing is not None:      # finished by another worker between our look and our claim
+        done = None if force else _stored(store, config, attacks)
+        if done is not None:      # finished by another worker between our look and our claim
             store.release(config.training_canonical())
-            existing["path"] = str(store.path(config))
-            return existing
+            return done
     try:
         return _train_claimed(config, store, data_root=data_root, checkpoint_dir=checkpoint_dir,
                               device=resolve_device(device), progress=progress, resume=resume,
-                              released_lipschitz=released_lipschitz, eval_batch_size=eval_batch_size,
+                              attacks=attacks, plan=plan, curve_images=curve_images,
                               on_step=on_step, amp=amp, channels_last=channels_last, compile_=compile,
                               checksums=checksums)
     finally:
         if claim:
             store.release(config.training_canonical())
+
+
+def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
+    attacks = (config.attack,) if attacks is None else tuple(dict.fromkeys(attacks))
+    if not attacks:
+        raise ValueError("attacks must name at least one evaluation attack")
+    for attack in attacks:
+        _choices("attack", attack, ATTACKS)
+    return (config.attack,) + tuple(a for a in attacks if a != config.attack)
+
+
+def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) -> dict | None:
+    """``config``'s record if the store holds it under every attack in ``attacks``, else None."""
+    records = [store.get(config.replace(attack=a)) for a in attacks]
+    if any(r is None for r in records):
+        return None
+    records[0]["path"] = str(store.path(config))
+    return records[0]
 
 
 def _claim(store: ResultsStore, config: TrainConfig) -> None:
@@ -712,10 +747,19 @@ def _claim(store: ResultsStore, config: TrainConfig) -> None:
                      "or call ResultsStore.break_claim(config.training_canonical(), force=True)")
 
 
+def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed: int) -> dict:
+    """One point of the learning curves: clean accuracy on the whole test split, PGD-10 on
+    ``images`` fixed test images, both Lipschitz estimators on half as many."""
+    plan = rmetrics.EvalPlan(pgd_test_images=images, lipschitz_images=max(1, images // 2), batch_size=64)
+    m = rmetrics.evaluate(model, None, test, eps=eps, attacks=("pgd",), plan=plan, seed=seed)["pgd"]
+    keys = ("test_acc", "adv_test_acc", "test_lipschitz", "test_lipschitz_released", "evaluated_on")
+    return {k: m[k] for k in keys}
+
+
 def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
-                   device: torch.device, progress: bool, resume: bool, released_lipschitz: bool,
-                   eval_batch_size: int, on_step, amp: bool, channels_last: bool,
-                   compile_: bool, checksums: Mapping[str, str] | None) -> dict:
+                   device: torch.device, progress: bool, resume: bool, attacks: tuple[str, ...],
+                   plan: rmetrics.EvalPlan, curve_images: int | None, on_step, amp: bool,
+                   channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None) -> dict:
     from tqdm.auto import tqdm
 
     started = time.time()
@@ -725,10 +769,10 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
 
     x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
-    # after the training (load_dataset verifies it; the tensors are loaded again at the end)
-    x_te, y_te, _ = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
+    # after the training (load_dataset verifies it)
+    x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
     x_fit, y_fit = (torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])) if config.train_with_test else (x_tr, y_tr)
-    del x_te, y_te
+    test_float = (rdata.to_float(x_te), y_te) if curve_images else None
     model, opt, sched = _build(config, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -789,8 +833,15 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             sched.step()
             seconds = time.perf_counter() - t_epoch
             train_seconds += seconds
-            history.append({"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
-                            "seconds": round(seconds, 3)})
+            entry = {"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
+                     "seconds": round(seconds, 3)}
+            if curve_images:
+                t_curve = time.perf_counter()
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    entry["curve"] = _curve_point(model, test_float, eps=config.eps, images=curve_images,
+                                                  seed=config.seed)
+                entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
+            history.append(entry)
             _save_checkpoint(ckpt_file, {
                 "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -799,48 +850,56 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             })
     finally:
         bar.close()
+    del x_fit, y_fit, test_float
 
-    record = _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), data_root=data_root,
-                                 checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
-                                 eval_batch_size=eval_batch_size, started=started,
-                                 t0=t0 - earlier_seconds,
-                                 extra={"train_seconds": round(train_seconds, 3),
-                                        "resumed_from_epoch": start_epoch if ckpt is not None else None,
-                                        "checkpoint": str(ckpt_file), "history": history,
-                                        "n_trained_on": n,
-                                        "precision": "bf16-autocast" if amp else "fp32",
-                                        "channels_last": channels_last, "compiled": compile_},
-                                 epochs_done=config.epochs)
-    return record
+    return _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), (x_te, y_te, note_te),
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0 - earlier_seconds,
+                               extra={"train_seconds": round(train_seconds, 3),
+                                      "resumed_from_epoch": start_epoch if ckpt is not None else None,
+                                      "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
+                                      "history": history,
+                                      "n_trained_on": n,
+                                      "precision": "bf16-autocast" if amp else "fp32",
+                                      "channels_last": channels_last, "compiled": compile_},
+                               epochs_done=config.epochs)
+
+
+def _relative_checkpoint(path: Path, checkpoint_dir) -> str:
+    """The checkpoint's name relative to its checkpoint directory: a record means the same on
+    every clone and holds no machine path."""
+    try:
+        return Path(path).resolve().relative_to(Path(checkpoint_dir).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.nn.Module, train_split,
-                        *, data_root, checksums: Mapping[str, str] | None, device: torch.device, progress: bool, released_lipschitz: bool,
-                        eval_batch_size: int, started: float, t0: float, extra: dict,
+                        test_split, *, attacks: tuple[str, ...], plan: rmetrics.EvalPlan,
+                        device: torch.device, progress: bool, started: float, t0: float, extra: dict,
                         epochs_done: int) -> dict:
+    """Evaluate ``model`` with every attack (:func:`rll.metrics.evaluate`) and store one record
+    per attack; return ``config``'s."""
     x_tr, y_tr, note_tr = train_split
-    x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device,
-                                      checksums)
+    x_te, y_te, note_te = test_split
     model = model.to(memory_format=torch.contiguous_format).eval()
     t_eval = time.perf_counter()
-    xf_tr, xf_te = rdata.to_float(x_tr), rdata.to_float(x_te)
-    metrics = rmetrics.table_metrics(model, (xf_tr, y_tr), (xf_te, y_te), eps=config.eps,
-                                     attack=config.attack, lipschitz_mode="paper",
-                                     batch_size=eval_batch_size, device=device, progress=progress,
-                                     seed=config.seed)
-    if released_lipschitz:
-        metrics["test_lipschitz_released"] = rmetrics.local_lipschitz(
-            model, xf_te, eps=config.eps, mode="released", batch_size=eval_batch_size,
-            generator=torch.Generator().manual_seed(config.seed), progress=progress)
+    info = rdata.DATASET_INFO[config.dataset]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        by_attack = rmetrics.evaluate(model, (rdata.to_float(x_tr), y_tr), (rdata.to_float(x_te), y_te),
+                                      eps=config.eps, attacks=attacks, plan=plan, seed=config.seed,
+                                      num_classes=info.num_classes, device=device, progress=progress)
     history = extra.get("history") or []
-    if history:
-        metrics["final_train_loss"] = history[-1]["loss"]
     notes = {k: v for k, v in (("train", note_tr), ("test", note_te)) if v}
     prov = _provenance(device, started, time.perf_counter() - t0, epochs_done,
                        eval_seconds=round(time.perf_counter() - t_eval, 3),
-                       n_train=len(y_tr), n_test=len(y_te), **extra,
+                       n_train=len(y_tr), n_test=len(y_te), evaluation=plan.as_dict(),
+                       fidelity_revision=rlosses.FIDELITY_REVISION, **extra,
                        **({"data_notes": notes} if notes else {}))
-    store.put(config, metrics, prov)
+    for attack, metrics in by_attack.items():
+        if history:
+            metrics["final_train_loss"] = history[-1]["loss"]
+        store.put(config.replace(attack=attack), metrics, prov)
     record = store.get(config)
     if record is None:  # pragma: no cover — the store just wrote it
         raise RuntimeError(f"record of {config.label()} could not be read back from {store.root}")
@@ -883,10 +942,12 @@ def load_test_split(config: TrainConfig, *, data_root: str | os.PathLike | None 
 def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
              data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike = "results",
              checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
-             progress: bool = True, released_lipschitz: bool = True, eval_batch_size: int = 512,
+             progress: bool = True, attacks: tuple[str, ...] | None = None,
+             eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
              checksums: Mapping[str, str] | None = None) -> dict:
     """Evaluate a finished run's checkpoint under ``config`` (e.g. with ``attack="mt"`` or
-    another ``test_size``) and store the record under ``config``.
+    another ``test_size``) and store the records under ``config`` and each of ``attacks``
+    (default ``(config.attack,)``), measured as ``eval_plan`` says (see :func:`train`).
 
     ``checkpoint`` defaults to ``config``'s file in ``checkpoint_dir``.  The checkpoint must
     hold the same training configuration (only :data:`EVAL_ONLY_FIELDS` may differ) and be
@@ -895,15 +956,19 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    attacks = _check_attacks(config, attacks)
+    plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
     rdata.check_checksums(config.dataset, checksums)
     started, t0 = time.time(), time.perf_counter()
     device = resolve_device(device)
     model, ckpt, path = load_trained_model(config, checkpoint, checkpoint_dir=checkpoint_dir, device=device)
     train_split = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
-    return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, data_root=data_root,
-                               checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
-                               eval_batch_size=eval_batch_size, started=started, t0=t0,
-                               extra={"train_seconds": ckpt.get("train_seconds"), "checkpoint": str(path),
+    test_split = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
+    return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, test_split,
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0,
+                               extra={"train_seconds": ckpt.get("train_seconds"),
+                                      "checkpoint": _relative_checkpoint(path, checkpoint_dir),
                                       "evaluated_from_checkpoint": True,
                                       "history": list(ckpt.get("history", []))},
                                epochs_done=int(ckpt["epoch"]))

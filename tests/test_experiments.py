@@ -279,7 +279,7 @@ def test_mt_selection_record_agrees_with_the_stored_mt_evaluation(tmp_path, data
 
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=24, epochs=1, milestones=())
     kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False,
-              released_lipschitz=False)
+              )
     train(cfg, **kw)
     stored = evaluate(cfg.replace(attack="mt"), **kw)["metrics"]
     record = experiments.mt_selection_record(cfg, checkpoint_dir=tmp_path / "ck", data_root=data_root, progress=False)

@@ -355,7 +355,7 @@ def _short_run(tmp_path, data_root, model: str, method: str, **params) -> dict:
                                  epochs={"cnn1": 3, "cnn2": 6}[model], batch_size=32, optimizer="adam",
                                  lr=1e-3, milestones=())
     return train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-                 progress=False, device="cpu", released_lipschitz=False)["metrics"]
+                 progress=False, device="cpu")["metrics"]
 
 
 @pytest.mark.slow
@@ -399,7 +399,7 @@ def test_train_with_test_fits_the_evaluated_test_subset(tmp_path, data_root):
     """Appendix B's proof of concept: the test subset that is evaluated is also trained on."""
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", **{**TINY, "epochs": 1, "milestones": ()})
     kw = dict(data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-              progress=False, device="cpu", released_lipschitz=False)
+              progress=False, device="cpu")
     plain, with_test = train(cfg, **kw), train(cfg.replace(train_with_test=True), **kw)
     assert plain["provenance"]["n_trained_on"] == TINY["train_size"]
     assert with_test["provenance"]["n_trained_on"] == TINY["train_size"] + TINY["test_size"]
@@ -421,7 +421,7 @@ def test_speed_options_run_end_to_end_on_cpu(tmp_path, data_root):
 
     def run(name, **options):
         return train(cfg, data_root=data_root, results_dir=tmp_path / name / "res", checkpoint_dir=tmp_path / name / "ck",
-                     progress=False, device="cpu", released_lipschitz=False, **options)["provenance"]
+                     progress=False, device="cpu", **options)["provenance"]
 
     fp32 = run("fp32")
     fast = run("fast", amp=True, channels_last=True)
@@ -457,7 +457,7 @@ def test_checksums_reach_every_load_and_the_record_names_them(tmp_path, svhn_mat
             "test_32x32.mat": svhn_mat(tmp_path, "test", n=8, seed=1)}
     cfg = TrainConfig.from_paper("svhn", "wrn-10-1", "natural", epochs=1, batch_size=8)
     kw = dict(data_root=tmp_path, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-              progress=False, device="cpu", released_lipschitz=False)
+              progress=False, device="cpu")
     steps = []
     with pytest.raises(ValueError, match=r"unknown file names \['train.mat'\]"):
         train(cfg, checksums={"train.mat": "0" * 32}, **kw)
