@@ -764,6 +764,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
 
     started = time.time()
     t0 = time.perf_counter()
+    git_commit()   # the code this process runs (cached), not a commit made while it trains
     ckpt_file = checkpoint_path(config, checkpoint_dir)
     ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
 
