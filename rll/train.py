@@ -36,8 +36,14 @@ explicit ``lr`` is always the optimiser's rate as given, and ``canonical()["lr"]
 rate the optimiser actually used.  Using the paper's *nominal* 1e-4 with a mean loss would
 train MNIST 64 times more slowly than the paper's runs did.
 
-**Shortened runs.**  ``epochs`` may be overridden; the milestones then scale proportionally
-(rounded, kept strictly increasing and inside 1 … epochs − 1), unless given explicitly.
+**Shortened runs.**  ``epochs`` may be overridden; unless the milestones are given explicitly,
+``fidelity="released"`` then takes them from the released code's rule, which picks a fixed list
+by epoch bucket whatever the dataset (:func:`released_milestones`: e.g. ≤ 20 epochs → 10, 15;
+≤ 120 → 40, 80, 100), dropping those at or after the last epoch (they never act), and
+``fidelity="paper"`` scales the paper's milestones proportionally (rounded, kept strictly
+increasing and inside 1 … epochs − 1).  The paper states only its full schedules, so the
+proportional scaling is rll's choice (it keeps the paper's shape: the first quarter at the full
+rate).
 
 **Data.**  Each split is loaded with :func:`rll.data.load_dataset` and kept whole on the
 training device as uint8; batches are gathered, augmented and converted to float there.
@@ -87,7 +93,7 @@ from rll.results import ResultsStore, atomic_write_bytes, config_hash, config_st
 
 __all__ = ["TrainConfig", "train", "evaluate", "SCHEDULES", "DATASET_MODELS", "FIDELITIES",
            "ATTACKS", "OPTIMIZERS", "CheckpointMismatch", "TrainingDiverged", "RunClaimed",
-           "released_lr", "scale_milestones", "checkpoint_path", "load_checkpoint",
+           "released_lr", "released_milestones", "scale_milestones", "checkpoint_path", "load_checkpoint",
            "augment_batch", "make_batch", "train_step", "subset_indices", "resolve_device",
            "load_trained_model", "load_test_split"]
 
@@ -156,6 +162,22 @@ def released_lr(dataset: str, method: str) -> float:
     """The learning rate the released code ran ``method`` on ``dataset`` with (summed loss)."""
     sched = SCHEDULES[dataset]
     return sched.lr_by_method.get(method, sched.lr)
+
+
+#: The released ``get_scheduler``'s milestones by epoch bucket: (largest epoch count, milestones).
+RELEASED_MILESTONES: tuple[tuple[int | None, tuple[int, ...]], ...] = (
+    (20, (10, 15)), (30, (15, 25)), (40, (20, 30)), (50, (25, 40)), (60, (30, 50)), (70, (40, 60)),
+    (80, (30, 50, 70)), (120, (40, 80, 100)), (160, (40, 80, 120, 140)), (None, (60, 100, 140, 180)))
+
+
+def released_milestones(epochs: int) -> tuple[int, ...]:
+    """The milestones the released code's ``get_scheduler`` used for a run of ``epochs`` epochs
+    (any dataset): the first bucket of :data:`RELEASED_MILESTONES` with ``epochs`` ≤ its bound,
+    without the milestones at or after the last epoch (a decay there never acts)."""
+    for bound, milestones in RELEASED_MILESTONES:
+        if bound is None or epochs <= bound:
+            return tuple(m for m in milestones if m <= epochs - 1)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def scale_milestones(milestones: tuple[int, ...], from_epochs: int, to_epochs: int) -> tuple[int, ...]:
@@ -289,8 +311,12 @@ class TrainConfig:
         if not _is_int(self.epochs) or self.epochs < 1:
             raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
         if self.milestones is None:
-            set_("milestones", sched.milestones if self.epochs == sched.epochs
-                 else scale_milestones(sched.milestones, sched.epochs, self.epochs))
+            if self.epochs == sched.epochs:
+                set_("milestones", sched.milestones)
+            elif self.fidelity == "released":
+                set_("milestones", released_milestones(self.epochs))
+            else:
+                set_("milestones", scale_milestones(sched.milestones, sched.epochs, self.epochs))
         try:
             ms = tuple(self.milestones)
         except TypeError:

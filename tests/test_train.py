@@ -66,6 +66,23 @@ def test_milestone_scaling():
         assert list(ms) == sorted(set(ms)) and all(1 <= m <= n - 1 for m in ms)
 
 
+def test_released_milestones_follow_the_released_epoch_buckets():
+    """Released fidelity, non-paper epochs: the released get_scheduler's list for the epoch
+    bucket (any dataset), not the paper's milestones scaled; paper fidelity keeps scaling."""
+    from rll.train import released_milestones
+
+    assert released_milestones(160) == (40, 80, 120, 140) and released_milestones(120) == (40, 80, 100)
+    assert released_milestones(60) == (30, 50) and released_milestones(70) == (40, 60)
+    assert released_milestones(20) == (10, 15) and released_milestones(16) == (10, 15)
+    assert released_milestones(12) == (10,) and released_milestones(10) == ()   # never act: dropped
+    assert released_milestones(75) == (30, 50, 70) and released_milestones(200) == (60, 100, 140, 180)
+    released = TrainConfig.from_paper("mnist", "cnn2", epochs=20, fidelity="released")
+    paper = TrainConfig.from_paper("mnist", "cnn2", epochs=20)
+    assert released.milestones == (10, 15) and paper.milestones == (5, 10, 15, 18)
+    assert TrainConfig.from_paper("svhn", "wrn-16-2", epochs=40, fidelity="released").milestones == (20, 30)
+    assert TrainConfig.from_paper("mnist", "cnn2", fidelity="released").milestones == (40, 80, 120, 140)
+
+
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(dataset="imagenet", model="cnn1"), "mnist, cifar10, svhn, resimagenet"),
     (dict(dataset="mnist", model="wrn-16-4"), "cnn1, cnn2"),
@@ -277,6 +294,45 @@ def test_tiny_run_writes_checkpoint_and_record(tiny_run):
     assert store.get(cfg)["metrics"] == m and store.claim_info(cfg.training_canonical()) is None
     ckpt = load_checkpoint(checkpoint_path(cfg, root / "ck"), cfg)
     assert ckpt["epoch"] == 2 and set(ckpt["rng"]) >= {"torch", "shuffle", "augment"}
+    # no machine path: the checkpoint relative to its directory
+    assert p["checkpoint"] == checkpoint_path(cfg, root / "ck").name
+    assert p["fidelity_revision"] == rlosses.FIDELITY_REVISION and p["evaluation"]["batch_size"] == 512
+
+
+@pytest.mark.slow
+def test_every_attack_evaluated_before_the_run_returns(tmp_path, data_root):
+    """One training, one record per attack (PGD-10, MT, AutoAttack's APGD configuration), the
+    shared columns identical, the subsets as planned, learning curves in the history; on the
+    same images AutoAttack never leaves more examples robust than PGD-10."""
+    from rll.metrics import EvalPlan
+
+    cfg = TrainConfig.from_paper("mnist", "cnn2", "natural", train_size=600, test_size=200, epochs=2,
+                                 batch_size=32, optimizer="adam", lr=1e-3, milestones=())
+    plan = EvalPlan(train_images=300, lipschitz_images=100, mt_test_images=60, mt_train_images=40,
+                    aa_images=80, batch_size=64)
+    record = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                   progress=False, device="cpu", attacks=("pgd", "mt", "aa-apgd"), eval_plan=plan,
+                   curve_images=50)
+    store = ResultsStore(tmp_path / "res")
+    pgd, mt, aa = (store.get(cfg.replace(attack=a))["metrics"] for a in ("pgd", "mt", "aa-apgd"))
+    assert record["metrics"] == pgd and pgd["test_acc"] > 50          # trained, not a constant
+    for shared in ("train_acc", "test_acc", "test_lipschitz", "test_lipschitz_released", "gap"):
+        assert pgd[shared] == mt[shared] == aa[shared], shared
+    assert pgd["evaluated_on"] == {"test_acc": 200, "train_acc": 300, "test_lipschitz": 100,
+                                   "adv_test_acc": 200, "adv_train_acc": 300}
+    assert mt["evaluated_on"]["adv_test_acc"] == 60 and mt["evaluated_on"]["adv_train_acc"] == 40
+    assert aa["evaluated_on"]["adv_test_acc"] == 80 and aa["adv_train_acc"] is None
+    assert set(aa["components"]) == {"apgd-ce", "apgd-dlr"}
+    assert aa["adv_test_acc"] <= min(aa["components"].values()) <= aa["clean_acc_same_images"]
+    assert aa["adv_test_acc"] <= aa["pgd_acc_same_images"]
+    assert len(pgd["per_class_test_acc"]) == 10 and len(pgd["per_class_adv_test_acc"]) == 10
+    history = record["provenance"]["history"]
+    assert [h["curve"]["evaluated_on"]["adv_test_acc"] for h in history] == [50, 50]
+    assert all(0 <= h["curve"]["adv_test_acc"] <= h["curve"]["test_acc"] + 100 for h in history)
+    # a second call finds every record and trains nothing
+    again = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                  progress=False, device="cpu", attacks=("pgd", "aa-apgd"), eval_plan=plan)
+    assert again["provenance"]["started_utc"] == record["provenance"]["started_utc"]
 
 
 @pytest.mark.slow
