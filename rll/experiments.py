@@ -45,16 +45,17 @@ def provenance(device: str | torch.device | None = None) -> dict:
 
 def dataset_separation(dataset: str, *, data_root: str | None = None, random_labels: bool = False,
                        seed: int = 0, include_test: bool = True, test_split: str = "test",
-                       device: str | None = None, progress: bool = True) -> dict:
+                       device: str | None = None, progress: bool = True, checksums=None) -> dict:
     """Table 1 / Table 8 for one dataset: exact l∞ distance from every training (and test)
     point to the nearest training point of another class.
 
     Returns a record with ``train_train_min``/``_mean`` and ``test_train_min``/``_mean``
-    (after dropping the dataset's ``drop_smallest`` noisy points, as the paper did), the
+    (the train–train minimum after dropping the noisy points the released notebook dropped:
+    the dataset's ``min_rank``, see :func:`rll.separation.separation_stats`), the
     per-point distances and nearest indices, and provenance.  ``random_labels`` relabels train
     and test uniformly at random (seeded), the paper's Table 8 control.  ``test_split`` may name
     a labelled partial test set (``test_partial`` for CIFAR-10); the record's ``test_note`` then
-    says what it covers.  A missing split raises :class:`rll.data.DataError`, never a substitute.
+    says what it covers.  ``checksums`` overrides official md5s (:func:`rll.data.load_dataset`).  A missing split raises :class:`rll.data.DataError`, never a substitute.
     """
     from rll import separation
 
@@ -62,15 +63,15 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(rdata.DATASETS)}")
     info = rdata.DATASET_INFO[dataset]
     started = time.perf_counter()
-    train = rdata.load_dataset(dataset, "train", root=data_root)
-    test = rdata.load_dataset(dataset, test_split, root=data_root) if include_test else None
+    train = rdata.load_dataset(dataset, "train", root=data_root, checksums=checksums)
+    test = rdata.load_dataset(dataset, test_split, root=data_root, checksums=checksums) if include_test else None
     train_y, test_y = train.labels, test.labels if test is not None else None
     if random_labels:
         train_y = torch.as_tensor(separation.random_labels(train_y, info["num_classes"], seed))
         if test is not None:
             test_y = torch.as_tensor(separation.random_labels(test_y, info["num_classes"], seed + 1))
     record: dict = {"dataset": dataset, "eps": info["eps"], "random_labels": random_labels,
-                    "seed": seed if random_labels else None, "drop_smallest": info["drop_smallest"],
+                    "seed": seed if random_labels else None, "min_rank": info["min_rank"],
                     "n_train": len(train_y), "n_test": None if test is None else len(test_y),
                     "test_split": test_split if test is not None else None,
                     "test_note": test.note if test is not None else ""}
@@ -81,8 +82,7 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
     for column, queries, labels in columns:
         dist, index = separation.nearest_other_class(queries, labels, train.images, train_y,
                                                      device=device, progress=progress)
-        drop = info["drop_smallest"] if column == "train_train" else 0
-        stats = separation.separation_stats(dist, drop_smallest=drop)
+        stats = separation.separation_stats(dist, min_rank=info["min_rank"] if column == "train_train" else 1)
         record[f"{column}_min"] = float(stats["min"])
         record[f"{column}_mean"] = float(stats["mean"])
         distances[column] = {"distance": dist, "index": index}

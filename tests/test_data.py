@@ -304,7 +304,7 @@ def test_unknown_names_list_valid_choices(tmp_path):
 
 def test_dataset_info():
     assert [DATASET_INFO[n].eps for n in data.DATASETS] == [0.1, 0.031, 0.031, 0.005]
-    assert [DATASET_INFO[n]["drop_smallest"] for n in data.DATASETS] == [0, 0, 5, 6]
+    assert [DATASET_INFO[n]["min_rank"] for n in data.DATASETS] == [1, 1, 5, 7]
     assert DATASET_INFO["resimagenet"].shape == (3, 64, 64)
     assert DATASET_INFO["resimagenet"].classes == (
         "dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect")
