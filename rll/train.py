@@ -48,9 +48,11 @@ rate).
 **Data.**  Each split is loaded with :func:`rll.data.load_dataset` and kept whole on the
 training device as uint8; batches are gathered, augmented and converted to float there.
 ``train_size``/``test_size`` take a deterministic random subset (depending on ``seed`` only).
-Augmentation as the released code: CIFAR-10 random crop with 4-pixel zero padding and
-horizontal flip, Restricted ImageNet random crop with 8-pixel padding and horizontal flip, MNIST
-and SVHN none; vectorised over the batch and drawn from a seeded generator.
+Augmentation as the released code (the paper says only "data augmentation is performed"):
+CIFAR-10 random crop with 4-pixel zero padding and horizontal flip (vectorised over the batch);
+Restricted ImageNet ``Resize(72)`` then ``RandomCrop(64, padding=8)`` of the whole resized image,
+no flip (its training images are kept resized, :func:`rll.data.load_resized_train`; evaluation
+uses resize 72 + centre crop 64); MNIST and SVHN none.  Drawn from a seeded generator.
 
 **Reproducibility.**  ``torch.manual_seed(seed)`` before the model is built; shuffling and
 augmentation use their own seeded ``torch.Generator``; after every epoch a checkpoint holds the
@@ -132,8 +134,12 @@ SCHEDULES: dict[str, _Schedule] = {
     "resimagenet": _Schedule("adam", 1e-2, 0.0, 128, 70, (40, 60)),
 }
 
-#: Random-crop padding of the training augmentation (crop + horizontal flip); None: no augmentation.
+#: Random-crop padding of the training augmentation (CIFAR-10: crop + horizontal flip; Restricted
+#: ImageNet: crop of the resized image, no flip); None: no augmentation.
 AUGMENT_PAD: dict[str, int | None] = {"mnist": None, "svhn": None, "cifar10": 4, "resimagenet": 8}
+#: Datasets trained on resized, uncropped images (:func:`rll.data.load_resized_train`), cropped per batch.
+RESIZED_TRAIN = ("resimagenet",)
+RESIZED_CROP = 64   # the crop size of those datasets (their DATASET_INFO shape)
 
 #: Fields that only affect evaluation: runs differing in these share one checkpoint.
 EVAL_ONLY_FIELDS = ("attack", "test_size", "test_split")
@@ -494,6 +500,14 @@ def _load_split(config: TrainConfig, split: str, size: int | None, salt: int, da
     return images.to(device), labels.to(device), ds.note
 
 
+def _resized_train(config: TrainConfig, data_root) -> "rdata.RaggedImages":
+    """The resized training images of a :data:`RESIZED_TRAIN` dataset, the same seeded subset
+    as :func:`_load_split`'s training split (same files, same order)."""
+    images, labels, _ = rdata.load_resized_train(config.dataset, root=data_root)
+    idx = subset_indices(len(labels), config.train_size, config.seed, 0)
+    return images if idx is None else images[idx]
+
+
 def augment_batch(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crop (zero padding ``pad``, output the input's size) and random horizontal flip,
     independently per image, vectorised; works on uint8 or float batches (N, C, H, W) on any
@@ -511,13 +525,20 @@ def augment_batch(x: torch.Tensor, pad: int, generator: torch.Generator | None =
     return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def make_batch(images: torch.Tensor, idx: torch.Tensor, pad: int | None,
-               generator: torch.Generator | None = None, channels_last: bool = False) -> torch.Tensor:
+def make_batch(images, idx: torch.Tensor, pad: int | None,
+               generator: torch.Generator | None = None, channels_last: bool = False,
+               device: torch.device | None = None) -> torch.Tensor:
     """The training batch ``images[idx]`` (uint8, resident on the device): augmented when ``pad``
-    is set (:func:`augment_batch`), then float32 in [0, 1] (:func:`rll.data.to_float`)."""
-    xb = images[idx]
-    if pad:
-        xb = augment_batch(xb, pad, generator)
+    is set (:func:`augment_batch`), then float32 in [0, 1] (:func:`rll.data.to_float`).
+    :class:`rll.data.RaggedImages` (Restricted ImageNet) are randomly cropped to the dataset's
+    size with ``pad`` (no flip) on the CPU and moved to ``device``."""
+    if isinstance(images, rdata.RaggedImages):
+        xb = images.random_crops(idx.cpu(), RESIZED_CROP, pad or 0, generator)
+        xb = xb.to(device if device is not None else idx.device)
+    else:
+        xb = images[idx]
+        if pad:
+            xb = augment_batch(xb, pad, generator)
     xb = rdata.to_float(xb)
     return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
 
@@ -646,7 +667,9 @@ def _build(config: TrainConfig, device: torch.device):
 def _generators(config: TrainConfig, device: torch.device) -> dict[str, torch.Generator]:
     gens = {}
     for salt, name in enumerate(("shuffle", "augment")):
-        g = torch.Generator(device=device)
+        # resized images are cropped on the CPU, so their augmentation draws from a CPU generator
+        where = "cpu" if name == "augment" and config.dataset in RESIZED_TRAIN else device
+        g = torch.Generator(device=where)
         g.manual_seed(config.seed * 1_000_003 + 101 + salt)
         gens[name] = g
     return gens
@@ -799,6 +822,10 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     # after the training (load_dataset verifies it)
     x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
     x_fit, y_fit = (torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])) if config.train_with_test else (x_tr, y_tr)
+    if config.dataset in RESIZED_TRAIN:
+        if config.train_with_test:
+            raise ValueError(f"train_with_test is not available for {config.dataset}")
+        x_fit = _resized_train(config, data_root)
     test_float = (rdata.to_float(x_te), y_te) if curve_images else None
     model, opt, sched = _build(config, device)
     if channels_last:
@@ -835,7 +862,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             lr_now = opt.param_groups[0]["lr"]
             for step in range(steps_per_epoch):
                 idx = perm[step * bs:(step + 1) * bs]
-                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last)
+                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last, device=device)
                 loss = train_step(fmodel, opt, loss_fn, xb, y_fit[idx], eps=config.eps,
                                   fidelity=config.fidelity, params=params, amp=amp)
                 pending.append(loss)

@@ -533,3 +533,31 @@ def test_checksums_reach_every_load_and_the_record_names_them(tmp_path, svhn_mat
     assert record["config"] == cfg.canonical()
     again = evaluate(cfg.replace(test_size=4), checksums=sums, **kw)
     assert again["provenance"]["data_notes"] == notes and again["provenance"]["n_test"] == 4
+
+
+@pytest.mark.slow
+def test_resimagenet_trains_on_random_crops_of_the_resized_images(tmp_path, png, monkeypatch):
+    """Restricted ImageNet batches are RandomCrop(64, padding=8) of the Resize(72) images (the
+    released pipeline), drawn from the seeded CPU generator; the evaluation uses the centre crops."""
+    import numpy as np
+
+    from rll import data as rdata
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i, cls in enumerate(["cat", "dog", "fish", "crab"]):
+        png(root / "restricted_imagenet" / "train" / cls / "a.png", rng.integers(0, 256, (80, 100 + 10 * i, 3), np.uint8))
+        png(root / "restricted_imagenet" / "val" / cls / "a.png", rng.integers(0, 256, (72, 72, 3), np.uint8))
+    calls = []
+    real = rdata.RaggedImages.random_crops
+
+    def spy(self, idx, size, pad, generator=None):
+        calls.append((len(idx), size, pad, generator.device.type))
+        return real(self, idx, size, pad, generator)
+
+    monkeypatch.setattr(rdata.RaggedImages, "random_crops", spy)
+    cfg = TrainConfig.from_paper("resimagenet", "resnet50", "natural", epochs=1, batch_size=2)
+    record = train(cfg, data_root=root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                   progress=False, device="cpu")
+    assert calls == [(2, 64, 8, "cpu"), (2, 64, 8, "cpu")]
+    assert record["provenance"]["n_train"] == 4 and 0 <= record["metrics"]["train_acc"] <= 100
