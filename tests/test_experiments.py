@@ -97,6 +97,13 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     assert at[("adv_test_acc", "±")] == pytest.approx(np.std([60, 61], ddof=1))
     assert at[("adv_test_acc", "paper")] == 98.03
     assert at[("adv_test_acc", "Δ")] == pytest.approx(60.5 - 98.03)
+    # like with like: the paper's Lipschitz (released estimator) beside ours by that estimator;
+    # the Eq. 3 estimate in its own column, with no paper value
+    paper_lip = experiments.paper_row("mnist", "cnn2", "at", {}, 0.0, "pgd")["test_lipschitz"]
+    assert at[("test_lipschitz_released", "ours")] == 5.0 and at[("test_lipschitz_released", "paper")] == paper_lip
+    assert at[("test_lipschitz_released", "Δ")] == pytest.approx(5.0 - paper_lip)
+    assert at[("test_lipschitz", "ours")] == 10.0 and np.isnan(at[("test_lipschitz", "paper")])
+    assert np.isnan(at[("test_lipschitz", "Δ")])
     lines = experiments.provenance_lines(runs)
     assert len(lines) == 1 and "2 epochs (paper: 160)" in lines[0] and "seeds [0, 1]" in lines[0]
 
@@ -116,7 +123,7 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
 def test_claims_on_synthetic_rows():
     def row(method, adv, lip, gap, adv_gap, params=None, dropout=0.0):
         return {"dataset": "mnist", "model": "cnn2", "method": method, "params": params or {}, "dropout": dropout,
-                "adv_test_acc": adv, "test_lipschitz": lip, "gap": gap, "adv_gap": adv_gap}
+                "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": gap, "adv_gap": adv_gap}
     good = [row("natural", 10, 50, 1, 1), row("gr", 20, 30, 1, 1), row("at", 80, 5, 5, 20),
             row("trades", 85, 2, 4, 15, {"beta": 6})]
     assert claims.judge_robust_smoothest(good)[0] == claims.HOLDS
@@ -134,7 +141,7 @@ def test_claims_on_synthetic_rows():
     assert len(kept) == 4 and "collapsed to chance level: mnist/cnn2 GR (9.5% clean)" in note
     drop = [row("at", 50, 10, 5, 20), row("at", 50, 12, 2, 10, dropout=0.2)]
     assert claims.judge_dropout(drop, "gap")[0] == claims.HOLDS
-    assert claims.judge_dropout(drop, "test_lipschitz")[0] == claims.FAILS
+    assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == claims.FAILS
 
 
 def test_all_verdicts_judge_the_papers_own_numbers():
