@@ -251,35 +251,6 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_mt_selection(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("mt-selection", help="a trained run's test accuracy under the multi-targeted attack "
-                                            "with the released selection and the per-example worst case")
-    _add_run_arguments(p)
-    p.add_argument("--save", default=None, metavar="DIR", help="also write the record as JSON into DIR")
-    p.set_defaults(func=_run_mt_selection)
-
-
-def _run_mt_selection(args: argparse.Namespace) -> int:
-    from rll import experiments
-
-    config = _config_from_args(args)
-    try:
-        record = experiments.mt_selection_record(config, checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
-                                                 device=args.device, batch_size=args.eval_batch_size or 512,
-                                                 progress=not args.json, checksums=_checksums(args))
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.save:
-        print(f"wrote {experiments.save_mt_selection(record, args.save)}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
-        print(f"{config.label()}: clean {record['clean']:.2f}, MT released selection {record['released']:.2f}, "
-              f"per-example worst {record['worst']:.2f} ({record['n_test']} test images)")
-    return 0
-
-
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="train every configuration of a table that the store lacks "
                                      "(several workers may share one results dir)")
@@ -332,7 +303,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_mt_selection, _add_sweep]
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:

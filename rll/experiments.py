@@ -927,50 +927,51 @@ def proof_of_concept_summary(frame) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------- LLR's inner step (deviation)
+
+def llr_step_comparison(model, x, y, *, eps: float, seed: int = 0) -> dict:
+    """How far LLR's inner maximisation moves the inputs with the released step — two steps of
+    (ε/2)·∇/‖∇‖∞ with clamping and rescaling, both fidelities' rule — and with the signed steps
+    rll's released mode took before the fidelity corrections (two steps of ε/2 on every pixel,
+    clipped): mean |δ| and the share of pixels at |δ| ≥ ε/2 for each, same model, same inputs,
+    same start (the ascent of the released objective, the cross-entropy, in eval mode)."""
+    import torch.nn.functional as F
+
+    from rll.attacks import linf_ascent, model_mode
+
+    out = {}
+    with model_mode(model, "eval"):
+        def objective(z):
+            return F.cross_entropy(model(z), y, reduction="none")
+
+        for name, kw in (("released step", dict(direction="linf", projection="rescale", project_start=False)),
+                         ("signed steps", dict())):
+            z = linf_ascent(objective, x, eps=eps, step=eps / 2, steps=2, start="normal",
+                            generator=torch.Generator().manual_seed(seed), **kw)
+            delta = (z - x).abs()
+            out[name] = {"mean |δ|": delta.mean().item(), "pixels at ≥ ε/2": (delta >= eps / 2 - 1e-7).float().mean().item()}
+    return out
+
+
 # --------------------------------------------------------------------------- MT selection (deviation)
 
-def mt_selection_record(config, *, checkpoint_dir=None, data_root=None, device=None, batch_size: int = 512,
-                        progress: bool = True, checksums=None) -> dict:
-    """The released multi-targeted selection against the per-example worst case on one trained
-    model: both applied to the same per-target examples of ``config``'s test subset (one run
-    of the attack, seeded by ``config.seed`` as in the record of the run), with clean accuracy,
-    the numbers' provenance and the configuration (``attack="mt"``)."""
-    from rll import metrics
-    from rll.train import load_test_split, load_trained_model, resolve_device
-
-    config = config.replace(attack="mt")
-    device = resolve_device(device)
-    started = time.perf_counter()
-    model, _, path = load_trained_model(config, checkpoint_dir=checkpoint_dir or REPO / "checkpoints", device=device)
-    x, y = load_test_split(config, data_root=data_root, device=device, checksums=checksums)
-    accs = metrics.mt_selection_accuracies(model, x, y, eps=config.eps, batch_size=batch_size, progress=progress,
-                                           generator=torch.Generator().manual_seed(config.seed))
-    return {"config": config.canonical(), "clean": metrics.accuracy(model, x, y, batch_size=batch_size),
-            "released": accs["released"], "worst": accs["worst"], "n_test": len(y), "checkpoint": path.name,
-            "provenance": {**provenance(device), "wall_seconds": round(time.perf_counter() - started, 2)}}
-
-
-def save_mt_selection(record: dict, directory) -> Path:
-    """Write an :func:`mt_selection_record` atomically as ``directory/<config stem>.json``."""
-    from rll.results import atomic_write_bytes, config_stem
-
-    path = Path(directory) / f"{config_stem(record['config'])}.json"
-    return atomic_write_bytes(path, json.dumps(record, indent=2, sort_keys=True).encode())
-
-
-def mt_selection_frame(directory):
-    """The stored MT selection records as a table: per model, clean accuracy, adversarial
-    accuracy under the released selection and under the per-example worst case, and how many
-    points the released selection overstates robustness by."""
+def mt_selection_frame(records: list[dict]):
+    """The multi-targeted attack's released selection against the per-example worst case, both
+    from the same attack run (every MT record holds both, :func:`rll.metrics.evaluate`): per
+    model, clean accuracy, adversarial accuracy under each selection and how many points the
+    released selection overstates robustness by."""
     import pandas as pd
 
     rows = []
-    for path in sorted(Path(directory).glob("*.json")):
-        r = json.loads(path.read_text())
-        c = r["config"]
+    for r in records:
+        c, m = r["config"], r["metrics"]
+        if c["attack"] != "mt" or "adv_test_acc_worst_selection" not in m:
+            continue
+        released, worst = m["adv_test_acc_released_selection"], m["adv_test_acc_worst_selection"]
         rows.append({"dataset": c["dataset"], "model": c["model"],
                      "method": method_label(c["method"], row_params(c["method"], c["params"])),
-                     "seed": c["seed"], "epochs": c["epochs"], "test images": r["n_test"], "clean": r["clean"],
-                     "MT, released selection": r["released"], "MT, per-example worst": r["worst"],
-                     "released − worst": r["released"] - r["worst"]})
+                     "seed": c["seed"], "epochs": c["epochs"],
+                     "test images": m.get("evaluated_on", {}).get("adv_test_acc"), "clean": m["test_acc"],
+                     "MT, released selection": released, "MT, per-example worst": worst,
+                     "released − worst": released - worst})
     return pd.DataFrame(rows)
