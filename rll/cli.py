@@ -303,7 +303,25 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep]
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write stored runs in another tool's format (RobustBench model info)")
+    p.add_argument("--format", required=True, choices=("robustbench",))
+    p.add_argument("--results-dir", default="results/runs")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<dataset>/Linf/<name>.json)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from rll.export import export_robustbench
+
+    paths = export_robustbench(args.results_dir, args.out)
+    for path in paths:
+        print(path)
+    print(f"wrote {len(paths)} model-info files (models with a PGD-10 and an AutoAttack record)", file=sys.stderr)
+    return 0
+
+
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep, _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
