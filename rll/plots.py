@@ -162,3 +162,28 @@ def proof_of_concept(frame, *, title: str = "Table 6: trained with and without t
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)"):
+    """Per-class accuracy of every row (:func:`rll.attack_strength.per_class_frame`): rows =
+    (model, method), columns = classes, each cell annotated; the worst class of a row outlined."""
+    meta = {"model", "method", "worst class", "seeds"}
+    classes = [c for c in frame.columns if c not in meta]
+    values = frame[classes].to_numpy(dtype=float)
+    labels = [f"{m} {lab}" for m, lab in zip(frame["model"], frame["method"])]
+    fig, ax = plt.subplots(figsize=(0.55 * len(classes) + 2.8, 0.32 * len(labels) + 1.4))
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i, row in enumerate(values):
+        worst = int(np.nanargmin(row)) if not np.isnan(row).all() else None
+        for j, v in enumerate(row):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if v < 60 else "black", fontweight="bold" if j == worst else "normal")
+        if worst is not None:
+            ax.add_patch(plt.Rectangle((worst - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.2))
+    ax.set_xticks(range(len(classes)), classes, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
