@@ -84,7 +84,7 @@ def test_small_mlp_on_mnist_has_certified_balls(data_root):
 
     train = rdata.load_dataset("mnist", "train", root=data_root)
     test = rdata.load_dataset("mnist", "test", root=data_root)
-    model = small_mlp(rdata.to_float(train.images[:2000]), train.labels[:2000], epochs=1)
+    model = small_mlp(rdata.to_float(train.images[:2000]), train.labels[:2000], epochs=5)
     x = rdata.to_float(test.images[:200])
     assert (model(x).argmax(1) == test.labels[:200]).float().mean() > 0.8
     frame = estimator_check(model, x, eps=0.002)
