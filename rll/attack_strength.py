@@ -26,6 +26,22 @@ FLAG_POINTS = 3.0
 AUTOATTACK_NAMES = {"aa-apgd": "AA (APGD-CE + APGD-DLR)", "aa": "AA standard"}
 
 
+def check_params(*, dataset: str, results_dir=None, lipschitz_check_eps=()) -> None:
+    """Validate the attack-strength notebook's parameters (one readable ``ValueError`` each)."""
+    from pathlib import Path
+
+    from rll.data import DATASETS
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
+    if results_dir is not None and not Path(results_dir).is_dir():
+        raise ValueError(f"results_dir {results_dir!r} is not a folder of run records")
+    if isinstance(lipschitz_check_eps, (int, float, str)) or not all(
+            isinstance(e, (int, float)) and 0 < e < 1 for e in lipschitz_check_eps):
+        raise ValueError(f"lipschitz_check_eps must be a list of radii in (0, 1), e.g. [0.002, 0.005]; "
+                         f"got {lipschitz_check_eps!r}")
+
+
 def by_model(records: list[dict]) -> list[dict[str, dict]]:
     """The records grouped by trained model (the configuration up to its ``attack``):
     ``[{attack: record}, ...]``, in the order the models first appear."""
@@ -132,5 +148,5 @@ def per_class_frame(runs: list[tuple], metric: str = "per_class_adv_test_acc"):
     return pd.DataFrame(rows)
 
 
-__all__ = ["AUTOATTACK_NAMES", "FLAG_POINTS", "attack_strength_frame", "autoattack_by_row", "by_model",
+__all__ = ["AUTOATTACK_NAMES", "FLAG_POINTS", "attack_strength_frame", "autoattack_by_row", "by_model", "check_params",
            "flags", "per_class_frame"]

@@ -307,6 +307,10 @@ def _table_eval_plan():
 #: images (nested subsets of one fixed permutation); batch 64, the fastest on the 2-core CPU.
 TABLE_EVAL_PLAN = _table_eval_plan()
 
+#: The budget of the converged CPU runs of each dataset's table (rll's choice, measured on the
+#: budget page, ``notebooks/budget``): keyword arguments of :func:`check_table_params`.
+TABLE_BUDGETS = {"mnist": {"train_size": 10000, "epochs": 10, "milestones": (5, 8)}}
+
 _GREEK = {"lam": "λ", "beta": "β"}
 
 

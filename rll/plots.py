@@ -187,3 +187,31 @@ def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
+    """Every model's accuracy under the multi-targeted attack (per-example worst) and AutoAttack
+    against its PGD-10 accuracy on the same images (:func:`rll.attack_strength.attack_strength_frame`);
+    below the diagonal an attack is stronger than PGD-10; flagged models circled."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    series = [(("MT", "per-example worst"), ("PGD-10", "acc"), "MT (per-example worst)", "o")]
+    for label in ("AA (APGD-CE + APGD-DLR)", "AA standard"):
+        series.append(((label, "acc"), (label, "PGD-10 same images"), label, "s" if "APGD" in label else "^"))
+    for (ycol, xcol, name, marker) in series:
+        if ycol not in frame.columns or xcol not in frame.columns:
+            continue
+        xs, ys = frame[xcol].to_numpy(dtype=float), frame[ycol].to_numpy(dtype=float)
+        ok = ~np.isnan(xs) & ~np.isnan(ys)
+        ax.scatter(xs[ok], ys[ok], marker=marker, label=name, alpha=0.8)
+    flagged = frame[("", "flags")] != ""
+    if flagged.any():
+        ax.scatter(frame.loc[flagged, ("PGD-10", "acc")], frame.loc[flagged, ("PGD-10", "acc")], s=160,
+                   facecolors="none", edgecolors="red", label="flagged (see table)")
+    lo = np.nanmin(frame[("PGD-10", "acc")].to_numpy(dtype=float)) if len(frame) else 0
+    ax.plot([min(lo, 100) - 5, 100], [min(lo, 100) - 5, 100], color="grey", linewidth=0.8)
+    ax.set_xlabel("PGD-10 accuracy on the same images (%)")
+    ax.set_ylabel("accuracy under the other attack (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

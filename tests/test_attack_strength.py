@@ -67,3 +67,11 @@ def test_per_class_heatmap_draws(tmp_path):
     pc = S.per_class_frame(experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True))
     fig = plots.per_class_heatmap(pc)
     assert len(fig.axes[0].texts) == 20 and len(fig.axes[0].patches) == 2
+
+
+def test_attack_strength_figure_draws(tmp_path):
+    from rll import plots
+
+    _, records = _records(tmp_path)
+    fig = plots.attack_strength(S.attack_strength_frame(records))
+    assert len(fig.axes[0].collections) == 4     # MT, AA-APGD, AA standard, flagged circles
