@@ -14,6 +14,9 @@ import numpy as np
 from rll import experiments
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
+#: The Lipschitz column every claim reads: the released estimator, the one the paper's numbers
+#: were produced by, so our rows and the paper's are judged on the same kind of estimate.
+LIPSCHITZ = "test_lipschitz_released"
 ROBUST = ("at", "rst", "trades")
 OTHERS = ("natural", "gr", "llr")
 
@@ -62,8 +65,10 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
 
 
 def _paper_rows(tables: tuple[str, ...]) -> list[dict]:
+    """The paper's rows, their Lipschitz number under :data:`LIPSCHITZ` (it is the released
+    estimator's)."""
     ref = experiments.paper_reference()
-    return [row for t in tables for row in ref[t]["rows"]]
+    return [{**row, LIPSCHITZ: row.get("test_lipschitz")} for t in tables for row in ref[t]["rows"]]
 
 
 def _label(r: dict) -> str:
@@ -113,12 +118,12 @@ def judge_robust_smoothest(rows: list[dict]) -> tuple[str, str]:
     for (ds, model), robust, others in _robust_vs_others(rows):
         worst_robust_adv = min(r["adv_test_acc"] for r in robust)
         best_other_adv = max(r["adv_test_acc"] for r in others)
-        worst_robust_lip = max(r["test_lipschitz"] for r in robust)
-        best_other_lip = min(r["test_lipschitz"] for r in others)
+        worst_robust_lip = max(r[LIPSCHITZ] for r in robust)
+        best_other_lip = min(r[LIPSCHITZ] for r in others)
         ok_adv, ok_lip = worst_robust_adv > best_other_adv, worst_robust_lip < best_other_lip
         verdicts.append(ok_adv and ok_lip)
         evidence.append(f"{ds}/{model}: weakest robust row adv {worst_robust_adv:.1f}% vs best other "
-                        f"{best_other_adv:.1f}%; least smooth robust row Lipschitz {worst_robust_lip:.2f} "
+                        f"{best_other_adv:.1f}%; least smooth robust row Lipschitz (released estimator) {worst_robust_lip:.2f} "
                         f"vs smoothest other {best_other_lip:.2f}")
     return _combine(verdicts), "; ".join(evidence)
 
@@ -131,9 +136,10 @@ def judge_lipschitz_correlates(rows: list[dict]) -> tuple[str, str]:
         rs = [r for r in rs if r.get("dropout", 0) == 0]
         if len(rs) < 4:
             continue
-        rho = experiments.spearman([r["test_lipschitz"] for r in rs], [r["adv_test_acc"] for r in rs])
+        rho = experiments.spearman([r[LIPSCHITZ] for r in rs], [r["adv_test_acc"] for r in rs])
         verdicts.append(rho <= -0.5)
-        evidence.append(f"{ds}/{model}: ρ = {rho:+.2f} over {len(rs)} rows")
+        evidence.append(f"{ds}/{model}: ρ(Lipschitz by the released estimator, adv accuracy) = {rho:+.2f} "
+                        f"over {len(rs)} rows")
     return _combine(verdicts), "; ".join(evidence)
 
 
@@ -284,7 +290,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
         out.append(Verdict(claim, section, a, "; ".join(x for x in (ea, note) if x), b, eb))
     for metric, words in (("gap", "narrows the clean generalization gap"),
                           ("adv_gap", "narrows the adversarial generalization gap"),
-                          ("test_lipschitz", "lowers the test local Lipschitz constant")):
+                          (LIPSCHITZ, "lowers the test local Lipschitz constant")):
         a, ea = judge_dropout(dropout_ours, metric)
         b, eb = judge_dropout(dropout_paper, metric)
         out.append(Verdict(f"Dropout {words} (SVHN, CIFAR-10)", "5.3, Table 4", a, ea, b, eb))

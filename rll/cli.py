@@ -99,6 +99,9 @@ def _param_flags() -> dict[str, type]:
     flags: dict[str, type] = {}
     for ps in METHOD_PARAMS.values():
         for name, default in ps.items():
+            if isinstance(default, str):
+                flags[name] = str
+                continue
             is_int = isinstance(default, int) and not isinstance(default, bool)
             flags[name] = int if is_int and flags.get(name, int) is int else float
     return dict(sorted(flags.items()))
@@ -142,10 +145,32 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--results-dir", default="results")
     o.add_argument("--checkpoint-dir", default="checkpoints")
     o.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    o.add_argument("--eval-batch-size", type=int, default=512)
-    o.add_argument("--no-released-lipschitz", action="store_true",
-                   help="skip the released code's Lipschitz estimate (test_lipschitz_released)")
+    _add_evaluation_arguments(o)
     o.add_argument("--json", action="store_true", help="print the record as JSON")
+
+
+def _add_evaluation_arguments(g) -> None:
+    from rll.train import ATTACKS
+
+    g.add_argument("--attacks", nargs="+", choices=ATTACKS, default=None, metavar="ATTACK",
+                   help=f"evaluate with each of these attacks and store one record per attack "
+                        f"({', '.join(ATTACKS)}; default: --attack)")
+    g.add_argument("--eval-plan", choices=("full", "table"), default="full",
+                   help="which images each column is measured on: full (every column on the whole "
+                        "splits) or table (the Section 5 tables' fixed subsets, rll.experiments.TABLE_EVAL_PLAN)")
+    g.add_argument("--eval-batch-size", type=int, default=None,
+                   help="evaluation batch size (default: the plan's; full: 512)")
+
+
+def _eval_plan(args: argparse.Namespace):
+    """The --eval-plan and --eval-batch-size flags as an rll.metrics.EvalPlan."""
+    import dataclasses
+
+    from rll.experiments import TABLE_EVAL_PLAN
+    from rll.metrics import EvalPlan
+
+    plan = TABLE_EVAL_PLAN if args.eval_plan == "table" else EvalPlan()
+    return dataclasses.replace(plan, batch_size=args.eval_batch_size) if args.eval_batch_size else plan
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -180,6 +205,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     _add_run_arguments(p)
     p.add_argument("--force", action="store_true", help="train again even if the record exists")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--curve-images", type=int, default=None, metavar="N",
+                   help="learning curves: after every epoch, clean test accuracy, PGD-10 on N fixed "
+                        "test images and both Lipschitz estimators on N/2 (kept in the record's history)")
     p.set_defaults(func=_run_train)
 
 
@@ -190,9 +218,9 @@ def _run_train(args: argparse.Namespace) -> int:
     try:
         record = train(config, data_root=args.data_root, results_dir=args.results_dir,
                        checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
-                       resume=not args.no_resume, force=args.force,
-                       released_lipschitz=not args.no_released_lipschitz,
-                       eval_batch_size=args.eval_batch_size, checksums=_checksums(args))
+                       resume=not args.no_resume, force=args.force, attacks=args.attacks,
+                       eval_plan=_eval_plan(args), curve_images=args.curve_images,
+                       checksums=_checksums(args))
     except (TrainingDiverged, RunClaimed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -216,41 +244,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     try:
         record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
                           checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
-                          released_lipschitz=not args.no_released_lipschitz,
-                          eval_batch_size=args.eval_batch_size, checksums=_checksums(args))
+                          attacks=args.attacks, eval_plan=_eval_plan(args), checksums=_checksums(args))
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     _print_record(record, args.json)
-    return 0
-
-
-def _add_mt_selection(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("mt-selection", help="a trained run's test accuracy under the multi-targeted attack "
-                                            "with the released selection and the per-example worst case")
-    _add_run_arguments(p)
-    p.add_argument("--save", default=None, metavar="DIR", help="also write the record as JSON into DIR")
-    p.set_defaults(func=_run_mt_selection)
-
-
-def _run_mt_selection(args: argparse.Namespace) -> int:
-    from rll import experiments
-
-    config = _config_from_args(args)
-    try:
-        record = experiments.mt_selection_record(config, checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
-                                                 device=args.device, batch_size=args.eval_batch_size,
-                                                 progress=not args.json, checksums=_checksums(args))
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.save:
-        print(f"wrote {experiments.save_mt_selection(record, args.save)}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
-        print(f"{config.label()}: clean {record['clean']:.2f}, MT released selection {record['released']:.2f}, "
-              f"per-example worst {record['worst']:.2f} ({record['n_test']} test images)")
     return 0
 
 
@@ -264,11 +262,16 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="method specs, e.g. natural at 'trades(beta=6)' (default: the paper's rows)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
+    p.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH",
+                   help="learning-rate decays (default: the fidelity's rule for the epochs)")
     p.add_argument("--lr", type=float, default=None, help="default: the paper's schedule")
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--test-split", default="test")
-    p.add_argument("--attack", default="pgd")
+    p.add_argument("--attack", default="pgd", help="the attack that names the configurations (default pgd)")
+    _add_evaluation_arguments(p)
+    p.add_argument("--curve-images", type=int, default=None, metavar="N",
+                   help="learning curves in every record (see train --help)")
     p.add_argument("--fidelity", default="paper")
     p.add_argument("--data-root", default=None)
     _add_checksum_argument(p)
@@ -324,7 +327,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr,
-        device=None if args.executor else args.device, data_root=args.data_root, checksums=_checksums(args))
+        device=None if args.executor else args.device, data_root=args.data_root, checksums=_checksums(args),
+        milestones=tuple(args.milestones) if args.milestones is not None else None)
     if args.executor is not None or any(getattr(args, k) is not None for k in _EXECUTOR_OPTIONS):
         return _submit_sweep(args, configs)
     if args.dry_run:
@@ -333,6 +337,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
         return 0
     counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                                    data_root=args.data_root, device=args.device, checksums=_checksums(args),
+                                   attacks=args.attacks, eval_plan=_eval_plan(args),
+                                   curve_images=args.curve_images,
                                    log=lambda m: print(m, file=sys.stderr, flush=True))
     print(json.dumps(counts))
     return 0
@@ -361,14 +367,33 @@ def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     jobs, counts = submit.submit_sweep(configs, executor, results_dir=args.results_dir,
                                        checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
-                                       checksums=_checksums(args), log=log)
+                                       checksums=_checksums(args), attacks=args.attacks,
+                                       eval_plan=_eval_plan(args), curve_images=args.curve_images, log=log)
     if args.executor == "local" and jobs:
         counts = {**counts, **submit.wait(jobs, log=log)}
     print(json.dumps({**counts, "jobs": [j.job_id for j in jobs]}))
     return 0 if not counts.get("failed") else 1
 
 
-_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_mt_selection, _add_sweep]
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write stored runs in another tool's format (RobustBench model info)")
+    p.add_argument("--format", required=True, choices=("robustbench",))
+    p.add_argument("--results-dir", default="results/runs")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<dataset>/Linf/<name>.json)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from rll.export import export_robustbench
+
+    paths = export_robustbench(args.results_dir, args.out)
+    for path in paths:
+        print(path)
+    print(f"wrote {len(paths)} model-info files (models with a PGD-10 and an AutoAttack record)", file=sys.stderr)
+    return 0
+
+
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep, _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,11 +96,12 @@ def accuracy_vs_robustness(frame, *, title: str = ""):
 
 
 def lipschitz_vs_robustness(frame, *, title: str = ""):
-    """Section 5.2's observation: test local Lipschitz constant (Eq. 3, log scale) against
-    adversarial test accuracy, ours and the paper's."""
+    """Section 5.2's observation: test local Lipschitz constant (log scale; the released
+    estimator on both sides, as the paper's numbers were made) against adversarial test
+    accuracy, ours and the paper's."""
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
     for src, marker, fill in (("ours", "o", True), ("paper", "s", False)):
-        lip = frame[("test_lipschitz", src)].to_numpy(dtype=float)
+        lip = frame[("test_lipschitz_released", src)].to_numpy(dtype=float)
         adv = frame[("adv_test_acc", src)].to_numpy(dtype=float)
         ok = ~np.isnan(lip) & ~np.isnan(adv) & (lip > 0)
         kw = {"color": "#4c72b0"} if fill else {"facecolors": "none", "edgecolors": "#dd8452"}
@@ -108,7 +109,7 @@ def lipschitz_vs_robustness(frame, *, title: str = ""):
         for l, a, lab in zip(lip[ok], adv[ok], frame[("", "method")].to_numpy()[ok]):
             ax.annotate(lab, (l, a), fontsize=6, alpha=0.7, xytext=(2, 2), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("test local Lipschitz constant (Eq. 3)")
+    ax.set_xlabel("test local Lipschitz constant (released estimator)")
     ax.set_ylabel("adversarial test accuracy (%)")
     ax.set_title(title or "smoother models are more robust?")
     ax.legend()
@@ -159,5 +160,58 @@ def proof_of_concept(frame, *, title: str = "Table 6: trained with and without t
     axes[0].set_ylabel("%")
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)"):
+    """Per-class accuracy of every row (:func:`rll.attack_strength.per_class_frame`): rows =
+    (model, method), columns = classes, each cell annotated; the worst class of a row outlined."""
+    meta = {"model", "method", "worst class", "seeds"}
+    classes = [c for c in frame.columns if c not in meta]
+    values = frame[classes].to_numpy(dtype=float)
+    labels = [f"{m} {lab}" for m, lab in zip(frame["model"], frame["method"])]
+    fig, ax = plt.subplots(figsize=(0.55 * len(classes) + 2.8, 0.32 * len(labels) + 1.4))
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i, row in enumerate(values):
+        worst = int(np.nanargmin(row)) if not np.isnan(row).all() else None
+        for j, v in enumerate(row):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if v < 60 else "black", fontweight="bold" if j == worst else "normal")
+        if worst is not None:
+            ax.add_patch(plt.Rectangle((worst - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.2))
+    ax.set_xticks(range(len(classes)), classes, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
+    """Every model's accuracy under the multi-targeted attack (per-example worst) and AutoAttack
+    against its PGD-10 accuracy on the same images (:func:`rll.attack_strength.attack_strength_frame`);
+    below the diagonal an attack is stronger than PGD-10; flagged models circled."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    series = [(("MT", "per-example worst"), ("PGD-10", "acc"), "MT (per-example worst)", "o")]
+    for label in ("AA (APGD-CE + APGD-DLR)", "AA standard"):
+        series.append(((label, "acc"), (label, "PGD-10 same images"), label, "s" if "APGD" in label else "^"))
+    for (ycol, xcol, name, marker) in series:
+        if ycol not in frame.columns or xcol not in frame.columns:
+            continue
+        xs, ys = frame[xcol].to_numpy(dtype=float), frame[ycol].to_numpy(dtype=float)
+        ok = ~np.isnan(xs) & ~np.isnan(ys)
+        ax.scatter(xs[ok], ys[ok], marker=marker, label=name, alpha=0.8)
+    flagged = frame[("", "flags")] != ""
+    if flagged.any():
+        ax.scatter(frame.loc[flagged, ("PGD-10", "acc")], frame.loc[flagged, ("PGD-10", "acc")], s=160,
+                   facecolors="none", edgecolors="red", label="flagged (see table)")
+    lo = np.nanmin(frame[("PGD-10", "acc")].to_numpy(dtype=float)) if len(frame) else 0
+    ax.plot([min(lo, 100) - 5, 100], [min(lo, 100) - 5, 100], color="grey", linewidth=0.8)
+    ax.set_xlabel("PGD-10 accuracy on the same images (%)")
+    ax.set_ylabel("accuracy under the other attack (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -60,12 +60,15 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     def __init__(self, config: Mapping[str, Any], *, results_dir: str, checkpoint_dir: str,
                  data_root: str | None = None, checksums: Mapping[str, str] | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", attacks: tuple[str, ...] | None = None, eval_plan=None,
+                 curve_images: int | None = None) -> None:
         self.config = dict(config)
         self.results_dir, self.checkpoint_dir = str(results_dir), str(checkpoint_dir)
         self.data_root = None if data_root is None else str(data_root)
         self.checksums = dict(checksums) if checksums else None
         self.device = device
+        self.attacks = tuple(attacks) if attacks else None     # as rll.train.train takes them
+        self.eval_plan, self.curve_images = eval_plan, curve_images
 
     def __call__(self) -> dict:
         from rll.train import RunClaimed, TrainConfig, TrainingDiverged, train
@@ -77,11 +80,13 @@ class TrainJob(submitit.helpers.Checkpointable):
         config = TrainConfig.from_dict(self.config)
         out = {"label": config.label(), "job_id": env.job_id}
         store = ResultsStore(self.results_dir)
-        stored = store.get(config) is not None    # then train() returns the record (every rank calls it)
+        stored = _is_stored(store, config, self.attacks)   # then train() returns it (every rank calls it)
         try:
             record = train(config, data_root=self.data_root, results_dir=self.results_dir,
                            checkpoint_dir=self.checkpoint_dir, device=self.device, progress=False,
-                           checksums=self.checksums, claim_owner=f"submitit job {env.job_id}: {config.label()}")
+                           checksums=self.checksums, attacks=self.attacks, eval_plan=self.eval_plan,
+                           curve_images=self.curve_images,
+                           claim_owner=f"submitit job {env.job_id}: {config.label()}")
         except RunClaimed as err:
             return {**out, "status": "claimed_elsewhere", "message": str(err)}
         except TrainingDiverged as err:
@@ -92,6 +97,11 @@ class TrainJob(submitit.helpers.Checkpointable):
             return {**out, "status": "stored", "record": store.path(config).name}
         print(f"stored {config.label()} in {store.path(config).name}", flush=True)
         return {**out, "status": "trained", "record": store.path(config).name}
+
+
+def _is_stored(store: ResultsStore, config, attacks) -> bool:
+    """Whether the store holds ``config``'s record under every attack (as rll.train counts it)."""
+    return all(store.get(config.replace(attack=a)) is not None for a in (attacks or (config.attack,)))
 
 
 def check_options(executor: str | None, *, partition: str | None = None, gpus_per_job: int | None = None,
@@ -182,22 +192,26 @@ def _job_device(executor: submitit.Executor) -> str:
 
 def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir: str | os.PathLike,
                  checkpoint_dir: str | os.PathLike, data_root: str | os.PathLike | None = None,
-                 checksums: Mapping[str, str] | None = None,
+                 checksums: Mapping[str, str] | None = None, attacks: Iterable[str] | None = None,
+                 eval_plan=None, curve_images: int | None = None,
                  log: Callable[[str], None] = print) -> tuple[list, dict]:
     """Submit one :class:`TrainJob` per configuration the store lacks, as one job array.
 
-    Skips configurations already stored and those whose claim is held by a live worker (a
-    claim left by a dead process on this host does not count: the job breaks it).  Paths are
-    made absolute for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``,
-    ``stored`` and ``claimed_elsewhere``."""
+    Skips configurations already stored (under every one of ``attacks``) and those whose
+    claim is held by a live worker (a claim left by a dead process on this host does not
+    count: the job breaks it).  ``attacks``, ``eval_plan`` and ``curve_images`` reach
+    :func:`rll.train.train` as in :func:`rll.experiments.run_sweep`.  Paths are made absolute
+    for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``, ``stored`` and
+    ``claimed_elsewhere``."""
     from rll.data import resolve_root
 
     store = ResultsStore(Path(results_dir).resolve())
     counts = {"submitted": 0, "stored": 0, "claimed_elsewhere": 0}
+    attacks = tuple(attacks) if attacks else None
     todo = []
     for config in configs:
         key = config.training_canonical()
-        if store.get(config) is not None:
+        if _is_stored(store, config, attacks):
             counts["stored"] += 1
         elif store.claim_info(key) is not None and not store.claim_is_stale(key, timeout=None):
             counts["claimed_elsewhere"] += 1
@@ -208,7 +222,8 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     if not todo:
         return [], counts
     options = dict(results_dir=str(store.root), checkpoint_dir=str(Path(checkpoint_dir).resolve()),
-                   data_root=str(resolve_root(data_root)), checksums=checksums, device=_job_device(executor))
+                   data_root=str(resolve_root(data_root)), checksums=checksums, device=_job_device(executor),
+                   attacks=attacks, eval_plan=eval_plan, curve_images=curve_images)
     with executor.batch():
         jobs = [executor.submit(TrainJob(config.canonical(), **options)) for config in todo]
     counts["submitted"] = len(jobs)

@@ -58,7 +58,7 @@ _ENTRY = textwrap.dedent('''
 ''')
 
 TINY = ["--dataset", "mnist", "--model", "cnn1", "--train-size", "249", "--test-size", "64",
-        "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--no-released-lipschitz", "--json"]
+        "--batch-size", "32", "--lr", "0.05", "--device", "cpu", "--json"]
 
 
 # ---------------------------------------------------------------------- the group, in one process

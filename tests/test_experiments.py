@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from rll import claims, experiments
 from rll.data import DataError
@@ -97,6 +98,13 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     assert at[("adv_test_acc", "±")] == pytest.approx(np.std([60, 61], ddof=1))
     assert at[("adv_test_acc", "paper")] == 98.03
     assert at[("adv_test_acc", "Δ")] == pytest.approx(60.5 - 98.03)
+    # like with like: the paper's Lipschitz (released estimator) beside ours by that estimator;
+    # the Eq. 3 estimate in its own column, with no paper value
+    paper_lip = experiments.paper_row("mnist", "cnn2", "at", {}, 0.0, "pgd")["test_lipschitz"]
+    assert at[("test_lipschitz_released", "ours")] == 5.0 and at[("test_lipschitz_released", "paper")] == paper_lip
+    assert at[("test_lipschitz_released", "Δ")] == pytest.approx(5.0 - paper_lip)
+    assert at[("test_lipschitz", "ours")] == 10.0 and np.isnan(at[("test_lipschitz", "paper")])
+    assert np.isnan(at[("test_lipschitz", "Δ")])
     lines = experiments.provenance_lines(runs)
     assert len(lines) == 1 and "2 epochs (paper: 160)" in lines[0] and "seeds [0, 1]" in lines[0]
 
@@ -116,7 +124,7 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
 def test_claims_on_synthetic_rows():
     def row(method, adv, lip, gap, adv_gap, params=None, dropout=0.0):
         return {"dataset": "mnist", "model": "cnn2", "method": method, "params": params or {}, "dropout": dropout,
-                "adv_test_acc": adv, "test_lipschitz": lip, "gap": gap, "adv_gap": adv_gap}
+                "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": gap, "adv_gap": adv_gap}
     good = [row("natural", 10, 50, 1, 1), row("gr", 20, 30, 1, 1), row("at", 80, 5, 5, 20),
             row("trades", 85, 2, 4, 15, {"beta": 6})]
     assert claims.judge_robust_smoothest(good)[0] == claims.HOLDS
@@ -134,7 +142,7 @@ def test_claims_on_synthetic_rows():
     assert len(kept) == 4 and "collapsed to chance level: mnist/cnn2 GR (9.5% clean)" in note
     drop = [row("at", 50, 10, 5, 20), row("at", 50, 12, 2, 10, dropout=0.2)]
     assert claims.judge_dropout(drop, "gap")[0] == claims.HOLDS
-    assert claims.judge_dropout(drop, "test_lipschitz")[0] == claims.FAILS
+    assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == claims.FAILS
 
 
 def test_all_verdicts_judge_the_papers_own_numbers():
@@ -271,24 +279,21 @@ def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
 
 
 @pytest.mark.slow
-def test_mt_selection_record_agrees_with_the_stored_mt_evaluation(tmp_path, data_root):
-    """The released selection of the selection study is the very number an MT evaluation of
-    the same checkpoint stores (same test subset, same seeded starts); the worst case is lower
-    or equal."""
+def test_mt_selection_frame_reads_both_selections_of_the_stored_mt_evaluation(tmp_path, data_root):
+    """Every MT record holds the released selection (its adv_test_acc) and the per-example
+    worst case from the same attack run; the frame shows both and the difference."""
     from rll.train import TrainConfig, evaluate, train
 
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=24, epochs=1, milestones=())
-    kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False,
-              released_lipschitz=False)
+    kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False)
     train(cfg, **kw)
     stored = evaluate(cfg.replace(attack="mt"), **kw)["metrics"]
-    record = experiments.mt_selection_record(cfg, checkpoint_dir=tmp_path / "ck", data_root=data_root, progress=False)
-    assert record["config"]["attack"] == "mt" and record["n_test"] == 24
-    assert record["released"] == stored["adv_test_acc"] and record["clean"] == stored["test_acc"]
-    assert record["worst"] <= record["released"]
-    experiments.save_mt_selection(record, tmp_path / "sel")
-    frame = experiments.mt_selection_frame(tmp_path / "sel")
-    assert frame["released − worst"].item() == pytest.approx(record["released"] - record["worst"])
+    assert stored["adv_test_acc"] == stored["adv_test_acc_released_selection"]
+    assert stored["adv_test_acc_worst_selection"] <= stored["adv_test_acc"]
+    frame = experiments.mt_selection_frame(ResultsStore(tmp_path / "runs").records())
+    assert len(frame) == 1 and frame["test images"].item() == 24
+    assert frame["released − worst"].item() == pytest.approx(
+        stored["adv_test_acc"] - stored["adv_test_acc_worst_selection"])
 
 
 def test_separation_claim_counts_a_measurement_once():
@@ -298,3 +303,17 @@ def test_separation_claim_counts_a_measurement_once():
     assert verdict == claims.HOLDS
     assert evidence == ("cifar10 train–train 0.212 = 6.8ε; "
                         "cifar10 test–train 0.259 = 8.4ε (partial test set: 1017 of 10 000 images)")
+
+
+def test_llr_step_comparison_released_step_moves_less_than_signed_steps(data_root):
+    from rll import data as rdata
+    from rll.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn1")
+    test = rdata.load_dataset("mnist", "test", root=data_root)
+    x, y = rdata.to_float(test.images[:64]), test.labels[:64]
+    out = experiments.llr_step_comparison(model, x, y, eps=0.1)
+    released, signed = out["released step"], out["signed steps"]
+    assert 0 < released["mean |δ|"] < signed["mean |δ|"] <= 0.1
+    assert released["pixels at ≥ ε/2"] < signed["pixels at ≥ ε/2"]
