@@ -761,7 +761,7 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
               progress: bool = True, log=print, checksums=None, attacks=None, eval_plan=None,
-              curve_images=None) -> dict:
+              curve_images=None, stop_after: float | None = None, **speed) -> dict:
     """Run every configuration the store lacks, one after another.  Safe to start on several
     workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
     is claimed in the store before it is trained, and a worker skips what another holds, so
@@ -771,21 +771,27 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     ``checksums`` overrides the dataset's official md5s; ``attacks``, ``eval_plan`` and
     ``curve_images`` say how each trained model is evaluated before the next one starts
     (:func:`rll.train.train`): a configuration counts as stored only when every attack's
-    record is there."""
+    record is there.  ``stop_after`` (minutes): start no new configuration after that long
+    (counted as ``not_started``); ``speed``: ``amp``, ``channels_last``, ``compile`` for
+    :func:`rll.train.train`."""
     from rll.results import ResultsStore
     from rll.train import RunClaimed, TrainingDiverged, train
 
     store = ResultsStore(results_dir)
-    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0}
+    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0, "not_started": 0}
     attack_names = tuple(attacks) if attacks else None
+    started = time.monotonic()
     for i, config in enumerate(configs, 1):
+        if stop_after is not None and time.monotonic() - started > 60 * stop_after:
+            counts["not_started"] += 1
+            continue
         if all(store.get(config.replace(attack=a)) is not None for a in (attack_names or (config.attack,))):
             counts["stored"] += 1
             continue
         try:
             train(config, data_root=data_root, results_dir=results_dir, device=device, progress=progress,
                   checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums,
-                  attacks=attack_names, eval_plan=eval_plan, curve_images=curve_images)
+                  attacks=attack_names, eval_plan=eval_plan, curve_images=curve_images, **speed)
         except RunClaimed:
             counts["claimed_elsewhere"] += 1
             log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")
