@@ -309,7 +309,7 @@ TABLE_EVAL_PLAN = _table_eval_plan()
 
 #: The budget of the converged CPU runs of each dataset's table (rll's choice, measured on the
 #: budget page, ``notebooks/budget``): keyword arguments of :func:`check_table_params`.
-TABLE_BUDGETS = {"mnist": {"train_size": 10000, "epochs": 10, "milestones": (5, 8)}}
+TABLE_BUDGETS = {"mnist": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}
 
 _GREEK = {"lam": "λ", "beta": "β"}
 
