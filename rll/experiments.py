@@ -641,6 +641,13 @@ def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, da
     check_data_root(data_root)
 
 
+def check_budget_params(*, budget_dir=None, results_dir=None) -> None:
+    """Validate the budget notebook's parameters: each folder, when given, must exist."""
+    for name, folder in (("budget_dir", budget_dir), ("results_dir", results_dir)):
+        if folder is not None and not Path(folder).is_dir():
+            raise ValueError(f"{name} {str(folder)!r} is not a folder of run records")
+
+
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
