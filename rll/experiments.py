@@ -241,16 +241,44 @@ def store_summary(records: list[dict]):
                 else "other")
         key = (c["dataset"], c["model"], kind + (" (with the test set)" if c.get("train_with_test") else ""),
                c["attack"], c["fidelity"], c["epochs"], p.get("n_train"), p.get("n_test"), p.get("device", "?"),
-               str(p.get("git_commit") or "?")[:10])
+               p.get("fidelity_revision", 1), str(p.get("git_commit") or "?")[:10])
         g = groups.setdefault(key, {"runs": 0, "seeds": set(), "dates": set()})
         g["runs"] += 1
         g["seeds"].add(c["seed"])
         g["dates"].add(str(p.get("started_utc", "?"))[:10])
     columns = ("dataset", "model", "kind", "attack", "fidelity", "epochs", "training examples", "test examples",
-               "device", "commit")
+               "device", "fidelity revision", "commit")
     rows = [{**dict(zip(columns, key)), "runs": g["runs"], "seeds": ", ".join(map(str, sorted(g["seeds"]))),
              "run on": ", ".join(sorted(g["dates"]))} for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
     return pd.DataFrame(rows, columns=[*columns, "runs", "seeds", "run on"])
+
+
+#: The attacks every seed-0 table model is evaluated with; other seeds get PGD-10.
+FULL_EVALUATION = ("pgd", "mt", "aa-apgd", "aa")
+
+
+def table_progress(records: list[dict], *, table: str = "table2", dataset: str = "mnist", seeds=(0, 1, 2),
+                   full_evaluation_seeds=(0,)):
+    """How far the table's sweep at :data:`TABLE_BUDGETS` has come: one row per (model,
+    method), one column per seed, each cell ``done``, ``missing <attacks>`` or ``not run``
+    (seeds in ``full_evaluation_seeds`` need every attack of :data:`FULL_EVALUATION`, the others
+    PGD-10)."""
+    import pandas as pd
+
+    budget = TABLE_BUDGETS.get(dataset, {})
+    have = {json.dumps({**r["config"], "attack": None}, sort_keys=True): set() for r in records}
+    for r in records:
+        have[json.dumps({**r["config"], "attack": None}, sort_keys=True)].add(r["config"]["attack"])
+    rows: dict = {}
+    for config in table_configs(table, dataset=dataset, seeds=tuple(seeds), **budget):
+        want = FULL_EVALUATION if config.seed in full_evaluation_seeds else ("pgd",)
+        stored = have.get(json.dumps({**config.canonical(), "attack": None}, sort_keys=True), set())
+        missing = [a for a in want if a not in stored]
+        cell = "done" if not missing else "not run" if not stored else "missing " + ", ".join(missing)
+        row = rows.setdefault(_row_key(config), {"model": config.model, "method": method_label(
+            config.method, _params_of(config))})
+        row[f"seed {config.seed}"] = cell
+    return pd.DataFrame(list(rows.values()))
 
 
 # --------------------------------------------------------------------------- Section 5 tables
@@ -289,6 +317,8 @@ def paper_value(paper: dict, metric: str) -> float:
     """The paper's number comparable with our ``metric`` (:data:`PAPER_COUNTERPART`); NaN if none."""
     source = PAPER_COUNTERPART.get(metric, metric)
     return np.nan if source is None else paper.get(source, np.nan)
+
+
 #: Configuration fields that only set a run's budget; the rest say *what* is run.
 BUDGET_FIELDS = ("epochs", "milestones", "lr", "train_size", "test_size")
 

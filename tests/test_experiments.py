@@ -350,3 +350,19 @@ def test_llr_step_comparison_released_step_moves_less_than_signed_steps(data_roo
     released, signed = out["released step"], out["signed steps"]
     assert 0 < released["mean |δ|"] < signed["mean |δ|"] <= 0.1
     assert released["pixels at ≥ ε/2"] < signed["pixels at ≥ ε/2"]
+
+
+def test_table_progress_marks_done_missing_and_not_run(tmp_path):
+    budget = experiments.TABLE_BUDGETS["mnist"]
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+                                        seeds=[0, 1], **budget)
+    store = ResultsStore(tmp_path)
+    nat0, at0, nat1, _ = configs
+    for attack in experiments.FULL_EVALUATION:
+        store.put(nat0.replace(attack=attack), _metrics(adv=1.0, lip=1.0), {})
+    store.put(at0, _metrics(adv=1.0, lip=1.0), {})
+    store.put(nat1, _metrics(adv=1.0, lip=1.0), {})
+    frame = experiments.table_progress(store.records(), seeds=(0, 1))
+    cnn2 = frame[frame["model"] == "cnn2"].set_index("method")
+    assert cnn2.loc["Natural", "seed 0"] == "done" and cnn2.loc["Natural", "seed 1"] == "done"
+    assert cnn2.loc["AT", "seed 0"] == "missing mt, aa-apgd, aa" and cnn2.loc["AT", "seed 1"] == "not run"
