@@ -141,6 +141,66 @@ def cheapest_qualifying(rule):
             "milestones": tuple(best["milestones"])}
 
 
+def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), full_evaluation_seeds=(0,),
+               released_pairs: int = 4):
+    """The measured cost of the table sweep at the table budget and the projection of the whole
+    table from it: per method, the median training seconds and the median evaluation seconds of
+    its stored runs (seed-0 models get every attack, the others PGD-10 only), then the total for
+    every (model, method, seed) of :func:`rll.experiments.table_progress`'s plan plus
+    ``released_pairs`` released-fidelity runs (GR/LLR, evaluated fully).  Seconds of one core on
+    this machine, under whatever else it ran; a DataFrame and the projected total (hours on one
+    core)."""
+    import json
+
+    import pandas as pd
+
+    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, table_configs
+
+    budget = TABLE_BUDGETS.get(dataset, {})
+    by_model: dict = {}
+    for r in records:
+        c = r["config"]
+        if c["dataset"] != dataset or any((list(v) if isinstance(v, tuple) else v) != c.get(k) for k, v in budget.items()):
+            continue
+        by_model.setdefault(json.dumps({**c, "attack": None}, sort_keys=True), []).append(r)
+    measured: dict = {}
+    for recs in by_model.values():
+        c, p = recs[0]["config"], recs[0]["provenance"]
+        full = {a for a in FULL_EVALUATION} <= {x["config"]["attack"] for x in recs}
+        m = measured.setdefault(c["method"], {"train": [], "eval full": [], "eval pgd": []})
+        if p.get("train_seconds") is not None:
+            m["train"].append(p["train_seconds"])
+        m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
+    rows = []
+    for method, m in sorted(measured.items()):
+        rows.append({"method": method, "runs": len(m["train"]),
+                     "train s (median)": float(np.median(m["train"])) if m["train"] else np.nan,
+                     "evaluation s, every attack (median)": float(np.median(m["eval full"])) if m["eval full"] else np.nan,
+                     "evaluation s, PGD-10 only (median)": float(np.median(m["eval pgd"])) if m["eval pgd"] else np.nan})
+    frame = pd.DataFrame(rows)
+    if not len(frame):
+        return frame, float("nan")
+    med = frame.set_index("method")
+    train_all = med["train s (median)"].median()
+    full_all = med["evaluation s, every attack (median)"].median()
+    pgd_all = med["evaluation s, PGD-10 only (median)"].median()
+    total = 0.0
+    plan = [c for c in table_configs("table2", dataset=dataset, seeds=tuple(seeds), **budget)
+            if c.seed in full_evaluation_seeds or c.model == "cnn2"]
+    for c in plan:
+        row = med.loc[c.method] if c.method in med.index else None
+        train = row["train s (median)"] if row is not None and not np.isnan(row["train s (median)"]) else train_all
+        if c.seed in full_evaluation_seeds:
+            ev = row["evaluation s, every attack (median)"] if row is not None else np.nan
+            ev = full_all if np.isnan(ev) else ev
+        else:
+            ev = row["evaluation s, PGD-10 only (median)"] if row is not None else np.nan
+            ev = pgd_all if np.isnan(ev) else ev
+        total += train + (0.0 if np.isnan(ev) else ev)
+    total += released_pairs * (train_all + (0.0 if np.isnan(full_all) else full_all))
+    return frame, total / 3600
+
+
 __all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
-           "cheapest_qualifying",
+           "cheapest_qualifying", "table_cost",
            "converged", "curve", "image_epochs"]

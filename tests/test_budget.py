@@ -61,3 +61,20 @@ def test_no_qualifying_budget():
     assert np.isnan(budget.budget_rule(pd.DataFrame(
         {"train images": [1], "epochs": [1], "milestones": [()], "image-epochs": [1], "method": ["Natural"],
          "clean": [99.0], "PGD-10": [1.0], "converged": [True]}))["AT PGD-10"].iloc[0])
+
+
+def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
+    from rll import experiments
+
+    store = ResultsStore(tmp_path)
+    b = experiments.TABLE_BUDGETS["mnist"]
+    nat0 = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=0, **b)
+    at1 = TrainConfig.from_paper("mnist", "cnn2", "at", seed=1, **b)
+    for attack in experiments.FULL_EVALUATION:
+        store.put(nat0.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 100.0, "eval_seconds": 900.0})
+    store.put(at1, {"test_acc": 99.0}, {"train_seconds": 1000.0, "eval_seconds": 100.0})
+    frame, hours = budget.table_cost(store.records())
+    by = frame.set_index("method")
+    assert by.loc["natural", "train s (median)"] == 100.0 and by.loc["at", "evaluation s, PGD-10 only (median)"] == 100.0
+    # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
+    assert hours > 0 and np.isfinite(hours)
