@@ -162,6 +162,16 @@ def _add_evaluation_arguments(g) -> None:
                    help="evaluation batch size (default: the plan's; full: 512)")
 
 
+def _add_speed_arguments(g) -> None:
+    g.add_argument("--amp", action="store_true", help="bfloat16 autocast of the training passes (CUDA speed option)")
+    g.add_argument("--channels-last", action="store_true", help="channels-last memory format (speed option)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (speed option; not paper GR/LLR)")
+
+
+def _speed(args: argparse.Namespace) -> dict:
+    return {"amp": args.amp, "channels_last": args.channels_last, "compile": args.compile}
+
+
 def _eval_plan(args: argparse.Namespace):
     """The --eval-plan and --eval-batch-size flags as an rll.metrics.EvalPlan."""
     import dataclasses
@@ -208,6 +218,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--curve-images", type=int, default=None, metavar="N",
                    help="learning curves: after every epoch, clean test accuracy, PGD-10 on N fixed "
                         "test images and both Lipschitz estimators on N/2 (kept in the record's history)")
+    _add_speed_arguments(p)
     p.set_defaults(func=_run_train)
 
 
@@ -220,7 +231,7 @@ def _run_train(args: argparse.Namespace) -> int:
                        checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
                        resume=not args.no_resume, force=args.force, attacks=args.attacks,
                        eval_plan=_eval_plan(args), curve_images=args.curve_images,
-                       checksums=_checksums(args))
+                       checksums=_checksums(args), **_speed(args))
     except (TrainingDiverged, RunClaimed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -272,6 +283,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     _add_evaluation_arguments(p)
     p.add_argument("--curve-images", type=int, default=None, metavar="N",
                    help="learning curves in every record (see train --help)")
+    _add_speed_arguments(p)
+    p.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
+                   help="start no new configuration after this many minutes (a time-boxed worker)")
     p.add_argument("--fidelity", default="paper")
     p.add_argument("--data-root", default=None)
     _add_checksum_argument(p)
@@ -338,8 +352,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                                    data_root=args.data_root, device=args.device, checksums=_checksums(args),
                                    attacks=args.attacks, eval_plan=_eval_plan(args),
-                                   curve_images=args.curve_images,
-                                   log=lambda m: print(m, file=sys.stderr, flush=True))
+                                   curve_images=args.curve_images, stop_after=args.stop_after,
+                                   log=lambda m: print(m, file=sys.stderr, flush=True), **_speed(args))
     print(json.dumps(counts))
     return 0
 
@@ -352,6 +366,9 @@ def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
     from rll import submit
 
     slurm = dict(args.slurm) if args.slurm else None
+    if args.stop_after is not None:
+        raise ValueError("--stop-after applies to a sweep in this process; jobs stop at --timeout "
+                         "(and are requeued to resume)")
     submit.check_options(args.executor, partition=args.partition, gpus_per_job=args.gpus_per_job,
                          procs_per_job=args.procs_per_job, timeout_min=args.timeout,
                          max_parallel=args.max_parallel, slurm=slurm, device=args.device, log_dir=args.log_dir)
@@ -368,11 +385,29 @@ def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
     jobs, counts = submit.submit_sweep(configs, executor, results_dir=args.results_dir,
                                        checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
                                        checksums=_checksums(args), attacks=args.attacks,
-                                       eval_plan=_eval_plan(args), curve_images=args.curve_images, log=log)
+                                       eval_plan=_eval_plan(args), curve_images=args.curve_images,
+                                       speed=_speed(args), log=log)
     if args.executor == "local" and jobs:
         counts = {**counts, **submit.wait(jobs, log=log)}
     print(json.dumps({**counts, "jobs": [j.job_id for j in jobs]}))
     return 0 if not counts.get("failed") else 1
+
+
+def _add_pack(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pack", help="pack the trained models of a checkpoint folder into one file "
+                                    "(weights and training configuration only), e.g. to carry them off a machine")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--max-mib", type=float, default=None, help="fail if the file would be larger")
+    p.set_defaults(func=_run_pack)
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from rll.train import pack_models
+
+    path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
+    print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
+    return 0
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -393,7 +428,7 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep, _add_export]
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep, _add_pack, _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

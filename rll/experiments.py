@@ -241,16 +241,44 @@ def store_summary(records: list[dict]):
                 else "other")
         key = (c["dataset"], c["model"], kind + (" (with the test set)" if c.get("train_with_test") else ""),
                c["attack"], c["fidelity"], c["epochs"], p.get("n_train"), p.get("n_test"), p.get("device", "?"),
-               str(p.get("git_commit") or "?")[:10])
+               p.get("fidelity_revision", 1), str(p.get("git_commit") or "?")[:10])
         g = groups.setdefault(key, {"runs": 0, "seeds": set(), "dates": set()})
         g["runs"] += 1
         g["seeds"].add(c["seed"])
         g["dates"].add(str(p.get("started_utc", "?"))[:10])
     columns = ("dataset", "model", "kind", "attack", "fidelity", "epochs", "training examples", "test examples",
-               "device", "commit")
+               "device", "fidelity revision", "commit")
     rows = [{**dict(zip(columns, key)), "runs": g["runs"], "seeds": ", ".join(map(str, sorted(g["seeds"]))),
              "run on": ", ".join(sorted(g["dates"]))} for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
     return pd.DataFrame(rows, columns=[*columns, "runs", "seeds", "run on"])
+
+
+#: The attacks every seed-0 table model is evaluated with; other seeds get PGD-10.
+FULL_EVALUATION = ("pgd", "mt", "aa-apgd", "aa")
+
+
+def table_progress(records: list[dict], *, table: str = "table2", dataset: str = "mnist", seeds=(0, 1, 2),
+                   full_evaluation_seeds=(0,)):
+    """How far the table's sweep at :data:`TABLE_BUDGETS` has come: one row per (model,
+    method), one column per seed, each cell ``done``, ``missing <attacks>`` or ``not run``
+    (seeds in ``full_evaluation_seeds`` need every attack of :data:`FULL_EVALUATION`, the others
+    PGD-10)."""
+    import pandas as pd
+
+    budget = TABLE_BUDGETS.get(dataset, {})
+    have = {json.dumps({**r["config"], "attack": None}, sort_keys=True): set() for r in records}
+    for r in records:
+        have[json.dumps({**r["config"], "attack": None}, sort_keys=True)].add(r["config"]["attack"])
+    rows: dict = {}
+    for config in table_configs(table, dataset=dataset, seeds=tuple(seeds), **budget):
+        want = FULL_EVALUATION if config.seed in full_evaluation_seeds else ("pgd",)
+        stored = have.get(json.dumps({**config.canonical(), "attack": None}, sort_keys=True), set())
+        missing = [a for a in want if a not in stored]
+        cell = "done" if not missing else "not run" if not stored else "missing " + ", ".join(missing)
+        row = rows.setdefault(_row_key(config), {"model": config.model, "method": method_label(
+            config.method, _params_of(config))})
+        row[f"seed {config.seed}"] = cell
+    return pd.DataFrame(list(rows.values()))
 
 
 # --------------------------------------------------------------------------- Section 5 tables
@@ -289,6 +317,8 @@ def paper_value(paper: dict, metric: str) -> float:
     """The paper's number comparable with our ``metric`` (:data:`PAPER_COUNTERPART`); NaN if none."""
     source = PAPER_COUNTERPART.get(metric, metric)
     return np.nan if source is None else paper.get(source, np.nan)
+
+
 #: Configuration fields that only set a run's budget; the rest say *what* is run.
 BUDGET_FIELDS = ("epochs", "milestones", "lr", "train_size", "test_size")
 
@@ -309,7 +339,7 @@ TABLE_EVAL_PLAN = _table_eval_plan()
 
 #: The budget of the converged CPU runs of each dataset's table (rll's choice, measured on the
 #: budget page, ``notebooks/budget``): keyword arguments of :func:`check_table_params`.
-TABLE_BUDGETS = {"mnist": {"train_size": 10000, "epochs": 10, "milestones": (5, 8)}}
+TABLE_BUDGETS = {"mnist": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}
 
 _GREEK = {"lam": "λ", "beta": "β"}
 
@@ -641,6 +671,13 @@ def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, da
     check_data_root(data_root)
 
 
+def check_budget_params(*, budget_dir=None, results_dir=None) -> None:
+    """Validate the budget notebook's parameters: each folder, when given, must exist."""
+    for name, folder in (("budget_dir", budget_dir), ("results_dir", results_dir)):
+        if folder is not None and not Path(folder).is_dir():
+            raise ValueError(f"{name} {str(folder)!r} is not a folder of run records")
+
+
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
@@ -761,7 +798,7 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
               progress: bool = True, log=print, checksums=None, attacks=None, eval_plan=None,
-              curve_images=None) -> dict:
+              curve_images=None, stop_after: float | None = None, **speed) -> dict:
     """Run every configuration the store lacks, one after another.  Safe to start on several
     workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
     is claimed in the store before it is trained, and a worker skips what another holds, so
@@ -771,21 +808,27 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     ``checksums`` overrides the dataset's official md5s; ``attacks``, ``eval_plan`` and
     ``curve_images`` say how each trained model is evaluated before the next one starts
     (:func:`rll.train.train`): a configuration counts as stored only when every attack's
-    record is there."""
+    record is there.  ``stop_after`` (minutes): start no new configuration after that long
+    (counted as ``not_started``); ``speed``: ``amp``, ``channels_last``, ``compile`` for
+    :func:`rll.train.train`."""
     from rll.results import ResultsStore
     from rll.train import RunClaimed, TrainingDiverged, train
 
     store = ResultsStore(results_dir)
-    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0}
+    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0, "not_started": 0}
     attack_names = tuple(attacks) if attacks else None
+    started = time.monotonic()
     for i, config in enumerate(configs, 1):
+        if stop_after is not None and time.monotonic() - started > 60 * stop_after:
+            counts["not_started"] += 1
+            continue
         if all(store.get(config.replace(attack=a)) is not None for a in (attack_names or (config.attack,))):
             counts["stored"] += 1
             continue
         try:
             train(config, data_root=data_root, results_dir=results_dir, device=device, progress=progress,
                   checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums,
-                  attacks=attack_names, eval_plan=eval_plan, curve_images=curve_images)
+                  attacks=attack_names, eval_plan=eval_plan, curve_images=curve_images, **speed)
         except RunClaimed:
             counts["claimed_elsewhere"] += 1
             log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")

@@ -215,3 +215,47 @@ def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def learning_curves(records: list[dict], *, title: str = "learning curves (CNN2, seed 0)"):
+    """Clean and PGD-10 test accuracy and the released-estimator Lipschitz constant after every
+    epoch (the records' learning curves, :func:`rll.budget.curve`) against training images seen:
+    one colour per budget, one marker per method; the paper's final numbers dotted, labelled."""
+    from rll import budget, experiments
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
+               ("adv_test_acc", "PGD-10 accuracy (%, curve subset)", "adv_test_acc"),
+               ("test_lipschitz_released", "Lipschitz (released estimator)", "test_lipschitz"))
+    markers = {"Natural": "o", "AT": "s"}
+    colors: dict = {}
+    methods: set = set()
+    for r in records:
+        c = r["config"]
+        points = budget.curve(r)
+        if not points:
+            continue
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        methods.add(label)
+        n = c["train_size"] or budget.TRAIN_SPLIT_SIZE.get(c["dataset"], 1)
+        key = f"{n / 1000:g}k × {c['epochs']}"
+        color = colors.setdefault(key, f"C{len(colors)}")
+        seen = [p["epoch"] * n for p in points]
+        for ax, (metric, _, _) in zip(axes, metrics):
+            ax.plot(seen, [p[metric] for p in points], marker=markers.get(label, "^"), markersize=4, color=color,
+                    alpha=0.85, label=f"{label}, {key}")
+    paper = {r["label"]: r for r in experiments.paper_reference()["table2"]["rows"] if r["model"] == "cnn2"}
+    for ax, (_, name, paper_key) in zip(axes, metrics):
+        for label in sorted(methods):
+            if label in paper:
+                value = paper[label][paper_key]
+                ax.axhline(value, color="black", linestyle=":", linewidth=0.8)
+                ax.annotate(f"paper {label}", (1.0, value), xycoords=("axes fraction", "data"), fontsize=6,
+                            ha="right", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("training images seen")
+        ax.set_title(name, fontsize=9)
+    axes[0].legend(fontsize=6, loc="lower right")
+    fig.suptitle(title + "; dotted: the paper's final number", fontsize=10)
+    fig.tight_layout()
+    return fig

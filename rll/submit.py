@@ -61,7 +61,7 @@ class TrainJob(submitit.helpers.Checkpointable):
     def __init__(self, config: Mapping[str, Any], *, results_dir: str, checkpoint_dir: str,
                  data_root: str | None = None, checksums: Mapping[str, str] | None = None,
                  device: str = "cpu", attacks: tuple[str, ...] | None = None, eval_plan=None,
-                 curve_images: int | None = None) -> None:
+                 curve_images: int | None = None, speed: Mapping[str, bool] | None = None) -> None:
         self.config = dict(config)
         self.results_dir, self.checkpoint_dir = str(results_dir), str(checkpoint_dir)
         self.data_root = None if data_root is None else str(data_root)
@@ -69,6 +69,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         self.device = device
         self.attacks = tuple(attacks) if attacks else None     # as rll.train.train takes them
         self.eval_plan, self.curve_images = eval_plan, curve_images
+        self.speed = dict(speed or {})       # amp, channels_last, compile (rll.train.train)
 
     def __call__(self) -> dict:
         from rll.train import RunClaimed, TrainConfig, TrainingDiverged, train
@@ -85,7 +86,7 @@ class TrainJob(submitit.helpers.Checkpointable):
             record = train(config, data_root=self.data_root, results_dir=self.results_dir,
                            checkpoint_dir=self.checkpoint_dir, device=self.device, progress=False,
                            checksums=self.checksums, attacks=self.attacks, eval_plan=self.eval_plan,
-                           curve_images=self.curve_images,
+                           curve_images=self.curve_images, **self.speed,
                            claim_owner=f"submitit job {env.job_id}: {config.label()}")
         except RunClaimed as err:
             return {**out, "status": "claimed_elsewhere", "message": str(err)}
@@ -193,7 +194,7 @@ def _job_device(executor: submitit.Executor) -> str:
 def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir: str | os.PathLike,
                  checkpoint_dir: str | os.PathLike, data_root: str | os.PathLike | None = None,
                  checksums: Mapping[str, str] | None = None, attacks: Iterable[str] | None = None,
-                 eval_plan=None, curve_images: int | None = None,
+                 eval_plan=None, curve_images: int | None = None, speed: Mapping[str, bool] | None = None,
                  log: Callable[[str], None] = print) -> tuple[list, dict]:
     """Submit one :class:`TrainJob` per configuration the store lacks, as one job array.
 
@@ -202,7 +203,7 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     count: the job breaks it).  ``attacks``, ``eval_plan`` and ``curve_images`` reach
     :func:`rll.train.train` as in :func:`rll.experiments.run_sweep`.  Paths are made absolute
     for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``, ``stored`` and
-    ``claimed_elsewhere``."""
+    ``claimed_elsewhere``.  ``speed`` (``amp``, ``channels_last``, ``compile``) likewise."""
     from rll.data import resolve_root
 
     store = ResultsStore(Path(results_dir).resolve())
@@ -223,7 +224,7 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
         return [], counts
     options = dict(results_dir=str(store.root), checkpoint_dir=str(Path(checkpoint_dir).resolve()),
                    data_root=str(resolve_root(data_root)), checksums=checksums, device=_job_device(executor),
-                   attacks=attacks, eval_plan=eval_plan, curve_images=curve_images)
+                   attacks=attacks, eval_plan=eval_plan, curve_images=curve_images, speed=speed)
     with executor.batch():
         jobs = [executor.submit(TrainJob(config.canonical(), **options)) for config in todo]
     counts["submitted"] = len(jobs)

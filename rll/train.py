@@ -98,7 +98,7 @@ __all__ = ["TrainConfig", "train", "evaluate", "SCHEDULES", "DATASET_MODELS", "F
            "ATTACKS", "OPTIMIZERS", "CheckpointMismatch", "TrainingDiverged", "RunClaimed",
            "released_lr", "released_milestones", "scale_milestones", "checkpoint_path", "load_checkpoint",
            "augment_batch", "make_batch", "train_step", "subset_indices", "resolve_device",
-           "load_trained_model", "load_test_split"]
+           "load_trained_model", "load_test_split", "pack_models"]
 
 FIDELITIES = ("paper", "released")
 ATTACKS = tuple(rmetrics.ATTACKS)
@@ -1013,6 +1013,30 @@ def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.n
         raise RuntimeError(f"record of {config.label()} could not be read back from {store.root}")
     record["path"] = str(store.path(config))
     return record
+
+
+def pack_models(checkpoint_dir: str | os.PathLike, out: str | os.PathLike, *,
+                max_mib: float | None = None) -> tuple[Path, int]:
+    """Pack every *finished* training of ``checkpoint_dir`` (all its epochs done) into one file:
+    ``{checkpoint file name: {"config": training configuration, "model": weights}}``, without
+    optimiser and random-number states (a trained model, not a resumable run), saved
+    atomically with ``torch.save``; readable with ``torch.load(weights_only=True)``.  Raises
+    ``ValueError`` naming the size if it exceeds ``max_mib``.  Returns (path, models packed)."""
+    import io
+
+    packed = {}
+    for path in sorted(Path(checkpoint_dir).glob("*.pt")):
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointMismatch:
+            continue
+        if int(ckpt["epoch"]) == int(ckpt["config"]["epochs"]):
+            packed[path.name] = {"config": ckpt["config"], "model": ckpt["model"]}
+    buf = io.BytesIO()
+    torch.save(packed, buf)
+    if max_mib is not None and buf.tell() > max_mib * 2**20:
+        raise ValueError(f"{len(packed)} models take {buf.tell() / 2**20:.1f} MiB, more than --max-mib {max_mib}")
+    return atomic_write_bytes(Path(out), buf.getvalue()), len(packed)
 
 
 def load_trained_model(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,

@@ -81,7 +81,8 @@ def _store_with(tmp_path, entries):
     store = ResultsStore(tmp_path)
     for config, metrics, n_train in entries:
         store.put(config, metrics, {"device": "cpu (2 cores)", "started_utc": "2026-11-26T00:00:00+00:00",
-                                    "git_commit": "abc", "n_train": n_train, "n_test": 100, "epochs_done": config.epochs})
+                                    "git_commit": "abc", "n_train": n_train, "n_test": 100, "epochs_done": config.epochs,
+                                    "fidelity_revision": claims.FIDELITY_REVISION})
     return store
 
 
@@ -143,6 +144,37 @@ def test_claims_on_synthetic_rows():
     drop = [row("at", 50, 10, 5, 20), row("at", 50, 12, 2, 10, dropout=0.2)]
     assert claims.judge_dropout(drop, "gap")[0] == claims.HOLDS
     assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == claims.FAILS
+
+
+def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
+    def row(method, adv, lip, sd=0.0, converged=True):
+        return {"dataset": "mnist", "model": "cnn2", "method": method, "params": {}, "dropout": 0.0,
+                "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": 1, "adv_gap": 1,
+                "sd_adv_test_acc": sd, "sd_test_lipschitz_released": 0.0, "converged": converged}
+    clear = [row("natural", 80, 50, sd=0.5), row("at", 90, 5, sd=0.5)]
+    assert claims.judge_robust_smoothest(clear)[0] == claims.HOLDS
+    close = [row("natural", 89, 50, sd=1.5), row("at", 90, 5, sd=0.5)]      # 1 point apart, spread 1.5
+    verdict, evidence = claims.judge_robust_smoothest(close)
+    assert verdict == claims.WITHIN_SPREAD and "seed spread ±1.50" in evidence
+    late = [row("natural", 80, 50), row("at", 90, 5, converged=False)]
+    verdict, evidence = claims._precondition(late, *claims.judge_robust_smoothest(late))
+    assert verdict == claims.INCONCLUSIVE and "mnist/cnn2 AT" in evidence and "would be 'holds'" in evidence
+
+
+def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
+    from rll.train import TrainConfig
+
+    budget = experiments.TABLE_BUDGETS["mnist"]
+    store = ResultsStore(tmp_path)
+    for seed, acc in ((0, 99.0), (1, 9.8), (2, 98.0)):
+        cfg = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=seed, **budget)
+        store.put(cfg, _metrics(adv=80.0, lip=10.0, test=acc), {"fidelity_revision": claims.FIDELITY_REVISION})
+    old = TrainConfig.from_paper("mnist", "cnn2", "at", **budget)
+    store.put(old, _metrics(adv=95.0, lip=1.0), {})                      # no revision: an older record
+    rows, note = claims._drop_collapsed(claims._rows_from_records(store.records(), attack="pgd"))
+    assert [r["seed"] for r in rows] == [0, 2] and "mnist/cnn2 Natural seed 1 (9.8% clean)" in note
+    (mean,) = claims._mean_by_row(rows)
+    assert mean["test_acc"] == 98.5 and mean["seeds"] == 2 and mean["sd_test_acc"] == pytest.approx(0.7071, abs=1e-4)
 
 
 def test_all_verdicts_judge_the_papers_own_numbers():
@@ -240,7 +272,7 @@ def test_proof_of_concept_frame_spread_over_seeds(tmp_path):
 
 def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
     table = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["rst(lam=2)"],
-                                      epochs=2, train_size=100, test_size=50)[0]
+                                      test_size=50, **experiments.TABLE_BUDGETS["mnist"])[0]
     poc = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50)
     assert experiments.is_table_run(table.canonical()) and not experiments.is_table_run(poc[1].canonical())
     assert [experiments.is_proof_of_concept_run(c.canonical()) for c in poc + [table]] == [True, True, False]
@@ -252,7 +284,8 @@ def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
     assert "mnist: 99.50% adversarial (without the test set: 61.00%), 2 epochs" == poc_verdict.ours_evidence
     assert claims.judge_proof_of_concept([{"dataset": "mnist", "adv_test_acc": 90.0, "train_with_test": True}])[0] \
         == claims.FAILS
-    assert claims._rows_from_records(store.records()) == claims._rows_from_records([store.get(table)])
+    rows = claims._rows_from_records(store.records())
+    assert len(rows) == 1 and rows == claims._rows_from_records([store.get(table)])
 
 
 def test_mt_stronger_pairs_the_same_model_per_seed():
@@ -317,3 +350,19 @@ def test_llr_step_comparison_released_step_moves_less_than_signed_steps(data_roo
     released, signed = out["released step"], out["signed steps"]
     assert 0 < released["mean |δ|"] < signed["mean |δ|"] <= 0.1
     assert released["pixels at ≥ ε/2"] < signed["pixels at ≥ ε/2"]
+
+
+def test_table_progress_marks_done_missing_and_not_run(tmp_path):
+    budget = experiments.TABLE_BUDGETS["mnist"]
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+                                        seeds=[0, 1], **budget)
+    store = ResultsStore(tmp_path)
+    nat0, at0, nat1, _ = configs
+    for attack in experiments.FULL_EVALUATION:
+        store.put(nat0.replace(attack=attack), _metrics(adv=1.0, lip=1.0), {})
+    store.put(at0, _metrics(adv=1.0, lip=1.0), {})
+    store.put(nat1, _metrics(adv=1.0, lip=1.0), {})
+    frame = experiments.table_progress(store.records(), seeds=(0, 1))
+    cnn2 = frame[frame["model"] == "cnn2"].set_index("method")
+    assert cnn2.loc["Natural", "seed 0"] == "done" and cnn2.loc["Natural", "seed 1"] == "done"
+    assert cnn2.loc["AT", "seed 0"] == "missing mt, aa-apgd, aa" and cnn2.loc["AT", "seed 1"] == "not run"

@@ -336,3 +336,8 @@ def test_papermill_sees_every_parameter(path):
 def test_attacks_page_rejects_bad_parameters_through_papermill(tmp_path, params, message):
     with pytest.raises(papermill.PapermillExecutionError, match=message):
         _run(REPO / "notebooks" / "attacks.ipynb", tmp_path, **params)
+
+
+def test_budget_page_rejects_a_missing_folder_through_papermill(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="budget_dir '/nonexistent' is not a folder"):
+        _run(REPO / "notebooks" / "budget.ipynb", tmp_path, budget_dir="/nonexistent")

@@ -71,6 +71,7 @@ SWEEP = ["sweep", "table2", "--dataset", "mnist", "--models", "cnn1", "--methods
     (["--executor", "local", "--timeout", "0"], ["--timeout", "positive"]),
     (["--executor", "slurm", "--slurm", "colour=blue"], ["colour", "Valid parameters", "partition"]),
     (["--executor", "slurm", "--slurm", "novalue"], ["KEY=VALUE"]),
+    (["--executor", "local", "--stop-after", "5"], ["--stop-after", "--timeout"]),
 ])
 def test_bad_scheduling_options_exit_2_before_anything_runs(extra, fragments, tmp_path, capsys, fake_slurm):
     code = _exit_code([*SWEEP, *extra, "--results-dir", str(tmp_path / "res"),
@@ -95,7 +96,8 @@ def test_slurm_without_slurm_exits_2(tmp_path, capsys, monkeypatch):
 def test_slurm_sweep_writes_the_job_array_script(tmp_path, fake_slurm, capsys):
     """Table 3 on CIFAR-10 (the README's example), 2 seeds: one array, a job per row and seed."""
     logs = tmp_path / "logs" / "%j"
-    code = cli.main(["sweep", "table3", "--dataset", "cifar10", "--seeds", "0", "1", "--executor", "slurm",
+    code = cli.main(["sweep", "table3", "--dataset", "cifar10", "--seeds", "0", "1", "--channels-last",
+                     "--attacks", "pgd", "mt", "--executor", "slurm",
                      "--partition", "gpu", "--gpus-per-job", "4", "--timeout", "720", "--max-parallel", "5",
                      "--slurm", "account=robust", "--slurm", "mem=64G",
                      "--log-dir", str(logs), "--results-dir", str(tmp_path / "res"),
@@ -129,6 +131,7 @@ def test_slurm_sweep_writes_the_job_array_script(tmp_path, fake_slurm, capsys):
         assert isinstance(job, rsubmit.TrainJob) and job.config == config.canonical()
         assert job.results_dir == str((tmp_path / "res").resolve()) and job.device == "cuda"
         assert job.checkpoint_dir == str((tmp_path / "ck").resolve())
+        assert job.attacks == ("pgd", "mt") and job.speed["channels_last"] is True
         assert delayed._timeout_countdown == rsubmit.MAX_TIMEOUTS
     assert not (tmp_path / "res").exists()       # nothing trained or claimed by the submission
 

@@ -1,0 +1,206 @@
+"""Choosing a training budget by measurement, and telling converged runs from unconverged ones.
+
+A *budget* is (training images, epochs, milestones) at the paper's optimiser (SGD, momentum 0.9,
+batch 64, learning rate 6.4e-3 on the mean loss for MNIST).  Its cost is counted in image-epochs
+(training images × epochs): the training time of every method is proportional to it.  The
+budget page (``notebooks/budget``) shows learning curves — clean and PGD-10 test accuracy and
+the Lipschitz estimates after every epoch, stored in each record's ``provenance.history`` by
+``train(..., curve_images=...)`` — for several budgets, and applies :func:`budget_rule`:
+
+* natural CNN2 reaches at least :data:`NATURAL_MIN` % clean test accuracy (whole test set);
+* AT CNN2 reaches at least :data:`AT_MIN` % PGD-10 accuracy (whole test set);
+* both have flattened (:func:`converged`);
+
+the cheapest budget (fewest image-epochs) that meets all three is the tables' budget
+(:data:`rll.experiments.TABLE_BUDGETS`).
+
+:func:`converged` is also the precondition of the verdicts that need trained models: a run
+whose last epoch still moved its clean accuracy by more than :data:`FLAT_CLEAN` points or its
+PGD-10 accuracy by more than the larger of :data:`FLAT_ADV` points and twice the sampling noise
+of the curve's PGD subset has not settled at its budget.  (The PGD points of a curve are
+measured on 1 000 images, whose standard error at 85 % is 1.1 points: a smaller movement cannot
+be told from noise.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rll import experiments
+
+NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
+AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
+FLAT_CLEAN = 0.5     # points of clean accuracy the last epoch may still add (or lose)
+FLAT_ADV = 1.0       # points of PGD-10 accuracy the last epoch may still move (at least 2 standard errors)
+#: Training-split sizes, for runs on the whole split.
+TRAIN_SPLIT_SIZE = {"mnist": 60000, "cifar10": 50000, "svhn": 73257}
+
+
+def curve(record: dict) -> list[dict]:
+    """The per-epoch learning-curve points of a record (empty when it has none): epoch, lr,
+    training loss and the curve's metrics."""
+    out = []
+    for h in record.get("provenance", {}).get("history", []):
+        if "curve" in h:
+            out.append({"epoch": h["epoch"], "lr": h["lr"], "loss": h["loss"], **{
+                k: v for k, v in h["curve"].items() if k != "evaluated_on"}})
+    return out
+
+
+def adv_tolerance(record: dict) -> float:
+    """How far (points) the curve's PGD-10 accuracy may move in the last epoch and still count as
+    settled: :data:`FLAT_ADV`, or twice the binomial standard error of the last point on the
+    curve's subset if that is larger."""
+    history = record.get("provenance", {}).get("history", [])
+    n = (history[-1].get("curve", {}).get("evaluated_on", {}).get("adv_test_acc") if history else None) or 0
+    points = curve(record)
+    if not n or not points:
+        return FLAT_ADV
+    p = points[-1]["adv_test_acc"] / 100
+    return max(FLAT_ADV, 2 * 100 * (p * (1 - p) / n) ** 0.5)
+
+
+def converged(record: dict) -> tuple[bool | None, str]:
+    """Whether a run settled at its budget: its last epoch moved the clean test accuracy (whole
+    test set) by at most :data:`FLAT_CLEAN` points and the curve's PGD-10 accuracy by at most
+    :func:`adv_tolerance`.  ``(None, reason)`` when the record has fewer than two curve points."""
+    points = curve(record)
+    if len(points) < 2:
+        return None, "no learning curve"
+    last, before = points[-1], points[-2]
+    d_clean = last["test_acc"] - before["test_acc"]
+    d_adv = last["adv_test_acc"] - before["adv_test_acc"]
+    tol = adv_tolerance(record)
+    ok = abs(d_clean) <= FLAT_CLEAN and abs(d_adv) <= tol
+    return ok, f"last epoch moved clean {d_clean:+.2f} (≤ {FLAT_CLEAN:g}), PGD-10 {d_adv:+.2f} (≤ {tol:.2f}) points"
+
+
+def image_epochs(config: dict) -> int:
+    """The budget's cost: training images × epochs (the whole split when ``train_size`` is None)."""
+    n = config["train_size"] or TRAIN_SPLIT_SIZE.get(config["dataset"], 0)
+    return n * config["epochs"]
+
+
+def budget_key(config: dict) -> tuple:
+    return (config["train_size"], config["epochs"], tuple(config["milestones"]))
+
+
+def budget_frame(records: list[dict]):
+    """One row per (budget, method) of CNN2 seed-0 paper-fidelity PGD records: the budget, its
+    cost, the final clean and PGD-10 accuracy (whole test set), both Lipschitz estimates, the
+    paper's numbers, whether the run converged, and the measured seconds."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        c, m, p = r["config"], r["metrics"], r["provenance"]
+        if c["model"] != "cnn2" or c["seed"] != 0 or c["fidelity"] != "paper" or c["attack"] != "pgd":
+            continue
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], experiments.row_params(
+            c["method"], c["params"]), c["dropout"], "pgd") or {}
+        ok, why = converged(r)
+        rows.append({"train images": c["train_size"], "epochs": c["epochs"], "milestones": tuple(c["milestones"]),
+                     "image-epochs": image_epochs(c), "method": label, "clean": m["test_acc"],
+                     "PGD-10": m["adv_test_acc"], "Lipschitz (released)": m.get("test_lipschitz_released"),
+                     "Lipschitz (Eq. 3)": m.get("test_lipschitz"), "paper clean": paper.get("test_acc"),
+                     "paper PGD-10": paper.get("adv_test_acc"), "paper Lipschitz": paper.get("test_lipschitz"),
+                     "converged": ok, "last epoch": why, "train s": p.get("train_seconds"),
+                     "eval s": p.get("eval_seconds")})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["image-epochs", "train images", "method"]).reset_index(drop=True) if len(frame) else frame
+
+
+def budget_rule(frame):
+    """Apply the rule to :func:`budget_frame`: one row per budget with natural's clean accuracy,
+    AT's PGD-10 accuracy, their convergence and whether the budget qualifies; sorted by cost.
+    A budget without a natural or an AT run cannot qualify (``None``: not measured)."""
+    import pandas as pd
+
+    rows = []
+    for key, g in frame.groupby(["train images", "epochs", "milestones"], sort=False):
+        nat, at = g[g["method"] == "Natural"], g[g["method"] == "AT"]
+        row = {"train images": key[0], "epochs": key[1], "milestones": key[2],
+               "image-epochs": int(g["image-epochs"].iloc[0]),
+               "natural clean": nat["clean"].iloc[0] if len(nat) else np.nan,
+               "AT PGD-10": at["PGD-10"].iloc[0] if len(at) else np.nan,
+               "converged": bool(nat["converged"].iloc[0] and at["converged"].iloc[0]) if len(nat) and len(at) else None}
+        measured = len(nat) and len(at)
+        row["qualifies"] = (bool(row["natural clean"] >= NATURAL_MIN and row["AT PGD-10"] >= AT_MIN and row["converged"])
+                            if measured else None)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("image-epochs").reset_index(drop=True)
+
+
+def cheapest_qualifying(rule):
+    """The cheapest budget that qualifies, as TABLE_BUDGETS' keyword arguments, or None."""
+    ok = rule[rule["qualifies"] == True]  # noqa: E712 — None means "not measured"
+    if not len(ok):
+        return None
+    best = ok.iloc[0]
+    return {"train_size": int(best["train images"]), "epochs": int(best["epochs"]),
+            "milestones": tuple(best["milestones"])}
+
+
+def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), full_evaluation_seeds=(0,),
+               released_pairs: int = 4):
+    """The measured cost of the table sweep at the table budget and the projection of the whole
+    table from it: per method, the median training seconds and the median evaluation seconds of
+    its stored runs (seed-0 models get every attack, the others PGD-10 only), then the total for
+    every (model, method, seed) of :func:`rll.experiments.table_progress`'s plan plus
+    ``released_pairs`` released-fidelity runs (GR/LLR, evaluated fully).  Seconds of one core on
+    this machine, under whatever else it ran; a DataFrame and the projected total (hours on one
+    core)."""
+    import json
+
+    import pandas as pd
+
+    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, table_configs
+
+    budget = TABLE_BUDGETS.get(dataset, {})
+    by_model: dict = {}
+    for r in records:
+        c = r["config"]
+        if c["dataset"] != dataset or any((list(v) if isinstance(v, tuple) else v) != c.get(k) for k, v in budget.items()):
+            continue
+        by_model.setdefault(json.dumps({**c, "attack": None}, sort_keys=True), []).append(r)
+    measured: dict = {}
+    for recs in by_model.values():
+        c, p = recs[0]["config"], recs[0]["provenance"]
+        full = {a for a in FULL_EVALUATION} <= {x["config"]["attack"] for x in recs}
+        m = measured.setdefault(c["method"], {"train": [], "eval full": [], "eval pgd": []})
+        if p.get("train_seconds") is not None:
+            m["train"].append(p["train_seconds"])
+        m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
+    rows = []
+    for method, m in sorted(measured.items()):
+        rows.append({"method": method, "runs": len(m["train"]),
+                     "train s (median)": float(np.median(m["train"])) if m["train"] else np.nan,
+                     "evaluation s, every attack (median)": float(np.median(m["eval full"])) if m["eval full"] else np.nan,
+                     "evaluation s, PGD-10 only (median)": float(np.median(m["eval pgd"])) if m["eval pgd"] else np.nan})
+    frame = pd.DataFrame(rows)
+    if not len(frame):
+        return frame, float("nan")
+    med = frame.set_index("method")
+    train_all = med["train s (median)"].median()
+    full_all = med["evaluation s, every attack (median)"].median()
+    pgd_all = med["evaluation s, PGD-10 only (median)"].median()
+    total = 0.0
+    plan = [c for c in table_configs("table2", dataset=dataset, seeds=tuple(seeds), **budget)
+            if c.seed in full_evaluation_seeds or c.model == "cnn2"]
+    for c in plan:
+        row = med.loc[c.method] if c.method in med.index else None
+        train = row["train s (median)"] if row is not None and not np.isnan(row["train s (median)"]) else train_all
+        if c.seed in full_evaluation_seeds:
+            ev = row["evaluation s, every attack (median)"] if row is not None else np.nan
+            ev = full_all if np.isnan(ev) else ev
+        else:
+            ev = row["evaluation s, PGD-10 only (median)"] if row is not None else np.nan
+            ev = pgd_all if np.isnan(ev) else ev
+        total += train + (0.0 if np.isnan(ev) else ev)
+    total += released_pairs * (train_all + (0.0 if np.isnan(full_all) else full_all))
+    return frame, total / 3600
+
+
+__all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
+           "cheapest_qualifying", "table_cost",
+           "converged", "curve", "image_epochs"]
