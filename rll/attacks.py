@@ -451,7 +451,8 @@ def autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps:
     success where every white-box attack failed is the classic sign of masked gradients).
     The per-example worst case over the components — an example counts as robust only if
     every component's example is classified correctly — is the AutoAttack robust accuracy,
-    identical to the sequential run's for the same component outputs.
+    identical to the sequential run's for the same component outputs.  The caller's global
+    random-number state is left as it was (torchattacks reseeds it per component).
 
     Args:
         model: classifier returning logits; run in eval mode (the caller's flags restored).
@@ -469,7 +470,8 @@ def autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps:
     _check_batch(x, y)
     _check_choice("version", version, tuple(AUTOATTACK_VERSIONS))
     x = x.detach()
-    with model_mode(model, "eval"):
+    # torchattacks reseeds the global generators with each component's seed: keep that inside
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), model_mode(model, "eval"):
         if num_classes is None:
             with torch.no_grad():
                 num_classes = model(x[:1]).shape[1]

@@ -313,3 +313,16 @@ def test_linf_direction_moves_only_the_largest_gradient_pixel_by_a_full_step():
     out = linf_ascent(lambda z: (z.flatten(1) * w).sum(1), x, eps=0.1, step=0.04, steps=1,
                       start="none", direction="linf", projection="rescale")
     torch.testing.assert_close((out - x).flatten(), torch.tensor([0.04, 0.02, -0.01, 0.0]))
+
+
+def test_autoattack_leaves_the_global_generator_alone():
+    pytest.importorskip("torchattacks")
+    from rll.attacks import autoattack
+
+    torch.manual_seed(123)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    x, y = torch.rand(4, 1, 4, 4), torch.randint(0, 10, (4,))
+    before = torch.get_rng_state()
+    out = autoattack(model, x, y, eps=0.1, version="apgd", seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert set(out) == {"apgd-ce", "apgd-dlr"} and all((a - x).abs().max() <= 0.1 + 1e-6 for a in out.values())
