@@ -53,7 +53,7 @@ def server(built_book):
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
-        pytest.fail("chromium is not installed (apt-get install chromium); .ci/run installs it")
+        pytest.fail("chromium is not installed: `make test` installs Debian's package (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
