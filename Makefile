@@ -48,6 +48,8 @@ browser:
 ## in notebooks/*.md open as notebooks (jupytext).
 lab: install
 	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/jupyter lab notebooks
 
 clean:
