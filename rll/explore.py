@@ -7,6 +7,7 @@ the astuteness check of Theorem 4.4's classifier g = sign f against a naturally 
 """
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib.pyplot as plt
@@ -79,6 +80,7 @@ class TheoremExplorer:
                               w.HBox([self.sliders["p"], self.sliders["radius"], self.button]), self.status,
                               self.output])
         self.last: dict | None = None
+        self.figure = None
         if draw:
             self.redraw()
 
@@ -90,30 +92,32 @@ class TheoremExplorer:
 
     def redraw(self) -> dict:
         """Recompute :func:`theorem_check` at the sliders' values and redraw."""
-        from IPython.display import display
+        from IPython.display import Image
 
         from rll import plots
 
         self.status.value = "<i>computing…</i>"
         check = theorem_check(**self.values(), **self.fixed)
         self.last = check
-        self.output.clear_output(wait=True)
-        with self.output:
-            fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-            plots.theorem_figure3(check["g"], check["X"], check["y"], ax=axes[0], n=150,
-                                  flipped=check["g_flipped"], title="Figure 3: f of Theorem 4.4, g = sign f")
-            names = ["g = sign f", "natural MLP"]
-            clean = [check["g_clean"], check["mlp_clean"]]
-            robust = [check["g_astuteness"], check["mlp_astuteness"]]
-            pos = range(len(names))
-            axes[1].bar([i - 0.2 for i in pos], clean, width=0.4, label="clean accuracy", color="#8c8c8c")
-            axes[1].bar([i + 0.2 for i in pos], robust, width=0.4, label="astuteness (PGD)", color="#4c72b0")
-            axes[1].set_xticks(list(pos), names)
-            axes[1].set(ylim=(0, 1.05), title=f"attack radius {self.values()['radius']:.2f} r")
-            axes[1].legend(loc="lower left", fontsize=8)
-            fig.tight_layout()
-            display(fig)
-            plt.close(fig)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+        plots.theorem_figure3(check["g"], check["X"], check["y"], ax=axes[0], n=150,
+                              flipped=check["g_flipped"], title="Figure 3: f of Theorem 4.4, g = sign f")
+        names = ["g = sign f", "natural MLP"]
+        clean = [check["g_clean"], check["mlp_clean"]]
+        robust = [check["g_astuteness"], check["mlp_astuteness"]]
+        pos = range(len(names))
+        axes[1].bar([i - 0.2 for i in pos], clean, width=0.4, label="clean accuracy", color="#8c8c8c")
+        axes[1].bar([i + 0.2 for i in pos], robust, width=0.4, label="astuteness (PGD)", color="#4c72b0")
+        axes[1].set_xticks(list(pos), names)
+        axes[1].set(ylim=(0, 1.05), title=f"attack radius {self.values()['radius']:.2f} r")
+        axes[1].legend(loc="lower left", fontsize=8)
+        fig.tight_layout()
+        self.figure = fig
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        plt.close(fig)
+        self.output.outputs = ()                     # replace the previous figure
+        self.output.append_display_data(Image(data=buffer.getvalue(), format="png"))
         self.status.value = summary_line(check)
         return check
 

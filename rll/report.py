@@ -42,12 +42,12 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
-def metric_columns(frame) -> list[str]:
+def metric_columns(frame, ours: str = "ours") -> list[str]:
     """The metrics of a two-level table frame, in column order: every top-level group that has
     an ``ours`` sub-column."""
     seen: list[str] = []
     for top, sub in frame.columns:
-        if top and sub == "ours" and top not in seen:
+        if top and sub == ours and top not in seen:
             seen.append(top)
     return seen
 
@@ -77,31 +77,37 @@ def format_cell(ours, spread=math.nan, paper=math.nan, *, precision: int = 2) ->
     return text
 
 
-def compact_frame(frame, *, precision: int = 2):
+def compact_frame(frame, *, precision: int = 2, ours: str = "ours", extra: dict | None = None):
     """A two-level table frame as one cell per metric, ``ours ± sd (paper)``: a DataFrame with
     the row columns (model, method, …) and one column per metric headed by
-    :func:`metric_label`."""
+    :func:`metric_label`.  ``ours`` names the sub-column holding our value (``"with test set"``
+    for the proof of concept); ``extra`` maps further value sub-columns to their spread
+    (e.g. ``{"without (control)": "± (control)"}``), each shown as its own column
+    ``label, value-name``."""
     import pandas as pd
 
     out = pd.DataFrame({sub: frame[(top, sub)] for top, sub in head_columns(frame)})
-    for metric in metric_columns(frame):
+    for metric in metric_columns(frame, ours):
         get = (lambda part: frame[(metric, part)] if (metric, part) in frame.columns
                else pd.Series(np.nan, index=frame.index))
         out[metric_label(metric)] = [format_cell(o, s, p, precision=precision)
-                                     for o, s, p in zip(get("ours"), get("±"), get("paper"))]
+                                     for o, s, p in zip(get(ours), get("±"), get("paper"))]
+        for value, spread in (extra or {}).items():
+            out[f"{metric_label(metric)}, {value}"] = [format_cell(o, s, precision=precision)
+                                                        for o, s in zip(get(value), get(spread))]
     return out
 
 
-def delta_colours(frame, *, alpha: float = 0.55):
+def delta_colours(frame, *, alpha: float = 0.55, **layout):
     """Background colours of :func:`compact_frame`'s metric cells from Δ = ours − paper: blue
     where ours is below the paper, red where above, the shade scaled per metric by the largest
     |Δ| of that column (no colour where Δ is unknown).  A DataFrame of CSS strings shaped like
     :func:`compact_frame`."""
     import pandas as pd
 
-    compact = compact_frame(frame)
+    compact = compact_frame(frame, **layout)
     css = pd.DataFrame("", index=compact.index, columns=compact.columns)
-    for metric in metric_columns(frame):
+    for metric in metric_columns(frame, layout.get("ours", "ours")):
         if (metric, "Δ") not in frame.columns:
             continue
         delta = frame[(metric, "Δ")].astype(float).to_numpy()
@@ -116,17 +122,17 @@ def delta_colours(frame, *, alpha: float = 0.55):
     return css
 
 
-def compact_table(frame, *, precision: int = 2, caption: str | None = None):
+def compact_table(frame, *, precision: int = 2, caption: str | None = None, **layout):
     """The page form of a table frame (:func:`rll.experiments.table_frame`,
     :func:`~rll.experiments.proof_of_concept_frame`): one cell per metric as
     ``ours ± sd (paper)``, coloured by Δ (:func:`delta_colours`), narrow enough for the page.
-    The full frame is :func:`download_link`'s."""
-    compact = compact_frame(frame, precision=precision)
-    labels = [metric_label(m) for m in metric_columns(frame)]
-    styler = (compact.style.hide(axis="index").apply(lambda _: delta_colours(frame), axis=None)
+    The full frame is :func:`download_link`'s; ``layout`` as for :func:`compact_frame`."""
+    compact = compact_frame(frame, precision=precision, **layout)
+    labels = [c for c in compact.columns if c not in {sub for _, sub in head_columns(frame)}]
+    styler = (compact.style.hide(axis="index").apply(lambda _: delta_colours(frame, **layout), axis=None)
               .format(_two_lines, subset=labels)
               .set_table_attributes('class="rll-compact"')
-              .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.45em; font-size: 0.82em;"},
+              .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.4em; font-size: 0.8em; line-height: 1.25;"},
                                  {"selector": "td", "props": "text-align: right; white-space: nowrap;"},
                                  {"selector": "th", "props": "text-align: center; white-space: normal; "
                                                              "vertical-align: bottom;"}]))
@@ -136,26 +142,33 @@ def compact_table(frame, *, precision: int = 2, caption: str | None = None):
 
 
 def _two_lines(text: str) -> str:
-    """HTML of a compact cell: ours (± sd) on the first line, (paper) small beneath it."""
-    ours, sep, paper = str(text).partition(" (")
-    if not sep:
-        return html.escape(ours)
-    return f'{html.escape(ours)}<br><span class="rll-paper" style="color:#57606a;">({html.escape(paper)}</span>'
+    """HTML of a compact cell, narrow enough for many metrics side by side: ours on the first
+    line, ``± sd`` (if any) and ``(paper)`` small beneath it, one per line."""
+    text = str(text)
+    main, sep, paper = text.partition(" (")
+    ours, pm, spread = main.partition(" ± ")
+    lines = [html.escape(ours)]
+    small = 'style="font-size:0.85em;color:#57606a;"'
+    if pm:
+        lines.append(f'<span class="rll-sd" {small}>± {html.escape(spread)}</span>')
+    if sep:
+        lines.append(f'<span class="rll-paper" {small}>({html.escape(paper)}</span>')
+    return "<br>".join(lines)
 
 
-def table_block(frame, filename: str, *, caption: str | None = None) -> "HTML":
+def table_block(frame, filename: str, *, caption: str | None = None, **layout) -> "HTML":
     """A table page's main table: :func:`compact_table`, the sentence on how to read it
     (:func:`delta_legend`) and the full frame as a download (:func:`download_link`)."""
-    table = compact_table(frame, caption=caption).to_html()
+    table = compact_table(frame, caption=caption, **layout).to_html()
     legend = f'<p class="rll-legend" style="font-size:0.8em;color:#57606a;">{html.escape(delta_legend())}</p>'
     link = download_link(frame, filename)
     return HTML(f'<div class="rll-table-block">{table}{legend}{link.html}</div>',
-                text=compact_frame(frame).to_string(index=False))
+                text=compact_frame(frame, **layout).to_string(index=False))
 
 
 def delta_legend() -> str:
     """The sentence under a compact table saying how to read it."""
-    return ("Each cell: ours (mean over seeds) ± standard deviation over seeds, and beneath it (the paper's value). "
+    return ("Each cell: ours (mean over seeds), beneath it ± the standard deviation over seeds and (the paper's value). "
             "Colour: Δ = ours − paper, blue where ours is lower, red where higher, "
             "shaded per column by its largest |Δ|.")
 
@@ -183,6 +196,13 @@ def download_link(frame, filename: str, *, label: str | None = None) -> HTML:
     label = label or f"Download the full table ({filename}: every column, ours, ±, paper and Δ)"
     return HTML(f'<p class="rll-download"><a download="{html.escape(filename)}" '
                 f'href="data:text/csv;base64,{data}">⬇ {html.escape(label)}</a></p>', text=label)
+
+
+def bullets(items) -> HTML:
+    """A bulleted list (wrapping prose, not a sideways-scrolling text block)."""
+    items = [str(i) for i in items]
+    return HTML("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>",
+                text="\n".join(f"• {i}" for i in items))
 
 
 def badge(verdict: str) -> str:

@@ -1,7 +1,9 @@
 """The real book: `jupyter-book build -W` on the repository, then every page of the TOC opened
 in headless Chromium (Debian's package, driven by Playwright): pages load, images load, tables
-render, no executed cell shows an error or traceback, internal links resolve.  Screenshots of
-the pages are kept in ``_build/screenshots`` as build artifacts."""
+render, no executed cell shows an error, traceback or warning, internal links resolve; the
+bibliography lists the cited works, the theorem blocks render numbered, the compact tables fit
+the page at 1280 px, the verdicts show badges, and the launch buttons are well-formed.
+Screenshots of the pages are kept in ``_build/screenshots`` as build artifacts."""
 from __future__ import annotations
 
 import functools
@@ -85,7 +87,7 @@ def test_page_in_browser(page, server, browser, built_book):
     assert not failed_requests, f"{page}: failed requests {failed_requests}"
 
     text = tab.inner_text("main") if tab.query_selector("main") else tab.inner_text("body")
-    for marker in ("Traceback (most recent call last)", "Error in callback"):
+    for marker in ("Traceback (most recent call last)", "Error in callback", "Warning:", "IProgress not found"):
         assert marker not in text, f"{page}: executed output shows {marker!r}"
     errors = tab.query_selector_all(".output.error, .output.traceback, div.cell_output .stderr")
     assert not errors, f"{page}: {len(errors)} error outputs"
@@ -94,6 +96,21 @@ def test_page_in_browser(page, server, browser, built_book):
         assert tab.query_selector_all("main table"), f"{page}: no table rendered"
         figures = tab.evaluate("Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 100).length")
         assert figures >= 1, f"{page}: no figure rendered"
+        # the parameters cell stays visible; plumbing cells show no code
+        assert tab.query_selector(".tag_parameters .cell_input"), f"{page}: parameters cell not visible"
+        launch = tab.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+                              ".filter(h => h.includes('mybinder.org') || h.includes('colab.research'))")
+        stem = page.split("/")[-1]
+        assert f"https://mybinder.org/v2/gh/rll-companion/rll/main?urlpath=lab/tree/notebooks/{stem}.ipynb" in launch, launch
+        assert f"https://colab.research.google.com/github/rll-companion/rll/blob/main/notebooks/{stem}.ipynb" in launch, launch
+
+    # the main table fits the page: no horizontal scroll of the page or of the table's box
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 1280, f"{page}: the page scrolls sideways"
+    overflow = tab.evaluate("""() => Array.from(document.querySelectorAll('main table.rll-compact')).map(t => {
+        let box = t.parentElement;
+        while (box && box.tagName !== 'MAIN' && box.scrollWidth <= box.clientWidth) box = box.parentElement;
+        return box && box.tagName !== 'MAIN' ? [t.getBoundingClientRect().width, box.clientWidth] : null; })""")
+    assert not any(overflow), f"{page}: a compact table scrolls sideways at 1280 px: {overflow}"
 
     hrefs = tab.evaluate("Array.from(document.querySelectorAll('main a[href]')).map(a => a.href)")
     for href in hrefs:
@@ -104,3 +121,77 @@ def test_page_in_browser(page, server, browser, built_book):
                 target = target / "index.html"
             assert target.exists(), f"{page}: internal link to missing {url}"
     tab.close()
+
+
+def _open(browser, server, page):
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    tab.goto(urljoin(server, f"{page}.html"), wait_until="load")
+    return tab
+
+
+def test_bibliography_lists_the_cited_works(server, browser, built_book):
+    tab = _open(browser, server, "book/references")
+    entries = tab.evaluate("Array.from(document.querySelectorAll('main .citation, main dl.citation > dt')).length")
+    text = tab.inner_text("main")
+    tab.close()
+    assert entries >= 15, f"{entries} bibliography entries"
+    for needle in ("A Closer Look at Accuracy vs. Robustness", "arxiv.org/abs/2003.02460", "robust-local-lipschitz",
+                   "Towards Deep Learning Models Resistant", "Theoretically Principled Trade-off",
+                   "Scaleable Input Gradient Regularization", "Local Linearization", "Surrogate Loss",
+                   "Reliable Evaluation of Adversarial Robustness", "Robustness May Be at Odds",
+                   "Overfitting in Adversarially Robust", "Document Recognition", "Tiny Images"):
+        assert needle in text, f"bibliography lacks {needle!r}"
+
+
+def test_pages_cite_into_the_bibliography(server, browser, built_book):
+    """At least 15 citations across the pages, each a link to an entry of the bibliography page."""
+    total, targets = 0, set()
+    for page in toc_pages():
+        tab = _open(browser, server, page)
+        hrefs = tab.evaluate("Array.from(document.querySelectorAll('main a[href*=\"references.html#\"]'))"
+                             ".map(a => a.getAttribute('href'))")
+        tab.close()
+        total += len(hrefs)
+        targets |= {h.split("#")[1] for h in hrefs}
+    ref = (built_book / "book" / "references.html").read_text()
+    assert total >= 15, f"only {total} citations in the book"
+    missing = [t for t in targets if f'id="{t}"' not in ref]
+    assert not missing, f"citations pointing at no bibliography entry: {missing}"
+
+
+def test_theorem_blocks_render_numbered(server, browser, built_book):
+    tab = _open(browser, server, "notebooks/theorem")
+    titles = tab.evaluate("Array.from(document.querySelectorAll('main div.proof.admonition > p.admonition-title'))"
+                          ".map(p => p.innerText.trim())")
+    math = tab.evaluate("document.querySelectorAll('main mjx-container, main .math').length")
+    prose = tab.evaluate("Array.from(document.querySelectorAll('main p, main li')).map(e => e.innerText).join(' ')")
+    tab.close()
+    assert "$" not in prose, "unparsed $…$ math left in the theorem page's prose"
+    heads = [t.split("(")[0].strip() for t in titles]
+    for expected in ("Definition 1", "Definition 2", "Lemma 1", "Theorem 2", "Lemma 3", "Theorem 4"):
+        assert expected in heads, f"{expected} missing among the proof blocks: {titles}"
+    assert sum(t.startswith("Proof") for t in titles) == 4, titles
+    assert any("Lemma 4.1" in t for t in titles) and any("Theorem 4.4" in t for t in titles)
+    assert math >= 20, f"{math} math elements on the theorem page"
+    # the pages that check the results link to them
+    for page in ("notebooks/separation", "notebooks/proof_of_concept", "book/intro"):
+        html = (built_book / f"{page}.html").read_text()
+        assert "theorem.html#def-r-separation" in html or "theorem.html#thm-separation" in html, page
+
+
+def test_verdicts_lead_with_badges(server, browser, built_book):
+    tab = _open(browser, server, "book/verdicts")
+    claims = tab.evaluate("document.querySelectorAll('main .rll-claim').length")
+    badges = tab.evaluate("Array.from(document.querySelectorAll('main .rll-claim > div .rll-badge'))"
+                          ".map(b => getComputedStyle(b).backgroundColor)")
+    folded = tab.evaluate("Array.from(document.querySelectorAll('main .rll-claim details')).filter(d => !d.open).length")
+    tab.close()
+    assert claims >= 10 and len(badges) == 2 * claims and folded == claims
+    assert all(b != "rgba(0, 0, 0, 0)" for b in badges), "badges without colour"
+
+
+def test_status_page_has_execution_table(built_book):
+    html = (built_book / "book" / "status.html").read_text()
+    for page in ("notebooks/table2", "notebooks/theorem", "book/verdicts"):
+        assert page in html, f"execution table lacks {page}"
+    assert "Exec Time" in html or "exec_time" in html.lower()
