@@ -24,9 +24,12 @@ book: install
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "Book: file://$(abspath _build/html/book/intro.html)"
 
-## Run the test suite (unit, real-data, notebooks, book build and browser check).
+## Run the test suite (unit, real-data, notebooks, book build and browser check), in
+## TEST_WORKERS processes (each test file stays in one; the book's build and browser check run
+## beside the rest).
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -n $(TEST_WORKERS) --dist loadfile
 
 ## The quick subset: everything but the slow real-data/training/book tests.
 test-fast: install

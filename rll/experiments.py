@@ -530,7 +530,8 @@ def style_table(frame):
     if ("", "runs") in frame.columns and not (frame[("", "runs")] > 1).any():
         frame = frame.drop(columns=[c for c in frame.columns if c[1].startswith("±")])
     return (frame.style.format(precision=2, na_rep="").hide(axis="index")
-            .set_table_styles([{"selector": "th, td", "props": "padding: 0.1em 0.6em; text-align: right;"}]))
+            .set_table_styles([{"selector": "th, td",
+                                 "props": "padding: 0.1em 0.4em; text-align: right; font-size: 0.85em;"}]))
 
 
 def paper_budget(config):

@@ -154,13 +154,18 @@ def test_table2_trains_what_is_missing(tmp_path, data_root):
 @pytest.mark.slow
 def test_progress_bars_stay_small_under_papermill(tmp_path, data_root):
     """Training, attacks and the Lipschitz estimate all draw tqdm bars; under papermill they
-    must not turn into thousands of output lines."""
+    must not turn into thousands of output lines.  With ipywidgets installed (requirements.txt)
+    tqdm.auto draws them as widgets, which is how they render in JupyterLab; no TqdmWarning."""
     nb = _run(REPO / "notebooks" / "table2.ipynb", tmp_path, train_missing=True, epochs=2, models=["cnn1"],
               methods=["at"], seeds=[0], train_size=256, test_size=64, data_root=str(data_root),
               results_dir=str(tmp_path / "runs"))
-    streams = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream"]
-    lines = sum(o.text.count("\n") + o.text.count("\r") for o in streams)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    streams = [o for o in outputs if o.output_type == "stream"]
+    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    lines = sum(o.text.count("\n") + o.text.count("\r") for o in streams) + len(widgets)
+    assert widgets, "progress bars did not render as widgets"
     assert 0 < lines < 300, f"{lines} progress lines in the executed notebook"
+    assert not _warnings_in(nb), _warnings_in(nb)
 
 
 def test_table3_cifar10_without_test_split_fails_clearly(tmp_path, data_root):
