@@ -1,11 +1,17 @@
-"""Throughput of the evaluation: PGD-10, the multi-targeted attack (9 targets × 20 steps) and
-the Eq. 3 Lipschitz estimate, at the released code's evaluation batch (16) and ours (512).
+"""Throughput of the evaluation: PGD-10, the multi-targeted attack (9 targets × 20 steps),
+AutoAttack (APGD-CE + APGD-DLR, and the standard version) and the Eq. 3 Lipschitz estimate, at
+the released code's evaluation batch (16) and ours (512).
 
     python benchmarks/attacks.py                      # CPU, CNN2 and WRN-16-2, 512 images
     python benchmarks/attacks.py --device cuda --images 4096
+    python benchmarks/attacks.py --checkpoint checkpoints/mnist-cnn2-at-....pt --images 200 \
+        --batches 64 --tasks pgd mt autoattack       # a trained model on MNIST test images
 
-The models are rll.models' own (freshly initialised; the timing does not depend on the
-weights) and the inputs uniform noise in [0, 1].  Each configuration runs once untimed on
+Without ``--checkpoint`` the models are rll.models' own (freshly initialised; the cost of PGD,
+MT and the Lipschitz estimate does not depend on the weights) and the inputs uniform noise in
+[0, 1].  AutoAttack's cost does depend on them — its components attack only the examples still
+classified correctly, Square until it succeeds — so AutoAttack is timed only on a trained
+checkpoint (``--checkpoint``, a ``python -m rll train`` checkpoint) and MNIST test images.  Each configuration runs once untimed on
 one batch (warm-up), then ``--repeats`` times over ``--images`` images; the best repeat is
 reported, as images per second.  Prints a Markdown table for benchmarks/README.md.
 """
@@ -18,7 +24,7 @@ import time
 
 import torch
 
-from rll.attacks import multi_targeted, pgd
+from rll.attacks import autoattack, multi_targeted, pgd
 from rll.metrics import local_lipschitz
 from rll.models import build_model
 
@@ -57,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tasks", nargs="+", default=None, help="substrings of the task names to run (default: all)")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--checkpoint", default=None,
+                   help="time this trained MNIST model (an rll training checkpoint) on MNIST test images")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -67,11 +75,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
           f"load average {os.getloadavg()[0]:.1f}, {args.images} images")
     rows = []
-    for name in args.models:
-        shape, eps, what = MODELS[name]
-        model = build_model(name).to(device).eval()
-        x = torch.rand(args.images, *shape)
-        y = torch.randint(0, 10, (args.images,))
+    for name, model, x, y, eps, what in _subjects(args, device):
         gen = torch.Generator().manual_seed(0)
         tasks = {
             "PGD-10": lambda xb, yb: pgd(model, xb, yb, eps=eps, generator=gen),
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
             "Lipschitz (Eq. 3, 10 steps)": lambda xb, yb: local_lipschitz(
                 model, xb, eps=eps, batch_size=len(xb), generator=gen),
         }
+        if args.checkpoint:
+            tasks["AutoAttack APGD-CE + APGD-DLR"] = lambda xb, yb: autoattack(model, xb, yb, eps=eps, version="apgd")
+            tasks["AutoAttack standard"] = lambda xb, yb: autoattack(model, xb, yb, eps=eps, version="standard")
         for task, fn in tasks.items():
             if args.tasks and not any(t.lower() in task.lower() for t in args.tasks):
                 continue
@@ -89,11 +96,38 @@ def main(argv: list[str] | None = None) -> None:
 
     lo, hi = min(args.batches), max(args.batches)
     print()
+    if lo == hi:
+        print(f"| model | task | batch {lo} (img/s) | seconds per 1 000 images |")
+        print("|---|---|---:|---:|")
+        for what, name, task, rates in rows:
+            print(f"| {name} ({what}) | {task} | {rates[lo]:.2f} | {1000 / rates[lo]:.0f} |")
+        return
     print(f"| model | task | batch {lo} (img/s) | batch {hi} (img/s) | speed-up |")
     print("|---|---|---:|---:|---:|")
     for what, name, task, rates in rows:
         print(f"| {name} ({what}) | {task} | {rates[lo]:.1f} | {rates[hi]:.1f} | "
               f"{rates[hi] / rates[lo]:.2f}× |")
+
+
+def _subjects(args, device):
+    """(name, model, x, y, eps, description) to time: fresh models on noise, or one trained
+    checkpoint on MNIST test images."""
+    if args.checkpoint:
+        from rll import data as rdata
+        from rll.train import TrainConfig, load_checkpoint
+
+        ckpt = load_checkpoint(args.checkpoint)
+        config = TrainConfig.from_dict(ckpt["config"])
+        model = build_model(config.model, fidelity=config.fidelity)
+        model.load_state_dict(ckpt["model"])
+        test = rdata.load_dataset(config.dataset, "test")
+        x, y = rdata.to_float(test.images[:args.images]), test.labels[:args.images]
+        yield config.model, model.to(device).eval(), x, y, config.eps, f"trained {config.label()}"
+        return
+    for name in args.models:
+        shape, eps, what = MODELS[name]
+        yield name, build_model(name).to(device).eval(), torch.rand(args.images, *shape), \
+            torch.randint(0, 10, (args.images,)), eps, what
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ STARTS = ("uniform", "normal", "none")
 MODES = ("eval", "train", "keep")
 KEEPS = ("last", "best")
 SELECTIONS = ("released", "worst")
+DIRECTIONS = ("sign", "linf")
+PROJECTIONS = ("clip", "rescale")
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -75,12 +77,24 @@ def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float,
     return x_adv
 
 
+def rescale_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float,
+                 bounds: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """The released LLR's projection: clamp x′ to ``bounds``, then *rescale* each example's
+    δ = x′ − x so that ‖δ‖∞ ≤ ε (``torch.renorm(δ, p=∞, dim=0, maxnorm=ε)``: δ ← δ·ε/(‖δ‖∞ + 1e-7)
+    where ‖δ‖∞ > ε).  Unlike :func:`project_linf`, which clips each pixel to the ball, it
+    shrinks every pixel of an example that left the ball by the same factor."""
+    if bounds is not None:
+        x_adv = x_adv.clamp(*bounds)
+    return x + torch.renorm(x_adv - x, p=float("inf"), dim=0, maxnorm=eps)
+
+
 def random_start(x: torch.Tensor, eps: float, start: Start,
                  bounds: tuple[float, float] | None = (0.0, 1.0),
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, project: bool = True) -> torch.Tensor:
     """Starting point of the ascent: ``uniform`` in the ε-ball (PGD, Madry et al.),
-    ``normal`` x + 0.001·N(0, I) (TRADES and the Lipschitz estimate), or ``none`` (x itself);
-    projected onto the ε-ball and ``bounds``.
+    ``normal`` x + 0.001·N(0, I) (TRADES, LLR and the Lipschitz estimate), or ``none`` (x
+    itself); projected onto the ε-ball and ``bounds`` unless ``project=False`` (the released
+    TRADES, LLR and Lipschitz loops take their first gradient at the unprojected start).
 
     With a ``generator`` the noise is drawn on the generator's device and then moved to
     ``x``'s, so a seeded CPU generator gives the same starts on every device.
@@ -94,16 +108,40 @@ def random_start(x: torch.Tensor, eps: float, start: Start,
         noise = noise * eps
     else:
         noise = 0.001 * torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype)
-    return project_linf(x + noise.to(x.device), x, eps, bounds)
+    start_point = x + noise.to(x.device)
+    return project_linf(start_point, x, eps, bounds) if project else start_point
+
+
+def _step_direction(grad: torch.Tensor, direction: str,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    """``sign``: sign ∇.  ``linf``: ∇ / ‖∇‖∞ per example, and where ∇ = 0 a standard normal
+    draw instead (the released LLR's "avoid nan" rule), so only the largest-gradient pixels
+    move by a full step."""
+    if direction == "sign":
+        return grad.sign()
+    norms = grad.flatten(1).abs().amax(1).view(-1, *([1] * (grad.dim() - 1)))
+    out = grad / norms
+    zero = norms.flatten() == 0
+    if zero.any():
+        where = generator.device if generator is not None else grad.device
+        noise = torch.randn(out[zero].shape, generator=generator, device=where, dtype=grad.dtype)
+        out[zero] = noise.to(grad.device)
+    return out
 
 
 def linf_ascent(objective: Objective, x: torch.Tensor, *, eps: float, step: float, steps: int,
                 start: Start = "uniform", bounds: tuple[float, float] | None = (0.0, 1.0),
                 keep: Literal["last", "best"] = "last",
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None,
+                direction: Literal["sign", "linf"] = "sign",
+                projection: Literal["clip", "rescale"] = "clip",
+                project_start: bool = True) -> torch.Tensor:
     """Signed-gradient ascent of a per-example ``objective`` inside B∞(x, ε) ∩ [0, 1]^d.
 
     x⁽ᵗ⁺¹⁾ = Π_{B∞(x,ε)∩[0,1]^d}( x⁽ᵗ⁾ + step · sign ∇ₓ Σᵢ objective(x⁽ᵗ⁾)ᵢ )
+
+    (the defaults; the released LLR loop instead steps along ∇/‖∇‖∞ and rescales, see
+    ``direction`` and ``projection``).
 
     Args:
         objective: maps a batch (B, …) to B values to maximise (per example, no reduction).
@@ -116,7 +154,14 @@ def linf_ascent(objective: Objective, x: torch.Tensor, *, eps: float, step: floa
         bounds: pixel box, default (0, 1); ``None`` for no box.
         keep: ``"last"`` (default; the final iterate, the paper's convention) or ``"best"``
             (per example, the iterate with the largest objective, start and final included).
-        generator: optional ``torch.Generator`` for the random start.
+        generator: optional ``torch.Generator`` for the random start (and ``linf``'s
+            zero-gradient draws).
+        direction: ``"sign"`` (default; sign ∇, every pixel moves by ``step``) or
+            ``"linf"`` (∇/‖∇‖∞ per example, the released LLR's step; see :func:`_step_direction`).
+        projection: ``"clip"`` (default; :func:`project_linf`) or ``"rescale"`` (the
+            released LLR's clamp-then-renorm, :func:`rescale_linf`).
+        project_start: project the random start before the first gradient (default True);
+            the released TRADES, LLR and Lipschitz loops do not.
 
     Returns the adversarial batch (same shape, dtype, device as ``x``), detached.
     Gradients with respect to the model's parameters are not accumulated.
@@ -127,8 +172,11 @@ def linf_ascent(objective: Objective, x: torch.Tensor, *, eps: float, step: floa
     if eps < 0 or step < 0 or steps < 0:
         raise ValueError(f"eps, step and steps must be non-negative (got {eps}, {step}, {steps})")
     _check_choice("keep", keep, KEEPS)
+    _check_choice("direction", direction, DIRECTIONS)
+    _check_choice("projection", projection, PROJECTIONS)
+    project = project_linf if projection == "clip" else rescale_linf
     x = x.detach()
-    x_adv = random_start(x, eps, start, bounds, generator)
+    x_adv = random_start(x, eps, start, bounds, generator, project=project_start)
     best, best_val = None, None
     for _ in range(steps):
         x_adv.requires_grad_(True)
@@ -137,7 +185,9 @@ def linf_ascent(objective: Objective, x: torch.Tensor, *, eps: float, step: floa
             (grad,) = torch.autograd.grad(values.sum(), x_adv)
         if keep == "best":
             best, best_val = _keep_best(best, best_val, x_adv.detach(), values.detach())
-        x_adv = project_linf(x_adv.detach() + step * grad.sign(), x, eps, bounds)
+        x_adv = project(x_adv.detach() + step * _step_direction(grad, direction, generator), x, eps, bounds)
+    if steps == 0 and not project_start:
+        x_adv = project(x_adv, x, eps, bounds)   # the result always lies in the ball and the box
     if keep == "best":
         with torch.no_grad():
             values = objective(x_adv)
@@ -340,3 +390,91 @@ def multi_targeted_selections(model: torch.nn.Module, x: torch.Tensor, y: torch.
                 best[selection][take] = cand[better]
                 best_score[selection][take] = score[better].to(best_score[selection].dtype)
     return best
+
+
+#: AutoAttack configurations (Croce & Hein, 2020) by name: their components, in order.
+#: ``standard`` is the reference AutoAttack's standard version; ``apgd`` the cheaper
+#: configuration the tables use (APGD-CE and APGD-DLR, one restart each).
+AUTOATTACK_VERSIONS: dict[str, tuple[str, ...]] = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "apgd": ("apgd-ce", "apgd-dlr"),
+}
+#: The white-box components; a ``square`` success where all of these failed hints at masked gradients.
+WHITE_BOX = ("apgd-ce", "apgd-dlr", "apgd-t", "fab-t")
+AUTOATTACK_STEPS = 100        # APGD, APGD-T and FAB-T iterations of the reference standard version
+AUTOATTACK_QUERIES = 5000     # Square's query budget
+
+
+def autoattack_component(name: str, model: torch.nn.Module, *, eps: float, num_classes: int = 10,
+                         seed: int = 0):
+    """One AutoAttack component as a ``torchattacks`` attack, l∞, configured as the reference
+    AutoAttack's standard version (Croce & Hein, 2020; ``fra31/auto-attack``): APGD-CE and
+    APGD-DLR with 100 iterations and one restart, APGD-T and FAB-T with 100 iterations over the
+    C − 1 most likely other classes, Square with 5000 queries (p_init 0.8).
+
+    ``torchattacks.AutoAttack(version="standard")`` itself runs its gradient components with
+    the library's default of 10 iterations, ten times fewer than the reference; we build the
+    components ourselves so the name "standard" means the reference's budget.
+
+    ``torchattacks`` (installed with ``--no-deps``; it needs no torchvision for these) is
+    imported here, not at module level.
+    """
+    try:
+        import torchattacks
+    except ImportError as err:  # pragma: no cover — the Makefile installs it
+        raise ImportError("AutoAttack needs torchattacks==3.5.1 (pip install --no-deps torchattacks==3.5.1)") from err
+    common = dict(norm="Linf", eps=eps, seed=seed)
+    if name == "apgd-ce":
+        return torchattacks.APGD(model, steps=AUTOATTACK_STEPS, n_restarts=1, loss="ce", **common)
+    if name == "apgd-dlr":
+        return torchattacks.APGD(model, steps=AUTOATTACK_STEPS, n_restarts=1, loss="dlr", **common)
+    if name == "apgd-t":
+        return torchattacks.APGDT(model, steps=AUTOATTACK_STEPS, n_restarts=1, n_classes=num_classes, **common)
+    if name == "fab-t":
+        return torchattacks.FAB(model, steps=AUTOATTACK_STEPS, n_restarts=1, multi_targeted=True,
+                                n_classes=num_classes, **common)
+    if name == "square":
+        return torchattacks.Square(model, n_queries=AUTOATTACK_QUERIES, n_restarts=1, p_init=0.8, **common)
+    valid = sorted({c for cs in AUTOATTACK_VERSIONS.values() for c in cs})
+    raise ValueError(f"unknown AutoAttack component {name!r}; valid choices: {', '.join(valid)}")
+
+
+def autoattack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+               version: str = "standard", seed: int = 0,
+               num_classes: int | None = None) -> dict[str, torch.Tensor]:
+    """AutoAttack (Croce & Hein, 2020), l∞: ``{component: x_adv}`` for every component of
+    ``version`` (:data:`AUTOATTACK_VERSIONS`), each run on **every** input.
+
+    The reference AutoAttack runs its components one after another, each only on the inputs
+    the previous ones left robust; running each on all inputs costs more but gives each
+    component's own robust accuracy and shows which attack breaks which example (a Square
+    success where every white-box attack failed is the classic sign of masked gradients).
+    The per-example worst case over the components — an example counts as robust only if
+    every component's example is classified correctly — is the AutoAttack robust accuracy,
+    identical to the sequential run's for the same component outputs.
+
+    Args:
+        model: classifier returning logits; run in eval mode (the caller's flags restored).
+        x: inputs (B, …) in [0, 1]; never modified.
+        y: labels (B,).
+        eps: l∞ radius ε.
+        version: ``"standard"`` (APGD-CE, APGD-T, FAB-T, Square) or ``"apgd"`` (APGD-CE,
+            APGD-DLR).
+        seed: seed of every component's random starts (torchattacks' ``seed``).
+        num_classes: C, default read off the model's output.
+
+    >>> advs = autoattack(model, x, y, eps=0.1, version="apgd")
+    >>> robust = torch.stack([model(a).argmax(1) == y for a in advs.values()]).all(0)
+    """
+    _check_batch(x, y)
+    _check_choice("version", version, tuple(AUTOATTACK_VERSIONS))
+    x = x.detach()
+    with model_mode(model, "eval"):
+        if num_classes is None:
+            with torch.no_grad():
+                num_classes = model(x[:1]).shape[1]
+        out = {}
+        for name in AUTOATTACK_VERSIONS[version]:
+            attack = autoattack_component(name, model, eps=eps, num_classes=num_classes, seed=seed)
+            out[name] = attack(x, y).detach().to(x.dtype)
+        return out

@@ -3,7 +3,15 @@
 Every claim is judged twice: on **our runs** (the results store) and on **the paper's own
 published numbers** (``rll/paper_reference.json``), so the book can tell "the paper's tables
 support its text" apart from "our re-runs support it".  A verdict is ``holds``,
-``does not hold``, ``mixed`` or ``not yet run``, with the evidence that decided it.
+``does not hold``, ``mixed``, ``not yet run``, ``inconclusive at this budget`` (a claim about
+trained models whose runs have not converged, :func:`rll.budget.converged`) or
+``inconclusive (within seed spread)`` (an ordering whose difference does not exceed the spread
+over seeds), with the evidence that decided it.
+
+Our rows are the current fidelity revision's runs (:data:`rll.losses.FIDELITY_REVISION`) at each
+dataset's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a dataset without
+one); a seed whose model collapsed to chance level is named and left out before the seeds are
+averaged.
 """
 from __future__ import annotations
 
@@ -12,8 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rll import experiments
+from rll.losses import FIDELITY_REVISION
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
+INCONCLUSIVE = "inconclusive at this budget"
+WITHIN_SPREAD = "inconclusive (within seed spread)"
+#: The Lipschitz column every claim reads: the released estimator, the one the paper's numbers
+#: were produced by, so our rows and the paper's are judged on the same kind of estimate.
+LIPSCHITZ = "test_lipschitz_released"
 ROBUST = ("at", "rst", "trades")
 OTHERS = ("natural", "gr", "llr")
 
@@ -30,22 +44,43 @@ class Verdict:
 
 
 def _row(record: dict) -> dict:
+    from rll.budget import converged
+
     c = record["config"]
+    ok, why = converged(record)
     return {"dataset": c["dataset"], "model": c["model"], "method": c["method"],
             "params": experiments.row_params(c["method"], c["params"]), "dropout": c["dropout"],
             "seed": c["seed"], "attack": c["attack"], "epochs": c["epochs"],
-            "budget": tuple(c[k] for k in experiments.BUDGET_FIELDS if k != "milestones"), **record["metrics"]}
+            "budget": tuple(c[k] for k in experiments.BUDGET_FIELDS if k != "milestones"),
+            "converged": ok, "convergence": why, **record["metrics"]}
+
+
+def current(record: dict, *, table_budget: bool = True) -> bool:
+    """A record of the current fidelity revision and, with ``table_budget``, at its dataset's
+    table budget (if the dataset has one)."""
+    c = record["config"]
+    if record.get("provenance", {}).get("fidelity_revision") != FIDELITY_REVISION:
+        return False
+    if not table_budget:
+        return True
+    want = experiments.TABLE_BUDGETS.get(c["dataset"])
+    return want is None or all(
+        (list(v) if isinstance(v, tuple) else v) == c.get(k) for k, v in want.items())
 
 
 def _rows_from_records(records: list[dict], **match) -> list[dict]:
-    """Rows of the Section 5 tables' runs (:func:`rll.experiments.is_table_run`) matching
-    ``match``; other runs (the proof of concept, other batch sizes) never enter a table claim."""
+    """Rows of the Section 5 tables' current runs (:func:`rll.experiments.is_table_run`,
+    :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
+    other budgets, older fidelity revisions) never enter a table claim."""
     return [_row(r) for r in records
-            if all(r["config"].get(k) == v for k, v in match.items()) and experiments.is_table_run(r["config"])]
+            if all(r["config"].get(k) == v for k, v in match.items()) and experiments.is_table_run(r["config"])
+            and current(r)]
 
 
 def _mean_by_row(rows: list[dict]) -> list[dict]:
-    """Average seeds: one row per (dataset, model, method, params, dropout)."""
+    """Average seeds: one row per (dataset, model, method, params, dropout), with each metric's
+    spread over the seeds (``sd_<metric>``, ddof 1; 0 for one seed) and ``converged`` true only
+    when every seed converged (None when no seed has a learning curve)."""
     groups: dict = {}
     for r in rows:
         key = (r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r["dropout"])
@@ -56,14 +91,50 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
         for metric in experiments.METRIC_COLUMNS + ("adv_train_acc",):
             vals = [x[metric] for x in rs if x.get(metric) is not None]
             merged[metric] = float(np.mean(vals)) if vals else np.nan
+            merged[f"sd_{metric}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        flags = [x.get("converged") for x in rs]
+        merged["converged"] = None if all(f is None for f in flags) else all(f is True for f in flags)
         merged["seeds"] = len(rs)
         out.append(merged)
     return out
 
 
+def _unconverged(rows: list[dict]) -> list[str]:
+    return [f"{r['dataset']}/{_label(r)}" for r in rows if r.get("converged") is False]
+
+
+def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, str]:
+    """A claim about trained models holds only on converged runs: with any unconverged row the
+    verdict becomes :data:`INCONCLUSIVE`, the computed one kept in the evidence."""
+    late = _unconverged(rows)
+    if verdict == NOT_RUN or not late:
+        return verdict, evidence
+    return INCONCLUSIVE, (f"precondition not met — not converged at this budget (the last epoch still moved "
+                          f"clean or PGD-10 accuracy more than {_flat()}): {', '.join(late)}; "
+                          f"on these runs the claim would be '{verdict}': {evidence}")
+
+
+def _flat() -> str:
+    from rll.budget import FLAT_ADV, FLAT_CLEAN
+
+    return f"{FLAT_CLEAN:g} / {FLAT_ADV:g} points"
+
+
+def _ordered(diff: float, spread: float) -> bool | None:
+    """An ordering holds when the difference is positive and exceeds the spread over seeds;
+    it fails when negative beyond the spread; None when within it."""
+    if diff > spread:
+        return True
+    if diff < -spread:
+        return False
+    return None
+
+
 def _paper_rows(tables: tuple[str, ...]) -> list[dict]:
+    """The paper's rows, their Lipschitz number under :data:`LIPSCHITZ` (it is the released
+    estimator's)."""
     ref = experiments.paper_reference()
-    return [row for t in tables for row in ref[t]["rows"]]
+    return [{**row, LIPSCHITZ: row.get("test_lipschitz")} for t in tables for row in ref[t]["rows"]]
 
 
 def _label(r: dict) -> str:
@@ -99,7 +170,8 @@ def _robust_vs_others(rows: list[dict]):
 
 def _drop_collapsed(rows: list[dict]) -> tuple[list[dict], str]:
     kept = [r for r in rows if not collapsed(r)]
-    gone = [f"{r['dataset']}/{_label(r)} ({r['test_acc']:.1f}% clean)" for r in rows if collapsed(r)]
+    gone = [f"{r['dataset']}/{_label(r)}{'' if r.get('seed') is None else ' seed ' + str(r['seed'])} "
+            f"({r['test_acc']:.1f}% clean)" for r in rows if collapsed(r)]
     return kept, ("left out as collapsed to chance level: " + ", ".join(gone)) if gone else ""
 
 
@@ -111,16 +183,25 @@ def judge_robust_smoothest(rows: list[dict]) -> tuple[str, str]:
     the lowest Lipschitz constant must all be robust-method rows (k = number of robust rows)."""
     verdicts, evidence = [], []
     for (ds, model), robust, others in _robust_vs_others(rows):
-        worst_robust_adv = min(r["adv_test_acc"] for r in robust)
-        best_other_adv = max(r["adv_test_acc"] for r in others)
-        worst_robust_lip = max(r["test_lipschitz"] for r in robust)
-        best_other_lip = min(r["test_lipschitz"] for r in others)
-        ok_adv, ok_lip = worst_robust_adv > best_other_adv, worst_robust_lip < best_other_lip
-        verdicts.append(ok_adv and ok_lip)
-        evidence.append(f"{ds}/{model}: weakest robust row adv {worst_robust_adv:.1f}% vs best other "
-                        f"{best_other_adv:.1f}%; least smooth robust row Lipschitz {worst_robust_lip:.2f} "
-                        f"vs smoothest other {best_other_lip:.2f}")
+        wr_adv = min(robust, key=lambda r: r["adv_test_acc"])
+        bo_adv = max(others, key=lambda r: r["adv_test_acc"])
+        wr_lip = max(robust, key=lambda r: r[LIPSCHITZ])
+        bo_lip = min(others, key=lambda r: r[LIPSCHITZ])
+        spread_adv = max(wr_adv.get("sd_adv_test_acc", 0.0), bo_adv.get("sd_adv_test_acc", 0.0))
+        spread_lip = max(wr_lip.get(f"sd_{LIPSCHITZ}", 0.0), bo_lip.get(f"sd_{LIPSCHITZ}", 0.0))
+        ok_adv = _ordered(wr_adv["adv_test_acc"] - bo_adv["adv_test_acc"], spread_adv)
+        ok_lip = _ordered(bo_lip[LIPSCHITZ] - wr_lip[LIPSCHITZ], spread_lip)
+        verdicts.append(None if None in (ok_adv, ok_lip) and False not in (ok_adv, ok_lip) else
+                        (ok_adv is True and ok_lip is True))
+        evidence.append(f"{ds}/{model}: weakest robust row adv {wr_adv['adv_test_acc']:.1f}% vs best other "
+                        f"{bo_adv['adv_test_acc']:.1f}%{_spread_note(spread_adv)}; least smooth robust row Lipschitz "
+                        f"(released estimator) {wr_lip[LIPSCHITZ]:.2f} vs smoothest other {bo_lip[LIPSCHITZ]:.2f}"
+                        f"{_spread_note(spread_lip)}")
     return _combine(verdicts), "; ".join(evidence)
+
+
+def _spread_note(spread: float) -> str:
+    return f" (seed spread ±{spread:.2f}; an ordering needs a larger difference)" if spread > 0 else ""
 
 
 def judge_lipschitz_correlates(rows: list[dict]) -> tuple[str, str]:
@@ -131,9 +212,10 @@ def judge_lipschitz_correlates(rows: list[dict]) -> tuple[str, str]:
         rs = [r for r in rs if r.get("dropout", 0) == 0]
         if len(rs) < 4:
             continue
-        rho = experiments.spearman([r["test_lipschitz"] for r in rs], [r["adv_test_acc"] for r in rs])
+        rho = experiments.spearman([r[LIPSCHITZ] for r in rs], [r["adv_test_acc"] for r in rs])
         verdicts.append(rho <= -0.5)
-        evidence.append(f"{ds}/{model}: ρ = {rho:+.2f} over {len(rs)} rows")
+        evidence.append(f"{ds}/{model}: ρ(Lipschitz by the released estimator, adv accuracy) = {rho:+.2f} "
+                        f"over {len(rs)} rows")
     return _combine(verdicts), "; ".join(evidence)
 
 
@@ -146,8 +228,9 @@ def judge_robust_gaps(rows: list[dict]) -> tuple[str, str]:
         for metric in ("gap", "adv_gap"):
             a = np.nanmean([r[metric] for r in robust])
             b = np.nanmean([r[metric] for r in others])
-            verdicts.append(a > b)
-            parts.append(f"{metric} robust {a:.2f} vs others {b:.2f}")
+            spread = max([r.get(f"sd_{metric}", 0.0) for r in robust + others] + [0.0])
+            verdicts.append(_ordered(a - b, spread))
+            parts.append(f"{metric} robust {a:.2f} vs others {b:.2f}{_spread_note(spread)}")
         evidence.append(f"{ds}/{model}: " + ", ".join(parts))
     return _combine(verdicts), "; ".join(evidence)
 
@@ -161,14 +244,15 @@ def judge_dropout(rows: list[dict], metric: str) -> tuple[str, str]:
         pairs.setdefault(key, {})["on" if r.get("dropout", 0) else "off"] = r
     for (ds, model, method, params), p in pairs.items():
         if "on" in p and "off" in p:
-            lower = p["on"][metric] < p["off"][metric]
+            spread = max(p["on"].get(f"sd_{metric}", 0.0), p["off"].get(f"sd_{metric}", 0.0))
+            lower = _ordered(p["off"][metric] - p["on"][metric], spread)
             verdicts.append(lower)
-            if not lower:
+            if lower is not True:
                 evidence.append(f"{ds} {experiments.method_label(method, dict(params))}: "
                                 f"{p['off'][metric]:.2f} → {p['on'][metric]:.2f}")
     if not verdicts:
         return NOT_RUN, ""
-    head = f"lower with dropout in {sum(verdicts)} of {len(verdicts)} method/dataset pairs"
+    head = f"lower with dropout (beyond the seed spread) in {sum(v is True for v in verdicts)} of {len(verdicts)} method/dataset pairs"
     return _combine(verdicts), head + ("; exceptions: " + "; ".join(evidence) if evidence else "")
 
 
@@ -245,13 +329,17 @@ def judge_proof_of_concept(rows: list[dict]) -> tuple[str, str]:
     return _combine(verdicts), "; ".join(evidence)
 
 
-def _combine(verdicts: list[bool]) -> str:
+def _combine(verdicts: list[bool | None]) -> str:
+    """holds / does not hold / mixed over the comparisons; a comparison within the seed spread
+    (None) can make nothing hold: all None or None with True gives :data:`WITHIN_SPREAD`."""
     if not verdicts:
         return NOT_RUN
-    if all(verdicts):
+    if all(v is True for v in verdicts):
         return HOLDS
-    if not any(verdicts):
+    if all(v is False for v in verdicts):
         return FAILS
+    if False not in verdicts:
+        return WITHIN_SPREAD
     return MIXED
 
 
@@ -259,8 +347,10 @@ def _combine(verdicts: list[bool]) -> str:
 
 def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> list[Verdict]:
     """Every claim with its verdict on our stored runs and on the paper's published numbers."""
-    pgd_ours = _mean_by_row(_rows_from_records(run_records, attack="pgd", fidelity="paper"))
-    mt_ours = _mean_by_row(_rows_from_records(run_records, attack="mt", fidelity="paper"))
+    pgd_ours, pgd_note = _drop_collapsed(_rows_from_records(run_records, attack="pgd", fidelity="paper"))
+    pgd_ours = _mean_by_row(pgd_ours)
+    mt_ours, mt_note = _drop_collapsed(_rows_from_records(run_records, attack="mt", fidelity="paper"))
+    mt_ours = _mean_by_row(mt_ours)
     pgd_paper = _paper_rows(("table2", "table3"))
     dropout_paper = _paper_rows(("table4",))
     dropout_ours = [r for r in pgd_ours if r["dataset"] in ("svhn", "cifar10")]
@@ -278,23 +368,21 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
             ("Local Lipschitzness is correlated with adversarial accuracy", "5.2", judge_lipschitz_correlates),
             ("The robust methods have larger clean and adversarial generalization gaps than Natural, GR and LLR",
              "5.2", judge_robust_gaps)):
-        kept, note = _drop_collapsed(pgd_ours)
-        a, ea = judge(kept)
+        a, ea = _precondition(pgd_ours, *judge(pgd_ours))
         b, eb = judge(pgd_paper)
-        out.append(Verdict(claim, section, a, "; ".join(x for x in (ea, note) if x), b, eb))
+        out.append(Verdict(claim, section, a, "; ".join(x for x in (ea, pgd_note) if x), b, eb))
     for metric, words in (("gap", "narrows the clean generalization gap"),
                           ("adv_gap", "narrows the adversarial generalization gap"),
-                          ("test_lipschitz", "lowers the test local Lipschitz constant")):
-        a, ea = judge_dropout(dropout_ours, metric)
+                          (LIPSCHITZ, "lowers the test local Lipschitz constant")):
+        a, ea = _precondition(dropout_ours, *judge_dropout(dropout_ours, metric))
         b, eb = judge_dropout(dropout_paper, metric)
         out.append(Verdict(f"Dropout {words} (SVHN, CIFAR-10)", "5.3, Table 4", a, ea, b, eb))
-    mt_kept, mt_note = _drop_collapsed(mt_ours)
     mt_paper = _paper_rows(("table9", "table10", "table11", "table12", "table13"))
     for claim, judge in (("Under the multi-targeted attack too, AT, RST and TRADES are the most robust and the "
                           "smoothest", judge_robust_smoothest),
                          ("Under the multi-targeted attack too, local Lipschitzness is correlated with "
                           "adversarial accuracy", judge_lipschitz_correlates)):
-        a, ea = judge(mt_kept)
+        a, ea = _precondition(mt_ours, *judge(mt_ours))
         b, eb = judge(mt_paper)
         out.append(Verdict(claim, "D.1, Tables 9–13", a, "; ".join(x for x in (ea, mt_note) if x), b, eb))
     pgd_seeds, _ = _drop_collapsed(_rows_from_records(run_records, attack="pgd", fidelity="paper"))
@@ -307,7 +395,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
                        "D.1, Tables 9–14", a, ea, b, eb))
     a, ea = judge_proof_of_concept([_row(r) | {"train_with_test": r["config"].get("train_with_test", False)}
                                     for r in run_records if r["config"]["attack"] == "pgd"
-                                    and experiments.is_proof_of_concept_run(r["config"])])
+                                    and experiments.is_proof_of_concept_run(r["config"]) and current(r, table_budget=False)])
     b, eb = judge_proof_of_concept([{"dataset": row["dataset"], "adv_test_acc": row["adv_accuracy"],
                                      "train_with_test": True} for row in ref["table6"]["rows"]])
     out.append(Verdict("Trained with access to the test set, RST(λ=2) networks are nearly perfectly robust on it "

@@ -99,6 +99,9 @@ def _param_flags() -> dict[str, type]:
     flags: dict[str, type] = {}
     for ps in METHOD_PARAMS.values():
         for name, default in ps.items():
+            if isinstance(default, str):
+                flags[name] = str
+                continue
             is_int = isinstance(default, int) and not isinstance(default, bool)
             flags[name] = int if is_int and flags.get(name, int) is int else float
     return dict(sorted(flags.items()))
@@ -142,10 +145,42 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--results-dir", default="results")
     o.add_argument("--checkpoint-dir", default="checkpoints")
     o.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    o.add_argument("--eval-batch-size", type=int, default=512)
-    o.add_argument("--no-released-lipschitz", action="store_true",
-                   help="skip the released code's Lipschitz estimate (test_lipschitz_released)")
+    _add_evaluation_arguments(o)
     o.add_argument("--json", action="store_true", help="print the record as JSON")
+
+
+def _add_evaluation_arguments(g) -> None:
+    from rll.train import ATTACKS
+
+    g.add_argument("--attacks", nargs="+", choices=ATTACKS, default=None, metavar="ATTACK",
+                   help=f"evaluate with each of these attacks and store one record per attack "
+                        f"({', '.join(ATTACKS)}; default: --attack)")
+    g.add_argument("--eval-plan", choices=("full", "table"), default="full",
+                   help="which images each column is measured on: full (every column on the whole "
+                        "splits) or table (the Section 5 tables' fixed subsets, rll.experiments.TABLE_EVAL_PLAN)")
+    g.add_argument("--eval-batch-size", type=int, default=None,
+                   help="evaluation batch size (default: the plan's; full: 512)")
+
+
+def _add_speed_arguments(g) -> None:
+    g.add_argument("--amp", action="store_true", help="bfloat16 autocast of the training passes (CUDA speed option)")
+    g.add_argument("--channels-last", action="store_true", help="channels-last memory format (speed option)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (speed option; not paper GR/LLR)")
+
+
+def _speed(args: argparse.Namespace) -> dict:
+    return {"amp": args.amp, "channels_last": args.channels_last, "compile": args.compile}
+
+
+def _eval_plan(args: argparse.Namespace):
+    """The --eval-plan and --eval-batch-size flags as an rll.metrics.EvalPlan."""
+    import dataclasses
+
+    from rll.experiments import TABLE_EVAL_PLAN
+    from rll.metrics import EvalPlan
+
+    plan = TABLE_EVAL_PLAN if args.eval_plan == "table" else EvalPlan()
+    return dataclasses.replace(plan, batch_size=args.eval_batch_size) if args.eval_batch_size else plan
 
 
 def _config_from_args(args: argparse.Namespace):
@@ -180,6 +215,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     _add_run_arguments(p)
     p.add_argument("--force", action="store_true", help="train again even if the record exists")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--curve-images", type=int, default=None, metavar="N",
+                   help="learning curves: after every epoch, clean test accuracy, PGD-10 on N fixed "
+                        "test images and both Lipschitz estimators on N/2 (kept in the record's history)")
+    _add_speed_arguments(p)
     p.set_defaults(func=_run_train)
 
 
@@ -190,9 +229,9 @@ def _run_train(args: argparse.Namespace) -> int:
     try:
         record = train(config, data_root=args.data_root, results_dir=args.results_dir,
                        checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
-                       resume=not args.no_resume, force=args.force,
-                       released_lipschitz=not args.no_released_lipschitz,
-                       eval_batch_size=args.eval_batch_size, checksums=_checksums(args))
+                       resume=not args.no_resume, force=args.force, attacks=args.attacks,
+                       eval_plan=_eval_plan(args), curve_images=args.curve_images,
+                       checksums=_checksums(args), **_speed(args))
     except (TrainingDiverged, RunClaimed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -215,41 +254,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     try:
         record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
                           checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
-                          released_lipschitz=not args.no_released_lipschitz,
-                          eval_batch_size=args.eval_batch_size, checksums=_checksums(args))
+                          attacks=args.attacks, eval_plan=_eval_plan(args), checksums=_checksums(args))
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     _print_record(record, args.json)
-    return 0
-
-
-def _add_mt_selection(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("mt-selection", help="a trained run's test accuracy under the multi-targeted attack "
-                                            "with the released selection and the per-example worst case")
-    _add_run_arguments(p)
-    p.add_argument("--save", default=None, metavar="DIR", help="also write the record as JSON into DIR")
-    p.set_defaults(func=_run_mt_selection)
-
-
-def _run_mt_selection(args: argparse.Namespace) -> int:
-    from rll import experiments
-
-    config = _config_from_args(args)
-    try:
-        record = experiments.mt_selection_record(config, checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
-                                                 device=args.device, batch_size=args.eval_batch_size,
-                                                 progress=not args.json, checksums=_checksums(args))
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.save:
-        print(f"wrote {experiments.save_mt_selection(record, args.save)}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
-        print(f"{config.label()}: clean {record['clean']:.2f}, MT released selection {record['released']:.2f}, "
-              f"per-example worst {record['worst']:.2f} ({record['n_test']} test images)")
     return 0
 
 
@@ -263,11 +272,19 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="method specs, e.g. natural at 'trades(beta=6)' (default: the paper's rows)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
+    p.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH",
+                   help="learning-rate decays (default: the fidelity's rule for the epochs)")
     p.add_argument("--lr", type=float, default=None, help="default: the paper's schedule")
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--test-split", default="test")
-    p.add_argument("--attack", default="pgd")
+    p.add_argument("--attack", default="pgd", help="the attack that names the configurations (default pgd)")
+    _add_evaluation_arguments(p)
+    p.add_argument("--curve-images", type=int, default=None, metavar="N",
+                   help="learning curves in every record (see train --help)")
+    _add_speed_arguments(p)
+    p.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
+                   help="start no new configuration after this many minutes (a time-boxed worker)")
     p.add_argument("--fidelity", default="paper")
     p.add_argument("--data-root", default=None)
     _add_checksum_argument(p)
@@ -285,19 +302,57 @@ def _run_sweep(args: argparse.Namespace) -> int:
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr, device=args.device,
-        data_root=args.data_root, checksums=_checksums(args))
+        data_root=args.data_root, checksums=_checksums(args),
+        milestones=tuple(args.milestones) if args.milestones is not None else None)
     if args.dry_run:
         for c in configs:
             print(c.label())
         return 0
     counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                                    data_root=args.data_root, device=args.device, checksums=_checksums(args),
-                                   log=lambda m: print(m, file=sys.stderr, flush=True))
+                                   attacks=args.attacks, eval_plan=_eval_plan(args),
+                                   curve_images=args.curve_images, stop_after=args.stop_after,
+                                   log=lambda m: print(m, file=sys.stderr, flush=True), **_speed(args))
     print(json.dumps(counts))
     return 0
 
 
-_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_mt_selection, _add_sweep]
+def _add_pack(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pack", help="pack the trained models of a checkpoint folder into one file "
+                                    "(weights and training configuration only), e.g. to carry them off a machine")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--max-mib", type=float, default=None, help="fail if the file would be larger")
+    p.set_defaults(func=_run_pack)
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from rll.train import pack_models
+
+    path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
+    print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write stored runs in another tool's format (RobustBench model info)")
+    p.add_argument("--format", required=True, choices=("robustbench",))
+    p.add_argument("--results-dir", default="results/runs")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<dataset>/Linf/<name>.json)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from rll.export import export_robustbench
+
+    paths = export_robustbench(args.results_dir, args.out)
+    for path in paths:
+        print(path)
+    print(f"wrote {len(paths)} model-info files (models with a PGD-10 and an AutoAttack record)", file=sys.stderr)
+    return 0
+
+
+_REGISTRARS = [_add_separation, _add_download, _add_train, _add_evaluate, _add_sweep, _add_pack, _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

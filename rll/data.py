@@ -45,8 +45,9 @@ import numpy as np
 import torch
 
 __all__ = [
-    "CHECKSUMS", "DATASETS", "DATASET_INFO", "DataError", "DatasetInfo", "ImageDataset",
-    "check_checksums", "download", "load_dataset", "make_spiral", "resolve_root", "to_float",
+    "CHECKSUMS", "DATASETS", "DATASET_INFO", "DataError", "DatasetInfo", "ImageDataset", "RaggedImages",
+    "check_checksums", "download", "load_dataset", "load_resized_train", "make_spiral", "resolve_root",
+    "to_float",
 ]
 
 DATASETS = ("mnist", "cifar10", "svhn", "resimagenet")
@@ -65,7 +66,8 @@ class DatasetInfo:
     num_classes: int
     shape: tuple[int, int, int]  # (C, H, W)
     classes: tuple[str, ...]
-    drop_smallest: int         # noisy points dropped from the train–train minimum (Table 1)
+    min_rank: int              # the train–train minimum reported is the min_rank-th smallest distance
+                               # (released notebook; rll.separation.separation_stats)
     splits: tuple[str, ...]
 
     def __getitem__(self, key: str):
@@ -93,11 +95,11 @@ _RESIMAGENET_WNID_BOUNDS = {
 }
 
 DATASET_INFO: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(0.1, 10, (1, 28, 28), _DIGITS, 0, ("train", "test")),
-    "cifar10": DatasetInfo(0.031, 10, (3, 32, 32), _CIFAR_CLASSES, 0,
+    "mnist": DatasetInfo(0.1, 10, (1, 28, 28), _DIGITS, 1, ("train", "test")),
+    "cifar10": DatasetInfo(0.031, 10, (3, 32, 32), _CIFAR_CLASSES, 1,
                            ("train", "test", "test_partial")),
     "svhn": DatasetInfo(0.031, 10, (3, 32, 32), _DIGITS, 5, ("train", "test")),
-    "resimagenet": DatasetInfo(0.005, 9, (3, 64, 64), tuple(RESIMAGENET_RANGES), 6,
+    "resimagenet": DatasetInfo(0.005, 9, (3, 64, 64), tuple(RESIMAGENET_RANGES), 7,
                                ("train", "test")),
 }
 
@@ -460,9 +462,10 @@ def _resimagenet_label(folder: str) -> int | None:
     return None
 
 
-def _eval_transform(path: Path) -> np.ndarray:
-    """Resize the short side to 72 (bilinear), center-crop 64: torchvision's
-    ``Resize(72), CenterCrop(64)`` on PIL images.  Returns (3, 64, 64) uint8."""
+def _resize_short(path: Path, short: int = 72) -> np.ndarray:
+    """The image resized so that its short side is ``short`` (bilinear, aspect kept: the long
+    side becomes ``int(short * long / short_side)``): torchvision's ``Resize(72)`` on PIL
+    images.  Returns (3, H, W) uint8."""
     from PIL import Image  # lazy: only Restricted ImageNet needs Pillow
 
     try:
@@ -470,18 +473,25 @@ def _eval_transform(path: Path) -> np.ndarray:
             im = im.convert("RGB")
             w, h = im.size
             if w <= h:
-                nw, nh = 72, int(72 * h / w)
+                nw, nh = short, int(short * h / w)
             else:
-                nw, nh = int(72 * w / h), 72
-            im = im.resize((nw, nh), Image.Resampling.BILINEAR)
-            left, top = int(round((nw - 64) / 2.0)), int(round((nh - 64) / 2.0))
-            arr = np.asarray(im.crop((left, top, left + 64, top + 64)), dtype=np.uint8)
+                nw, nh = int(short * w / h), short
+            arr = np.asarray(im.resize((nw, nh), Image.Resampling.BILINEAR), dtype=np.uint8)
     except Exception as err:
         raise DataError(f"resimagenet: cannot decode image {path} ({err})") from err
     return arr.transpose(2, 0, 1)
 
 
-def _load_resimagenet(rd: _Reader, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _eval_transform(path: Path) -> np.ndarray:
+    """Resize the short side to 72 (bilinear), center-crop 64: torchvision's
+    ``Resize(72), CenterCrop(64)`` on PIL images.  Returns (3, 64, 64) uint8."""
+    arr = _resize_short(path)
+    _, nh, nw = arr.shape
+    left, top = int(round((nw - 64) / 2.0)), int(round((nh - 64) / 2.0))
+    return np.ascontiguousarray(arr[:, top:top + 64, left:left + 64])
+
+
+def _resimagenet_files(rd: _Reader, split: str) -> tuple[Path, list[Path], list[int]]:
     base = rd.root / "restricted_imagenet"
     candidates = [base / "train"] if split == "train" else [base / "val", base / "test"]
     folder = next((c for c in candidates if c.is_dir()), None)
@@ -512,6 +522,15 @@ def _load_resimagenet(rd: _Reader, split: str) -> tuple[torch.Tensor, torch.Tens
     if not files:
         raise DataError(f"{folder}: no images of the nine Restricted ImageNet classes found. "
                         f"Fix: {_fix_hint('resimagenet', rd.root)}.")
+    return folder, files, labels
+
+
+def _resimagenet_note(folder: Path, n: int) -> str:
+    return f"{n} images from {folder}: an image folder without official md5s, not verified"
+
+
+def _load_resimagenet(rd: _Reader, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+    folder, files, labels = _resimagenet_files(rd, split)
     images = np.empty((len(files), 3, 64, 64), np.uint8)
 
     def work(i: int) -> None:
@@ -519,8 +538,64 @@ def _load_resimagenet(rd: _Reader, split: str) -> tuple[torch.Tensor, torch.Tens
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         list(pool.map(work, range(len(files))))
-    note = f"{len(files)} images from {folder}: an image folder without official md5s, not verified"
-    return torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), note
+    return torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), _resimagenet_note(folder, len(files))
+
+
+@dataclass(frozen=True, eq=False)
+class RaggedImages:
+    """Images of different sizes, uint8 (C, Hᵢ, Wᵢ) each, kept on the CPU: Restricted ImageNet's
+    training images as the released pipeline held them before its random crop."""
+
+    images: tuple[torch.Tensor, ...]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, idx) -> "RaggedImages":
+        """The images at ``idx`` (a sequence or tensor of indices), as another RaggedImages."""
+        return RaggedImages(tuple(self.images[int(i)] for i in idx))
+
+    def random_crops(self, idx, size: int, pad: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """torchvision's ``RandomCrop(size, padding=pad)`` of each image at ``idx``: a window of
+        ``size`` × ``size`` at a uniformly random position of the image zero-padded by ``pad`` on
+        every side, drawn from ``generator`` (CPU).  No flip.  Returns uint8 (len(idx), C, size, size)."""
+        first = self.images[0]
+        out = torch.zeros((len(idx), first.shape[0], size, size), dtype=torch.uint8)
+        for k, i in enumerate(int(i) for i in idx):
+            img = self.images[i]
+            _, h, w = img.shape
+            if h + 2 * pad < size or w + 2 * pad < size:
+                raise ValueError(f"image {i} of size {h}x{w} is smaller than the {size}-pixel crop "
+                                 f"even with {pad} pixels of padding")
+            top = int(torch.randint(0, h + 2 * pad - size + 1, (1,), generator=generator))
+            left = int(torch.randint(0, w + 2 * pad - size + 1, (1,), generator=generator))
+            r0, c0 = top - pad, left - pad           # the window in the unpadded image's coordinates
+            rs, re, cs, ce = max(r0, 0), min(r0 + size, h), max(c0, 0), min(c0 + size, w)
+            out[k, :, rs - r0:re - r0, cs - c0:ce - c0] = img[:, rs:re, cs:ce]
+        return out
+
+
+def load_resized_train(name: str = "resimagenet", root: str | os.PathLike | None = None) -> tuple[
+        RaggedImages, torch.Tensor, str]:
+    """Restricted ImageNet's training split as the released code trained on it, before the
+    random crop: every image resized so its short side is 72 (``Resize(72)``, aspect kept), as
+    :class:`RaggedImages`, with the labels and the data note.  The same files in the same order
+    as ``load_dataset("resimagenet", "train")`` (whose images are the evaluation view, centre
+    crops of these), so one index selects the same image in both."""
+    if name != "resimagenet":
+        raise ValueError(f"only resimagenet has a resized training view, got {name!r}")
+    rd = _Reader(name, resolve_root(root), verify=True, checksums=None)
+    folder, files, labels = _resimagenet_files(rd, "train")
+    images: list = [None] * len(files)
+
+    def work(i: int) -> None:
+        images[i] = torch.from_numpy(np.ascontiguousarray(_resize_short(files[i])))
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(work, range(len(files))))
+    return (RaggedImages(tuple(images)), torch.tensor(labels, dtype=torch.int64),
+            _resimagenet_note(folder, len(files)))
 
 
 _LOADERS = {"mnist": _load_mnist, "cifar10": _load_cifar10, "svhn": _load_svhn,

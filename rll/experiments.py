@@ -45,16 +45,17 @@ def provenance(device: str | torch.device | None = None) -> dict:
 
 def dataset_separation(dataset: str, *, data_root: str | None = None, random_labels: bool = False,
                        seed: int = 0, include_test: bool = True, test_split: str = "test",
-                       device: str | None = None, progress: bool = True) -> dict:
+                       device: str | None = None, progress: bool = True, checksums=None) -> dict:
     """Table 1 / Table 8 for one dataset: exact l∞ distance from every training (and test)
     point to the nearest training point of another class.
 
     Returns a record with ``train_train_min``/``_mean`` and ``test_train_min``/``_mean``
-    (after dropping the dataset's ``drop_smallest`` noisy points, as the paper did), the
+    (the train–train minimum after dropping the noisy points the released notebook dropped:
+    the dataset's ``min_rank``, see :func:`rll.separation.separation_stats`), the
     per-point distances and nearest indices, and provenance.  ``random_labels`` relabels train
     and test uniformly at random (seeded), the paper's Table 8 control.  ``test_split`` may name
     a labelled partial test set (``test_partial`` for CIFAR-10); the record's ``test_note`` then
-    says what it covers.  A missing split raises :class:`rll.data.DataError`, never a substitute.
+    says what it covers.  ``checksums`` overrides official md5s (:func:`rll.data.load_dataset`).  A missing split raises :class:`rll.data.DataError`, never a substitute.
     """
     from rll import separation
 
@@ -62,15 +63,15 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(rdata.DATASETS)}")
     info = rdata.DATASET_INFO[dataset]
     started = time.perf_counter()
-    train = rdata.load_dataset(dataset, "train", root=data_root)
-    test = rdata.load_dataset(dataset, test_split, root=data_root) if include_test else None
+    train = rdata.load_dataset(dataset, "train", root=data_root, checksums=checksums)
+    test = rdata.load_dataset(dataset, test_split, root=data_root, checksums=checksums) if include_test else None
     train_y, test_y = train.labels, test.labels if test is not None else None
     if random_labels:
         train_y = torch.as_tensor(separation.random_labels(train_y, info["num_classes"], seed))
         if test is not None:
             test_y = torch.as_tensor(separation.random_labels(test_y, info["num_classes"], seed + 1))
     record: dict = {"dataset": dataset, "eps": info["eps"], "random_labels": random_labels,
-                    "seed": seed if random_labels else None, "drop_smallest": info["drop_smallest"],
+                    "seed": seed if random_labels else None, "min_rank": info["min_rank"],
                     "n_train": len(train_y), "n_test": None if test is None else len(test_y),
                     "test_split": test_split if test is not None else None,
                     "test_note": test.note if test is not None else ""}
@@ -81,8 +82,7 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
     for column, queries, labels in columns:
         dist, index = separation.nearest_other_class(queries, labels, train.images, train_y,
                                                      device=device, progress=progress)
-        drop = info["drop_smallest"] if column == "train_train" else 0
-        stats = separation.separation_stats(dist, drop_smallest=drop)
+        stats = separation.separation_stats(dist, min_rank=info["min_rank"] if column == "train_train" else 1)
         record[f"{column}_min"] = float(stats["min"])
         record[f"{column}_mean"] = float(stats["mean"])
         distances[column] = {"distance": dist, "index": index}
@@ -242,16 +242,44 @@ def store_summary(records: list[dict]):
                 else "other")
         key = (c["dataset"], c["model"], kind + (" (with the test set)" if c.get("train_with_test") else ""),
                c["attack"], c["fidelity"], c["epochs"], p.get("n_train"), p.get("n_test"), p.get("device", "?"),
-               str(p.get("git_commit") or "?")[:10])
+               p.get("fidelity_revision", 1), str(p.get("git_commit") or "?")[:10])
         g = groups.setdefault(key, {"runs": 0, "seeds": set(), "dates": set()})
         g["runs"] += 1
         g["seeds"].add(c["seed"])
         g["dates"].add(str(p.get("started_utc", "?"))[:10])
     columns = ("dataset", "model", "kind", "attack", "fidelity", "epochs", "training examples", "test examples",
-               "device", "commit")
+               "device", "fidelity revision", "commit")
     rows = [{**dict(zip(columns, key)), "runs": g["runs"], "seeds": ", ".join(map(str, sorted(g["seeds"]))),
              "run on": ", ".join(sorted(g["dates"]))} for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
     return pd.DataFrame(rows, columns=[*columns, "runs", "seeds", "run on"])
+
+
+#: The attacks every seed-0 table model is evaluated with; other seeds get PGD-10.
+FULL_EVALUATION = ("pgd", "mt", "aa-apgd", "aa")
+
+
+def table_progress(records: list[dict], *, table: str = "table2", dataset: str = "mnist", seeds=(0, 1, 2),
+                   full_evaluation_seeds=(0,)):
+    """How far the table's sweep at :data:`TABLE_BUDGETS` has come: one row per (model,
+    method), one column per seed, each cell ``done``, ``missing <attacks>`` or ``not run``
+    (seeds in ``full_evaluation_seeds`` need every attack of :data:`FULL_EVALUATION`, the others
+    PGD-10)."""
+    import pandas as pd
+
+    budget = TABLE_BUDGETS.get(dataset, {})
+    have = {json.dumps({**r["config"], "attack": None}, sort_keys=True): set() for r in records}
+    for r in records:
+        have[json.dumps({**r["config"], "attack": None}, sort_keys=True)].add(r["config"]["attack"])
+    rows: dict = {}
+    for config in table_configs(table, dataset=dataset, seeds=tuple(seeds), **budget):
+        want = FULL_EVALUATION if config.seed in full_evaluation_seeds else ("pgd",)
+        stored = have.get(json.dumps({**config.canonical(), "attack": None}, sort_keys=True), set())
+        missing = [a for a in want if a not in stored]
+        cell = "done" if not missing else "not run" if not stored else "missing " + ", ".join(missing)
+        row = rows.setdefault(_row_key(config), {"model": config.model, "method": method_label(
+            config.method, _params_of(config))})
+        row[f"seed {config.seed}"] = cell
+    return pd.DataFrame(list(rows.values()))
 
 
 # --------------------------------------------------------------------------- Section 5 tables
@@ -272,9 +300,47 @@ DROPOUT_RATE = {"svhn": 0.5, "cifar10": 0.2}
 #: Paper tables holding each attack's numbers (looked up in this order).
 PAPER_TABLES = {"pgd": ("table2", "table3", "table4"),
                 "mt": ("table9", "table10", "table11", "table12", "table13", "table14")}
-METRIC_COLUMNS = ("train_acc", "test_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap")
+METRIC_COLUMNS = ("train_acc", "test_acc", "adv_test_acc", "test_lipschitz_released", "test_lipschitz", "gap",
+                  "adv_gap")
+#: The paper's column each of ours is compared with, like with like.  The paper's Lipschitz
+#: numbers were produced by the released estimator (descent, step 0.003, final iterate), so they
+#: sit beside our ``test_lipschitz_released`` and Δ is computed there; our Eq. 3 estimate
+#: (``test_lipschitz``, the paper's definition) has its own column and no paper counterpart.
+PAPER_COUNTERPART: dict[str, str | None] = {"test_lipschitz_released": "test_lipschitz", "test_lipschitz": None}
+#: Readable names of the metric columns.
+METRIC_LABELS = {"train_acc": "train accuracy", "test_acc": "test accuracy", "adv_train_acc": "adv train accuracy",
+                 "adv_test_acc": "adv test accuracy",
+                 "test_lipschitz_released": "test Lipschitz (released estimator, as the paper's)",
+                 "test_lipschitz": "test Lipschitz (Eq. 3)", "gap": "gap", "adv_gap": "adv gap"}
+
+
+def paper_value(paper: dict, metric: str) -> float:
+    """The paper's number comparable with our ``metric`` (:data:`PAPER_COUNTERPART`); NaN if none."""
+    source = PAPER_COUNTERPART.get(metric, metric)
+    return np.nan if source is None else paper.get(source, np.nan)
+
+
 #: Configuration fields that only set a run's budget; the rest say *what* is run.
 BUDGET_FIELDS = ("epochs", "milestones", "lr", "train_size", "test_size")
+
+
+def _table_eval_plan():
+    from rll.metrics import EvalPlan
+
+    return EvalPlan(train_images=2000, pgd_test_images=None, lipschitz_images=2000, mt_test_images=1000,
+                    mt_train_images=500, aa_images=500, aa_standard_images=200, batch_size=64)
+
+
+#: How the Section 5 table runs are evaluated (:class:`rll.metrics.EvalPlan`): clean and PGD-10
+#: accuracy on the whole test split; the train-side columns on 2000 fixed training images; both
+#: Lipschitz estimators on 2000 fixed test images; the multi-targeted attack on 1000 test and 500
+#: training images; AutoAttack's APGD-CE + APGD-DLR on 500 and its standard version on 200 test
+#: images (nested subsets of one fixed permutation); batch 64, the fastest on the 2-core CPU.
+TABLE_EVAL_PLAN = _table_eval_plan()
+
+#: The budget of the converged CPU runs of each dataset's table (rll's choice, measured on the
+#: budget page, ``notebooks/budget``): keyword arguments of :func:`check_table_params`.
+TABLE_BUDGETS = {"mnist": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}
 
 _GREEK = {"lam": "λ", "beta": "β"}
 
@@ -297,6 +363,9 @@ def parse_method(spec: str) -> tuple[str, dict]:
             if not eq or key not in METHOD_PARAMS[name]:
                 valid = ", ".join(METHOD_PARAMS[name]) or "none"
                 raise ValueError(f"method {name!r} takes no parameter {key!r}; valid parameters: {valid}")
+            if isinstance(METHOD_PARAMS[name][key], str):
+                params[key] = value          # a choice (rll.losses.PARAM_CHOICES), checked by TrainConfig
+                continue
             try:
                 params[key] = float(value)
             except ValueError:
@@ -352,7 +421,7 @@ def paper_row(dataset: str, model: str, method: str, params: dict, dropout: floa
 
 def table_configs(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None,
                   seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None,
-                  test_size=None, test_split: str = "test", eps=None, lr=None) -> list:
+                  test_size=None, test_split: str = "test", eps=None, lr=None, milestones=None) -> list:
     """The training configurations behind one table notebook: models × methods × dropout ×
     seeds.  ``methods`` defaults to the paper's rows; ``dropouts`` to ``(0,)`` except Table 4
     (no dropout and the paper's rate)."""
@@ -377,7 +446,7 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
                     configs.append(TrainConfig(dataset=dataset, model=model, method=method, params=params,
                                                dropout=dropout, epochs=epochs, seed=int(seed), attack=attack,
                                                fidelity=fidelity, train_size=train_size, test_size=test_size,
-                                               test_split=test_split, eps=eps, lr=lr))
+                                               test_split=test_split, eps=eps, lr=lr, milestones=milestones))
     return configs
 
 
@@ -495,7 +564,9 @@ def attack_comparison_frame(runs: list[tuple], other_runs: list[tuple]):
 def table_frame(runs: list[tuple], *, attack: str):
     """Our table beside the paper's: one row per (model, method, dropout), columns
     (metric, ours | ± | paper | Δ).  ``ours`` is the mean over the seeds that have a record,
-    ``±`` their standard deviation (blank for one seed); ``Δ`` = ours − paper."""
+    ``±`` their standard deviation (blank for one seed); ``paper`` the comparable paper number
+    (:func:`paper_value`: the Lipschitz Δ is against our released-estimator value, the Eq. 3
+    column has none); ``Δ`` = ours − paper."""
     groups: dict = {}
     for config, record in runs:
         g = groups.setdefault(_row_key(config), {"config": config, "records": []})
@@ -509,7 +580,7 @@ def table_frame(runs: list[tuple], *, attack: str):
         for metric in METRIC_COLUMNS:
             values = [r["metrics"][metric] for r in g["records"] if metric in r["metrics"]]
             ours, spread = _mean_and_spread(values)
-            ref = paper.get(metric, np.nan)
+            ref = paper_value(paper, metric)
             row[(metric, "ours")] = ours
             row[(metric, "±")] = spread
             row[(metric, "paper")] = ref
@@ -602,10 +673,17 @@ def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, da
     check_data_root(data_root)
 
 
+def check_budget_params(*, budget_dir=None, results_dir=None) -> None:
+    """Validate the budget notebook's parameters: each folder, when given, must exist."""
+    for name, folder in (("budget_dir", budget_dir), ("results_dir", results_dir)):
+        if folder is not None and not Path(folder).is_dir():
+            raise ValueError(f"{name} {str(folder)!r} is not a folder of run records")
+
+
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
-                       train_missing: bool = False, checksums=None) -> list:
+                       train_missing: bool = False, checksums=None, milestones=None) -> list:
     """Validate a table notebook's parameters (one readable ``ValueError`` naming the valid
     choices) and return its configurations.  ``checksums`` (``{file name: md5}`` overriding
     the dataset's official md5s) is checked against the dataset's file names here, before
@@ -630,7 +708,8 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
         raise ValueError(f"dropouts must be a list of rates in [0, 1), e.g. [0, 0.5]; got {dropouts!r}")
     configs = table_configs(table, dataset=dataset, methods=methods, models=models, dropouts=dropouts,
                             epochs=epochs, seeds=tuple(seeds), attack=attack, fidelity=fidelity,
-                            train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr)
+                            train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr,
+                            milestones=milestones)
     if train_missing:   # training needs both splits: fail now, not after hours of training
         rdata.load_dataset(dataset, "train", root=data_root, checksums=checksums)
         try:
@@ -659,7 +738,7 @@ def table_summary(frame) -> list[str]:
     lines = []
     for src in ("ours", "paper"):
         adv = frame[("adv_test_acc", src)]
-        lip = frame[("test_lipschitz", src)]
+        lip = frame[("test_lipschitz_released", src)]   # the paper's estimator on both sides
         if adv.notna().sum() < 3:
             lines.append(f"{src}: too few rows for a summary")
             continue
@@ -667,7 +746,7 @@ def table_summary(frame) -> list[str]:
         top = [names[i] for i in adv.to_numpy().argsort()[::-1][:3] if not np.isnan(adv.iloc[i])]
         smooth = [names[i] for i in lip.to_numpy().argsort()[:3] if not np.isnan(lip.iloc[i])]
         rho = spearman(lip, adv)
-        lines.append(f"{src}: most robust {', '.join(top)}; smoothest {', '.join(smooth)}; "
+        lines.append(f"{src}: most robust {', '.join(top)}; smoothest (released estimator) {', '.join(smooth)}; "
                      f"Spearman(Lipschitz, adversarial accuracy) = {rho:+.2f}")
     return lines
 
@@ -675,9 +754,9 @@ def table_summary(frame) -> list[str]:
 # --------------------------------------------------------------------------- released vs paper
 
 def lipschitz_estimators_frame(records: list[dict]):
-    """The released code's Lipschitz estimator (fixed step 0.003, descending update, final
-    iterate) beside Eq. 3 as the paper defines it (step ε/5, ascent, maximum over iterates),
-    on the same trained models: one row per stored run that has both."""
+    """The released code's Lipschitz estimator (fixed step 0.003, descending update) beside
+    Eq. 3 as the paper defines it (step ε/5, ascent), both at the final iterate, on the same
+    trained models and images: one row per stored run that has both."""
     import pandas as pd
 
     rows = []
@@ -717,7 +796,7 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
         c = pair["paper"]["config"]
         row = {("", "model"): c["model"], ("", "method"): method_label(c["method"], _params_of(c)),
                ("", "seed"): c["seed"], ("", "epochs"): c["epochs"], ("", "lr (mean loss)"): c["lr"]}
-        for metric in ("test_acc", "adv_test_acc", "test_lipschitz", "gap", "adv_gap"):
+        for metric in ("test_acc", "adv_test_acc", "test_lipschitz_released", "test_lipschitz", "gap", "adv_gap"):
             row[(metric, "paper")] = pair["paper"]["metrics"].get(metric)
             row[(metric, "released")] = pair["released"]["metrics"].get(metric)
         rows.append(row)
@@ -728,26 +807,38 @@ def fidelity_pairs_frame(records: list[dict], methods=("gr", "llr")):
 
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
-              progress: bool = True, log=print, checksums=None) -> dict:
+              progress: bool = True, log=print, checksums=None, attacks=None, eval_plan=None,
+              curve_images=None, stop_after: float | None = None, **speed) -> dict:
     """Run every configuration the store lacks, one after another.  Safe to start on several
     workers (processes, GPUs, machines sharing ``results_dir``) at once: each configuration
     is claimed in the store before it is trained, and a worker skips what another holds, so
     no run is ever duplicated.  A run whose loss diverges is reported and skipped (its
     checkpoint stays; nothing is stored), and the sweep goes on.  Returns counts of
     ``trained``, ``stored`` (already there), ``claimed_elsewhere`` and ``diverged``.
-    ``checksums`` overrides the dataset's official md5s (:func:`rll.train.train`)."""
+    ``checksums`` overrides the dataset's official md5s; ``attacks``, ``eval_plan`` and
+    ``curve_images`` say how each trained model is evaluated before the next one starts
+    (:func:`rll.train.train`): a configuration counts as stored only when every attack's
+    record is there.  ``stop_after`` (minutes): start no new configuration after that long
+    (counted as ``not_started``); ``speed``: ``amp``, ``channels_last``, ``compile`` for
+    :func:`rll.train.train`."""
     from rll.results import ResultsStore
     from rll.train import RunClaimed, TrainingDiverged, train
 
     store = ResultsStore(results_dir)
-    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0}
+    counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0, "not_started": 0}
+    attack_names = tuple(attacks) if attacks else None
+    started = time.monotonic()
     for i, config in enumerate(configs, 1):
-        if store.get(config) is not None:
+        if stop_after is not None and time.monotonic() - started > 60 * stop_after:
+            counts["not_started"] += 1
+            continue
+        if all(store.get(config.replace(attack=a)) is not None for a in (attack_names or (config.attack,))):
             counts["stored"] += 1
             continue
         try:
             train(config, data_root=data_root, results_dir=results_dir, device=device, progress=progress,
-                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums)
+                  checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), checksums=checksums,
+                  attacks=attack_names, eval_plan=eval_plan, curve_images=curve_images, **speed)
         except RunClaimed:
             counts["claimed_elsewhere"] += 1
             log(f"[{i}/{len(configs)}] {config.label()}: claimed by another worker, skipped")
@@ -893,50 +984,51 @@ def proof_of_concept_summary(frame) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------- LLR's inner step (deviation)
+
+def llr_step_comparison(model, x, y, *, eps: float, seed: int = 0) -> dict:
+    """How far LLR's inner maximisation moves the inputs with the released step — two steps of
+    (ε/2)·∇/‖∇‖∞ with clamping and rescaling, both fidelities' rule — and with the signed steps
+    rll's released mode took before the fidelity corrections (two steps of ε/2 on every pixel,
+    clipped): mean |δ| and the share of pixels at |δ| ≥ ε/2 for each, same model, same inputs,
+    same start (the ascent of the released objective, the cross-entropy, in eval mode)."""
+    import torch.nn.functional as F
+
+    from rll.attacks import linf_ascent, model_mode
+
+    out = {}
+    with model_mode(model, "eval"):
+        def objective(z):
+            return F.cross_entropy(model(z), y, reduction="none")
+
+        for name, kw in (("released step", dict(direction="linf", projection="rescale", project_start=False)),
+                         ("signed steps", dict())):
+            z = linf_ascent(objective, x, eps=eps, step=eps / 2, steps=2, start="normal",
+                            generator=torch.Generator().manual_seed(seed), **kw)
+            delta = (z - x).abs()
+            out[name] = {"mean |δ|": delta.mean().item(), "pixels at ≥ ε/2": (delta >= eps / 2 - 1e-7).float().mean().item()}
+    return out
+
+
 # --------------------------------------------------------------------------- MT selection (deviation)
 
-def mt_selection_record(config, *, checkpoint_dir=None, data_root=None, device=None, batch_size: int = 512,
-                        progress: bool = True, checksums=None) -> dict:
-    """The released multi-targeted selection against the per-example worst case on one trained
-    model: both applied to the same per-target examples of ``config``'s test subset (one run
-    of the attack, seeded by ``config.seed`` as in the record of the run), with clean accuracy,
-    the numbers' provenance and the configuration (``attack="mt"``)."""
-    from rll import metrics
-    from rll.train import load_test_split, load_trained_model, resolve_device
-
-    config = config.replace(attack="mt")
-    device = resolve_device(device)
-    started = time.perf_counter()
-    model, _, path = load_trained_model(config, checkpoint_dir=checkpoint_dir or REPO / "checkpoints", device=device)
-    x, y = load_test_split(config, data_root=data_root, device=device, checksums=checksums)
-    accs = metrics.mt_selection_accuracies(model, x, y, eps=config.eps, batch_size=batch_size, progress=progress,
-                                           generator=torch.Generator().manual_seed(config.seed))
-    return {"config": config.canonical(), "clean": metrics.accuracy(model, x, y, batch_size=batch_size),
-            "released": accs["released"], "worst": accs["worst"], "n_test": len(y), "checkpoint": path.name,
-            "provenance": {**provenance(device), "wall_seconds": round(time.perf_counter() - started, 2)}}
-
-
-def save_mt_selection(record: dict, directory) -> Path:
-    """Write an :func:`mt_selection_record` atomically as ``directory/<config stem>.json``."""
-    from rll.results import atomic_write_bytes, config_stem
-
-    path = Path(directory) / f"{config_stem(record['config'])}.json"
-    return atomic_write_bytes(path, json.dumps(record, indent=2, sort_keys=True).encode())
-
-
-def mt_selection_frame(directory):
-    """The stored MT selection records as a table: per model, clean accuracy, adversarial
-    accuracy under the released selection and under the per-example worst case, and how many
-    points the released selection overstates robustness by."""
+def mt_selection_frame(records: list[dict]):
+    """The multi-targeted attack's released selection against the per-example worst case, both
+    from the same attack run (every MT record holds both, :func:`rll.metrics.evaluate`): per
+    model, clean accuracy, adversarial accuracy under each selection and how many points the
+    released selection overstates robustness by."""
     import pandas as pd
 
     rows = []
-    for path in sorted(Path(directory).glob("*.json")):
-        r = json.loads(path.read_text())
-        c = r["config"]
+    for r in records:
+        c, m = r["config"], r["metrics"]
+        if c["attack"] != "mt" or "adv_test_acc_worst_selection" not in m:
+            continue
+        released, worst = m["adv_test_acc_released_selection"], m["adv_test_acc_worst_selection"]
         rows.append({"dataset": c["dataset"], "model": c["model"],
                      "method": method_label(c["method"], row_params(c["method"], c["params"])),
-                     "seed": c["seed"], "epochs": c["epochs"], "test images": r["n_test"], "clean": r["clean"],
-                     "MT, released selection": r["released"], "MT, per-example worst": r["worst"],
-                     "released − worst": r["released"] - r["worst"]})
+                     "seed": c["seed"], "epochs": c["epochs"],
+                     "test images": m.get("evaluated_on", {}).get("adv_test_acc"), "clean": m["test_acc"],
+                     "MT, released selection": released, "MT, per-example worst": worst,
+                     "released − worst": released - worst})
     return pd.DataFrame(rows)

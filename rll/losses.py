@@ -7,8 +7,14 @@ random starts of the inner maximisations).  It computes one value per example an
 * ``fidelity="paper"``: the **mean** over the batch, the expectation the appendix writes;
 * ``fidelity="released"``: the **sum** over the batch, as the authors' released code did (so
   effective learning rate is batch size × its nominal one), plus
-  the method-specific differences each docstring lists (AT/RST attack in train mode; GR's
-  step, direction and doubled clean gradient; LLR's zeroed input gradient).
+  the method-specific differences each docstring lists (GR's step h = 1 and doubled clean
+  gradient; LLR's zeroed input gradient).
+
+Where the paper's text is silent, ``"paper"`` follows the released code (the project's
+fidelity rule): the AT/RST inner attack runs in train mode, the TRADES and LLR inner loops
+take their first gradient at the unprojected start, LLR's inner step is the released
+l∞-normalised step with rescaling.  Each docstring marks where a statement comes from:
+"Paper:" the text, "Released:" the code, "Both:" the code where the text is silent.
 
 Inner maximisations run through :func:`rll.attacks.linf_ascent` / :func:`rll.attacks.pgd`
 (the one PGD loop); they differentiate with respect to the input only, so they leave no
@@ -36,6 +42,11 @@ from rll.attacks import linf_ascent, model_mode, pgd
 
 Fidelity = Literal["paper", "released"]
 FIDELITIES = ("paper", "released")
+#: Version of what the two fidelities mean, stored in every record's provenance.  2: the
+#: corrections of 2026-12 (AT/RST attack in train mode and the released LLR step in both
+#: fidelities, the appendix's l2 GR direction in paper mode, the Lipschitz estimate's final
+#: iterate); records without it were trained under revision 1.
+FIDELITY_REVISION = 2
 
 METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "natural": {},
@@ -44,15 +55,20 @@ METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "rst": {"lam": 1.0, "steps": 10, "step": None},
     # inner KL ascent: `steps` signed steps of `step` (None: eps/5) from x + 0.001·N(0, I)
     "trades": {"beta": 1.0, "steps": 10, "step": None},
-    # h None: 0.01 (paper) / 1.0 (released)
-    "gr": {"beta": 1.0, "h": None},
+    # h None: 0.01 (paper) / 1.0 (released); direction of the finite difference: "l2"
+    # (∇/‖∇‖₂, the appendix's and the released code's) or "sign" (sign ∇/√D, an explicit option)
+    "gr": {"beta": 1.0, "h": None, "direction": "l2"},
     # inner ascent of the linearity gap: `steps` of `step` (None: eps/2) from x + 0.001·N(0, I)
     "llr": {"lam": 4.0, "mu": 3.0, "steps": 2, "step": None},
 }
 """Accepted keyword parameters of each loss and their defaults.
 
 Defaults follow the released runs without a suffix: RST λ = 1, TRADES β = 1 (TRADES' own
-paper recommends 6; the companion's tables use 1, 3 and 6), GR β = 1, LLR λ = 4, μ = 3."""
+paper recommends 6; the companion's tables use 1, 3 and 6), GR β = 1, LLR λ = 4, μ = 3.
+A string default means a choice among :data:`PARAM_CHOICES`."""
+
+PARAM_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {"gr": {"direction": ("l2", "sign")}}
+"""The valid values of each non-numeric method parameter."""
 
 
 _DERIVED: dict[str, dict[str, Callable[[float, str], float]]] = {
@@ -85,6 +101,10 @@ def resolve_params(method: str, *, eps: float, fidelity: Fidelity = "paper",
     if eps is None or eps < 0:
         raise ValueError(f"eps must be a non-negative radius, got {eps!r}")
     out = {**accepted, **params}
+    for name, choices in PARAM_CHOICES.get(method, {}).items():
+        if out[name] not in choices:
+            raise ValueError(f"parameter {name} of {method!r} must be one of {', '.join(choices)}; "
+                             f"got {out[name]!r}")
     for name, rule in _DERIVED.get(method, {}).items():
         if out[name] is None:
             out[name] = rule(eps, fidelity)
@@ -154,14 +174,14 @@ def at_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     the inner max by PGD (``steps`` = 10 signed steps of ``step`` = ε/5 from a uniform random
     start, clipped to [0, 1]), the loss the cross-entropy at the PGD point.
 
-    Paper: the attack runs with the model in eval mode.  Released: the attack runs in
-    **train** mode (batch-norm batch statistics, running statistics updated by the attack's
-    forward passes, dropout active), and the loss is summed over the batch.  Either way the
-    loss itself is computed in the caller's mode.
+    Both (the text is silent; the released code ran it so): the attack runs in **train**
+    mode — batch-norm batch statistics, running statistics updated by the attack's forward
+    passes, dropout active.  The loss itself is computed in the caller's mode.
+    Paper: the mean over the batch.  Released: the sum.
     """
     p = _setup("at", x, y, eps, fidelity, params)
     x_adv = pgd(model, x, y, eps=eps, step=p["step"], steps=p["steps"], start="uniform",
-                mode="train" if fidelity == "released" else "eval", generator=generator)
+                mode="train", generator=generator)
     return _reduce(_ce(model, x_adv, y), fidelity)
 
 
@@ -175,11 +195,11 @@ def rst_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: f
     (the appendix calls the weight β; the tables and this function call it ``lam``, λ ∈
     {0.5, 1, 2}, default 1), the inner max by the same PGD as :func:`at_loss`.
 
-    Released: the attack runs in train mode and the loss is summed, exactly as for AT.
+    Both: the attack runs in train mode, as for AT.  Paper: the mean.  Released: the sum.
     """
     p = _setup("rst", x, y, eps, fidelity, params)
     x_adv = pgd(model, x, y, eps=eps, step=p["step"], steps=p["steps"], start="uniform",
-                mode="train" if fidelity == "released" else "eval", generator=generator)
+                mode="train", generator=generator)
     per = _ce(model, x, y) + p["lam"] * _ce(model, x_adv, y)
     return _reduce(per, fidelity)
 
@@ -192,9 +212,10 @@ def trades_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
         min_f E{ L(f(x), y) + β · max_{x′ ∈ B∞(x, ε)} KL(softmax f(x) ‖ softmax f(x′)) },
 
     with the KL summed over classes per example (TRADES' ``KLDivLoss(log_softmax(f(x′)),
-    softmax(f(x)))``).  Inner max as TRADES' code: model in eval mode, start
-    x + 0.001·N(0, I), ``steps`` = 10 signed steps of ``step`` = ε/5 on the KL against the
-    eval-mode clean prediction, projected onto B∞(x, ε) ∩ [0, 1].  The outer loss is
+    softmax(f(x)))``).  Both (the released code, TRADES' own): inner max with the model in eval
+    mode, start x + 0.001·N(0, I) (the first gradient is taken before the start is projected),
+    ``steps`` = 10 signed steps of ``step`` = ε/5 on the KL against the eval-mode clean
+    prediction, each projected onto B∞(x, ε) ∩ [0, 1].  The outer loss is
     evaluated in the caller's mode and differentiates through both f(x) and f(x′); as in
     TRADES' code, f(x) is computed once for the CE and again for the KL target (after f(x′)),
     so in train mode the two draw different dropout masks and all three passes update the
@@ -212,7 +233,7 @@ def trades_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps
             return _kl(F.log_softmax(model(z), dim=1), p_clean)
 
         x_adv = linf_ascent(objective, x, eps=eps, step=p["step"], steps=p["steps"],
-                            start="normal", generator=generator)
+                            start="normal", project_start=False, generator=generator)
     ce = _ce(model, x, y)
     kl = _kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
     return _reduce(ce + p["beta"] * kl, fidelity)
@@ -223,34 +244,36 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
             **params: Any) -> torch.Tensor:
     """Gradient regularisation by finite differences (Finlay & Oberman [14]; Appendix A.0.2):
 
-        min_f E{ L(f(x), y) + β ‖∇ₓL‖² },   ‖∇ₓL‖² ≈ ((L(f(x + h·d), y) − L(f(x), y)) / h)²,
+        min_f E{ L(f(x), y) + β ‖∇ₓL‖₂² },
+        ‖∇ₓL‖₂ ≈ (L(f(x + h·d), y) − L(f(x), y)) / h,   d = ∇ₓL / ‖∇ₓL‖₂,
 
-    implemented as Finlay & Oberman's code does, with the penalty halved:
+    implemented as the public implementation the paper names (Finlay & Oberman's code) and
+    the released code do, with the penalty halved:
 
-        ℓ(x) + β/2 · ((ℓ(x + h·d) − ℓ(x)) / h)²,   d = direction of ∇ₓℓ(x), held fixed,
+        ℓ(x) + β/2 · ((ℓ(x + h·d) − ℓ(x)) / h)²,   d held fixed (0 where ∇ₓℓ = 0),
 
     the gradient flowing through both ℓ(x + h·d) and ℓ(x); x + h·d is not clipped to [0, 1]
     (a finite difference, not an attack).  ``eps`` and ``generator`` are unused (no ball).
 
-    Paper (the original method for the l∞ threat model, Finlay & Oberman's ``--norm L1``:
-    penalise the dual norm of the gradient): h = 0.01 and the signed direction of unit l2
-    length d = sign(∇ₓℓ) / √D, D the input dimension, so the penalty approximates
-    β/2 · ‖∇ₓℓ‖₁² / D (at most β/2 · ‖∇ₓℓ‖₂², the released version's scale).
+    Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ as the appendix writes it, h = 0.01 (the public implementation's
+    default; the text gives no h), the clean loss counted once, the mean over the batch.  The
+    appendix's quotient is a difference of *one* function f, so in train mode ℓ(x + h·d) is
+    evaluated under the same dropout masks as ℓ(x) (the random-number state is replayed).  Two
+    independently masked passes differ by O(1) however small h is: at h = 0.01 that noise,
+    divided by h and squared, swamps the penalty (early in MNIST training the quotient was up
+    to ~50× the true directional derivative) and drove CNN1 and CNN2 to a constant classifier.
 
-    In train mode ℓ(x + h·d) is evaluated under the same dropout masks as ℓ(x) (the
-    random-number state is replayed), so the quotient is a finite difference of one function.
-    Two independently masked passes differ by O(1) however small h is: at h = 0.01 that
-    noise, divided by h and squared, swamps the penalty (early in MNIST training the
-    quotient was up to ~50× the true directional derivative) and drove CNN1 and CNN2 to a
-    constant classifier.
-
-    Released: h = 1.0, the l2-normalised direction d = ∇ₓℓ / ‖∇ₓℓ‖₂ (0 where the gradient
-    is 0), the loss summed, and the clean loss's parameter gradient counted **twice** (the
-    released code back-propagated ℓ(x) once to obtain ∇ₓℓ without clearing the parameter
-    gradients, then again with the total).  We reproduce that gradient exactly with a
+    Released: h = 1.0, the loss summed, and the clean loss's parameter gradient counted
+    **twice** (the released code back-propagated ℓ(x) once to obtain ∇ₓℓ without clearing the
+    parameter gradients, then again with the total).  We reproduce that gradient exactly with a
     returned value equal to the logged one: ℓ + (ℓ − ℓ.detach()) + penalty.  Its two forward
-    passes draw their own dropout masks, as two plain train-mode passes do.  ``h`` overrides
-    the fidelity's default.
+    passes draw their own dropout masks, as two plain train-mode passes do.
+
+    Parameters: ``beta`` (β, default 1), ``h`` (overrides the fidelity's default) and
+    ``direction``: ``"l2"`` (default, both fidelities) or ``"sign"`` — rll's option, not a
+    fidelity: d = sign(∇ₓℓ)/√D (D the input dimension), Finlay & Oberman's ``--norm L1``
+    variant for the l∞ threat model, whose penalty approximates β/2 · ‖∇ₓℓ‖₁²/D ≤ β/2 · ‖∇ₓℓ‖₂²,
+    a weaker regulariser at the same β.
     """
     p = _setup("gr", x, y, eps, fidelity, params)
     released = fidelity == "released"
@@ -261,11 +284,12 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     replay = None if released else _replay_point(x.device)
     ce = _ce(model, x0, y)
     (g,) = torch.autograd.grad(ce.sum(), x0, retain_graph=True)
-    if released:
+    if p["direction"] == "sign":
+        d = g.sign() / g[0].numel() ** 0.5
+    else:
         norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
         d = g / norm.view(-1, *([1] * (g.dim() - 1)))
-    else:
-        d = g.sign() / g[0].numel() ** 0.5
+    if replay is not None:
         replay()  # ℓ(x + h·d) under ℓ(x)'s dropout masks
     ce_h = _ce(model, x.detach() + h * d.detach(), y)
     penalty = ((ce_h - ce) / h).pow(2) / 2
@@ -282,21 +306,27 @@ def llr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: f
         γ = max_{δ ∈ B∞(0, ε)} g(δ),   δ_LLR = argmax g,
         min_f E{ L(f(x), y) + λ·γ + μ·|δ_LLRᵀ ∇ₓL(f(x), y)| },
 
-    λ = 4, μ = 3 (the released defaults; Restricted ImageNet λ = 3, μ = 6).  The max is
-    approximated per example by the common ascent loop in eval mode: start x + 0.001·N(0, I),
-    ``steps`` = 2 signed steps of ``step`` = ε/2 (the released inner loop), projected onto
-    B∞(x, ε) ∩ [0, 1], with ℓ(x) and ∇ₓℓ(x) held fixed.  The outer loss is evaluated in the
-    caller's mode with δ fixed; in train mode, ℓ(x + δ) under the same dropout masks as ℓ(x)
-    (the random-number state is replayed), so γ is one network's linearity gap and not the
-    O(1) difference of two independently masked networks.
+    λ = 4, μ = 3 (the released defaults; Restricted ImageNet λ = 3, μ = 6).
 
-    Paper: ∇ₓℓ(x) is the true input gradient, computed with ``create_graph=True`` so both the
-    γ and the μ term train the parameters through it (double back-propagation).
+    Both (the text is silent on the inner maximisation; the released loop): model in eval
+    mode, δ₀ = 0.001·N(0, I) (the first gradient taken at x + δ₀ unprojected), then ``steps``
+    = 2 steps of ``step`` = ε/2 along ∇/‖∇‖∞ (per example; only the largest-gradient pixels
+    move by a full step, a normal draw where ∇ = 0), each followed by clamping x + δ to
+    [0, 1] and *rescaling* δ to ‖δ‖∞ ≤ ε (``torch.renorm``), not clipping it
+    (:func:`rll.attacks.linf_ascent` with ``direction="linf", projection="rescale"``).  The
+    outer loss is evaluated in the caller's mode with δ fixed.
+
+    Paper: g as the appendix writes it, per example, with ∇ₓℓ(x) the true input gradient held
+    fixed during the ascent and, in the outer loss, computed with ``create_graph=True`` so both
+    the γ and the μ term train the parameters through it (double back-propagation); in train
+    mode ℓ(x + δ) is evaluated under the same dropout masks as ℓ(x) (the random-number state is
+    replayed), so γ is one network's linearity gap, not the O(1) difference of two
+    independently masked networks.  The mean over the batch.
+
     Released: the code's input-gradient helper returned a tensor it had just zeroed, and the
-    ℓ(x) term of g was commented out, so g(δ) = |ℓ(x + δ)| = ℓ(x + δ), the μ term is 0, and
-    the loss that ran was ℓ(x) + λ·ℓ(x + δ) (summed) with δ from a two-step ascent of the
-    cross-entropy: a weak RST.  (Its step normalised the gradient by its l∞ norm and rescaled
-    δ instead of clipping; we use the common signed step and clipping projection.)
+    ℓ(x) term of g was commented out, so g(δ) = |Σᵢ ℓᵢ(x + δ)|, the μ term is 0, and the loss
+    that ran was Σ ℓ(x) + λ·Σ ℓ(x + δ), with δ from the two-step ascent of the cross-entropy
+    above: a weak RST.
     """
     p = _setup("llr", x, y, eps, fidelity, params)
     released = fidelity == "released"
@@ -304,7 +334,7 @@ def llr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: f
     with model_mode(model, "eval"):
         if released:
             def objective(z: torch.Tensor) -> torch.Tensor:
-                return _ce(model, z, y).abs()
+                return _ce(model, z, y)   # ∇ of |Σᵢ ℓᵢ| w.r.t. example i is ∇ℓᵢ (ℓ ≥ 0)
         else:
             with torch.enable_grad():
                 x0 = x.detach().requires_grad_(True)
@@ -317,11 +347,12 @@ def llr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: f
             def objective(z: torch.Tensor) -> torch.Tensor:
                 return (_ce(model, z, y) - ce0 - _dot(z - x_fixed, g0)).abs()
 
-        x_adv = linf_ascent(objective, x, eps=eps, step=p["step"], steps=p["steps"],
-                            start="normal", generator=generator)
+        x_adv = linf_ascent(objective, x, eps=eps, step=p["step"], steps=p["steps"], start="normal",
+                            direction="linf", projection="rescale", project_start=False,
+                            generator=generator)
     x_adv = x_adv.detach()
     if released:
-        per = _ce(model, x, y) + p["lam"] * _ce(model, x_adv, y).abs()  # μ·|δᵀ0| = 0
+        per = _ce(model, x, y) + p["lam"] * _ce(model, x_adv, y)  # μ·|δᵀ0| = 0
     else:
         xr = x.detach().requires_grad_(True)
         replay = _replay_point(x.device)

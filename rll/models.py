@@ -87,11 +87,17 @@ def build_model(name: str, *, num_classes: int = 10, in_channels: int | None = N
 # ----------------------------------------------------------------------------- MNIST CNNs
 
 class CNN1(nn.Module):
-    """pytorch/examples MNIST net: conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, max-pool 2,
-    dropout 0.25, FC 9216→128, ReLU, dropout 0.5, FC 128→classes (28×28 input).
+    """The pytorch/examples MNIST net as the paper cites it (the 2020 version): conv 1→32 3×3,
+    ReLU, conv 32→64 3×3, ReLU, max-pool 2, channel-wise dropout 0.25 (``Dropout2d``: whole
+    feature maps), FC 9216→128, ReLU, dropout 0.5, FC 128→classes (28×28 input).  That example's
+    second dropout was also a ``Dropout2d``, applied to the (N, 128) activations, which the PyTorch
+    of 2020 dropped element by element (a feature dropout over a 2-D input has one element per
+    "feature"); today's ``Dropout2d`` would read that input as unbatched and drop whole examples,
+    so it is ``nn.Dropout`` here, the 2020 behaviour.  (Today's example uses ``nn.Dropout`` for
+    both.)
 
-    ``released=True``: no ReLU after the second convolution, and the first dropout is
-    channel-wise (``Dropout2d``), as the authors' released code built it.
+    ``released=True``: no ReLU after the second convolution, as the authors' released code built
+    it; the dropouts as above (the released code copied the example's).
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, released: bool = False):
@@ -100,7 +106,7 @@ class CNN1(nn.Module):
                                    nn.Conv2d(32, 64, 3, 1)]
         if not released:
             layers.append(nn.ReLU())
-        layers += [nn.MaxPool2d(2), nn.Dropout2d(0.25) if released else nn.Dropout(0.25)]
+        layers += [nn.MaxPool2d(2), nn.Dropout2d(0.25)]
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
                                         nn.Dropout(0.5), nn.Linear(128, num_classes))

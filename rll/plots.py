@@ -114,17 +114,18 @@ def accuracy_vs_robustness(frame, *, title: str = ""):
 
 
 def lipschitz_vs_robustness(frame, *, title: str = ""):
-    """Section 5.2's observation: test local Lipschitz constant (Eq. 3, log scale) against
-    adversarial test accuracy, ours and the paper's."""
+    """Section 5.2's observation: test local Lipschitz constant (log scale; the released
+    estimator on both sides, as the paper's numbers were made) against adversarial test
+    accuracy, ours and the paper's."""
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
     for src, marker, fill in (("ours", "o", True), ("paper", "s", False)):
-        lip = frame[("test_lipschitz", src)].to_numpy(dtype=float)
+        lip = frame[("test_lipschitz_released", src)].to_numpy(dtype=float)
         adv = frame[("adv_test_acc", src)].to_numpy(dtype=float)
         ok = ~np.isnan(lip) & ~np.isnan(adv) & (lip > 0)
         if not ok.any():
             continue
         if fill:
-            el, ea = _spread(frame, "test_lipschitz")[ok], _spread(frame, "adv_test_acc")[ok]
+            el, ea = _spread(frame, "test_lipschitz_released")[ok], _spread(frame, "adv_test_acc")[ok]
             ax.errorbar(lip[ok], adv[ok], xerr=None if np.isnan(el).all() else np.nan_to_num(el),
                         yerr=None if np.isnan(ea).all() else np.nan_to_num(ea), fmt=marker, color="#4c72b0",
                         label="ours (± sd over seeds)", capsize=2, lw=0.8)
@@ -133,7 +134,7 @@ def lipschitz_vs_robustness(frame, *, title: str = ""):
         for l, a, lab in zip(lip[ok], adv[ok], frame[("", "method")].to_numpy()[ok]):
             ax.annotate(lab, (l, a), fontsize=6, alpha=0.7, xytext=(2, 2), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("test local Lipschitz constant (Eq. 3)")
+    ax.set_xlabel("test local Lipschitz constant (released estimator)")
     ax.set_ylabel("adversarial test accuracy (%)")
     ax.set_title(title or "smoother models are more robust?")
     _legend(ax)
@@ -232,6 +233,31 @@ def seed_pointplot(seeds, frame, metric: str = "adv_test_acc", *, label: str | N
     return fig
 
 
+def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)"):
+    """Per-class accuracy of every row (:func:`rll.attack_strength.per_class_frame`): rows =
+    (model, method), columns = classes, each cell annotated; the worst class of a row outlined."""
+    meta = {"model", "method", "worst class", "seeds"}
+    classes = [c for c in frame.columns if c not in meta]
+    values = frame[classes].to_numpy(dtype=float)
+    labels = [f"{m} {lab}" for m, lab in zip(frame["model"], frame["method"])]
+    fig, ax = plt.subplots(figsize=(0.55 * len(classes) + 2.8, 0.32 * len(labels) + 1.4))
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    for i, row in enumerate(values):
+        worst = int(np.nanargmin(row)) if not np.isnan(row).all() else None
+        for j, v in enumerate(row):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if v < 60 else "black", fontweight="bold" if j == worst else "normal")
+        if worst is not None:
+            ax.add_patch(plt.Rectangle((worst - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.2))
+    ax.set_xticks(range(len(classes)), classes, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def delta_heatmap(frame, *, labels: dict | None = None, title: str = ""):
     """Δ = ours − paper for every row and metric of a table frame as a seaborn heatmap,
     annotated with Δ and coloured on a per-metric scale (each column divided by its largest
@@ -263,6 +289,34 @@ def delta_heatmap(frame, *, labels: dict | None = None, title: str = ""):
     return fig
 
 
+def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
+    """Every model's accuracy under the multi-targeted attack (per-example worst) and AutoAttack
+    against its PGD-10 accuracy on the same images (:func:`rll.attack_strength.attack_strength_frame`);
+    below the diagonal an attack is stronger than PGD-10; flagged models circled."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    series = [(("MT", "per-example worst"), ("PGD-10", "acc"), "MT (per-example worst)", "o")]
+    for label in ("AA (APGD-CE + APGD-DLR)", "AA standard"):
+        series.append(((label, "acc"), (label, "PGD-10 same images"), label, "s" if "APGD" in label else "^"))
+    for (ycol, xcol, name, marker) in series:
+        if ycol not in frame.columns or xcol not in frame.columns:
+            continue
+        xs, ys = frame[xcol].to_numpy(dtype=float), frame[ycol].to_numpy(dtype=float)
+        ok = ~np.isnan(xs) & ~np.isnan(ys)
+        ax.scatter(xs[ok], ys[ok], marker=marker, label=name, alpha=0.8)
+    flagged = frame[("", "flags")] != ""
+    if flagged.any():
+        ax.scatter(frame.loc[flagged, ("PGD-10", "acc")], frame.loc[flagged, ("PGD-10", "acc")], s=160,
+                   facecolors="none", edgecolors="red", label="flagged (see table)")
+    lo = np.nanmin(frame[("PGD-10", "acc")].to_numpy(dtype=float)) if len(frame) else 0
+    ax.plot([min(lo, 100) - 5, 100], [min(lo, 100) - 5, 100], color="grey", linewidth=0.8)
+    ax.set_xlabel("PGD-10 accuracy on the same images (%)")
+    ax.set_ylabel("accuracy under the other attack (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str = ""):
     """Figure 3: f of Theorem 4.4 (``g.scores``) over the plane around the sample, the
     decision boundary f = 0 in black, the points coloured by label; ``flipped`` (bool per
@@ -284,4 +338,48 @@ def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str 
         ax.legend(loc="upper right", fontsize=7)
     fig.colorbar(cs, ax=ax, label="f(x)")
     ax.set(aspect="equal", title=title or "f of Theorem 4.4 on the spiral; g = sign f")
+    return fig
+
+
+def learning_curves(records: list[dict], *, title: str = "learning curves (CNN2, seed 0)"):
+    """Clean and PGD-10 test accuracy and the released-estimator Lipschitz constant after every
+    epoch (the records' learning curves, :func:`rll.budget.curve`) against training images seen:
+    one colour per budget, one marker per method; the paper's final numbers dotted, labelled."""
+    from rll import budget, experiments
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
+               ("adv_test_acc", "PGD-10 accuracy (%, curve subset)", "adv_test_acc"),
+               ("test_lipschitz_released", "Lipschitz (released estimator)", "test_lipschitz"))
+    markers = {"Natural": "o", "AT": "s"}
+    colors: dict = {}
+    methods: set = set()
+    for r in records:
+        c = r["config"]
+        points = budget.curve(r)
+        if not points:
+            continue
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        methods.add(label)
+        n = c["train_size"] or budget.TRAIN_SPLIT_SIZE.get(c["dataset"], 1)
+        key = f"{n / 1000:g}k × {c['epochs']}"
+        color = colors.setdefault(key, f"C{len(colors)}")
+        seen = [p["epoch"] * n for p in points]
+        for ax, (metric, _, _) in zip(axes, metrics):
+            ax.plot(seen, [p[metric] for p in points], marker=markers.get(label, "^"), markersize=4, color=color,
+                    alpha=0.85, label=f"{label}, {key}")
+    paper = {r["label"]: r for r in experiments.paper_reference()["table2"]["rows"] if r["model"] == "cnn2"}
+    for ax, (_, name, paper_key) in zip(axes, metrics):
+        for label in sorted(methods):
+            if label in paper:
+                value = paper[label][paper_key]
+                ax.axhline(value, color="black", linestyle=":", linewidth=0.8)
+                ax.annotate(f"paper {label}", (1.0, value), xycoords=("axes fraction", "data"), fontsize=6,
+                            ha="right", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel("training images seen")
+        ax.set_title(name, fontsize=9)
+    axes[0].legend(fontsize=6, loc="lower right")
+    fig.suptitle(title + "; dotted: the paper's final number", fontsize=10)
+    fig.tight_layout()
     return fig

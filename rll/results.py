@@ -26,6 +26,7 @@ This module imports nothing else from rll.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -311,9 +312,13 @@ class ResultsStore:
             pass
 
 
+@functools.lru_cache(maxsize=None)
 def git_commit() -> tuple[str | None, bool | None]:
     """The checked-out commit of this rll and whether ``rll/`` has uncommitted changes;
-    ``(None, None)`` outside a git checkout.  Part of every record's provenance."""
+    ``(None, None)`` outside a git checkout.  Part of every record's provenance.
+
+    Read once per process (the first call; :func:`rll.train.train` makes it before training):
+    a long run records the code it imported, not a commit made while it ran."""
     import subprocess
 
     repo = Path(__file__).resolve().parents[1]

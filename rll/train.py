@@ -36,15 +36,23 @@ explicit ``lr`` is always the optimiser's rate as given, and ``canonical()["lr"]
 rate the optimiser actually used.  Using the paper's *nominal* 1e-4 with a mean loss would
 train MNIST 64 times more slowly than the paper's runs did.
 
-**Shortened runs.**  ``epochs`` may be overridden; the milestones then scale proportionally
-(rounded, kept strictly increasing and inside 1 … epochs − 1), unless given explicitly.
+**Shortened runs.**  ``epochs`` may be overridden; unless the milestones are given explicitly,
+``fidelity="released"`` then takes them from the released code's rule, which picks a fixed list
+by epoch bucket whatever the dataset (:func:`released_milestones`: e.g. ≤ 20 epochs → 10, 15;
+≤ 120 → 40, 80, 100), dropping those at or after the last epoch (they never act), and
+``fidelity="paper"`` scales the paper's milestones proportionally (rounded, kept strictly
+increasing and inside 1 … epochs − 1).  The paper states only its full schedules, so the
+proportional scaling is rll's choice (it keeps the paper's shape: the first quarter at the full
+rate).
 
 **Data.**  Each split is loaded with :func:`rll.data.load_dataset` and kept whole on the
 training device as uint8; batches are gathered, augmented and converted to float there.
 ``train_size``/``test_size`` take a deterministic random subset (depending on ``seed`` only).
-Augmentation as the released code: CIFAR-10 random crop with 4-pixel zero padding and
-horizontal flip, Restricted ImageNet random crop with 8-pixel padding and horizontal flip, MNIST
-and SVHN none; vectorised over the batch and drawn from a seeded generator.
+Augmentation as the released code (the paper says only "data augmentation is performed"):
+CIFAR-10 random crop with 4-pixel zero padding and horizontal flip (vectorised over the batch);
+Restricted ImageNet ``Resize(72)`` then ``RandomCrop(64, padding=8)`` of the whole resized image,
+no flip (its training images are kept resized, :func:`rll.data.load_resized_train`; evaluation
+uses resize 72 + centre crop 64); MNIST and SVHN none.  Drawn from a seeded generator.
 
 **Reproducibility.**  ``torch.manual_seed(seed)`` before the model is built; shuffling and
 augmentation use their own seeded ``torch.Generator``; after every epoch a checkpoint holds the
@@ -87,9 +95,9 @@ from rll.results import ResultsStore, atomic_write_bytes, config_hash, config_st
 
 __all__ = ["TrainConfig", "train", "evaluate", "SCHEDULES", "DATASET_MODELS", "FIDELITIES",
            "ATTACKS", "OPTIMIZERS", "CheckpointMismatch", "TrainingDiverged", "RunClaimed",
-           "released_lr", "scale_milestones", "checkpoint_path", "load_checkpoint",
+           "released_lr", "released_milestones", "scale_milestones", "checkpoint_path", "load_checkpoint",
            "augment_batch", "make_batch", "train_step", "subset_indices", "resolve_device",
-           "load_trained_model", "load_test_split"]
+           "load_trained_model", "load_test_split", "pack_models"]
 
 FIDELITIES = ("paper", "released")
 ATTACKS = tuple(rmetrics.ATTACKS)
@@ -126,8 +134,12 @@ SCHEDULES: dict[str, _Schedule] = {
     "resimagenet": _Schedule("adam", 1e-2, 0.0, 128, 70, (40, 60)),
 }
 
-#: Random-crop padding of the training augmentation (crop + horizontal flip); None: no augmentation.
+#: Random-crop padding of the training augmentation (CIFAR-10: crop + horizontal flip; Restricted
+#: ImageNet: crop of the resized image, no flip); None: no augmentation.
 AUGMENT_PAD: dict[str, int | None] = {"mnist": None, "svhn": None, "cifar10": 4, "resimagenet": 8}
+#: Datasets trained on resized, uncropped images (:func:`rll.data.load_resized_train`), cropped per batch.
+RESIZED_TRAIN = ("resimagenet",)
+RESIZED_CROP = 64   # the crop size of those datasets (their DATASET_INFO shape)
 
 #: Fields that only affect evaluation: runs differing in these share one checkpoint.
 EVAL_ONLY_FIELDS = ("attack", "test_size", "test_split")
@@ -156,6 +168,22 @@ def released_lr(dataset: str, method: str) -> float:
     """The learning rate the released code ran ``method`` on ``dataset`` with (summed loss)."""
     sched = SCHEDULES[dataset]
     return sched.lr_by_method.get(method, sched.lr)
+
+
+#: The released ``get_scheduler``'s milestones by epoch bucket: (largest epoch count, milestones).
+RELEASED_MILESTONES: tuple[tuple[int | None, tuple[int, ...]], ...] = (
+    (20, (10, 15)), (30, (15, 25)), (40, (20, 30)), (50, (25, 40)), (60, (30, 50)), (70, (40, 60)),
+    (80, (30, 50, 70)), (120, (40, 80, 100)), (160, (40, 80, 120, 140)), (None, (60, 100, 140, 180)))
+
+
+def released_milestones(epochs: int) -> tuple[int, ...]:
+    """The milestones the released code's ``get_scheduler`` used for a run of ``epochs`` epochs
+    (any dataset): the first bucket of :data:`RELEASED_MILESTONES` with ``epochs`` ≤ its bound,
+    without the milestones at or after the last epoch (a decay there never acts)."""
+    for bound, milestones in RELEASED_MILESTONES:
+        if bound is None or epochs <= bound:
+            return tuple(m for m in milestones if m <= epochs - 1)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def scale_milestones(milestones: tuple[int, ...], from_epochs: int, to_epochs: int) -> tuple[int, ...]:
@@ -289,8 +317,12 @@ class TrainConfig:
         if not _is_int(self.epochs) or self.epochs < 1:
             raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
         if self.milestones is None:
-            set_("milestones", sched.milestones if self.epochs == sched.epochs
-                 else scale_milestones(sched.milestones, sched.epochs, self.epochs))
+            if self.epochs == sched.epochs:
+                set_("milestones", sched.milestones)
+            elif self.fidelity == "released":
+                set_("milestones", released_milestones(self.epochs))
+            else:
+                set_("milestones", scale_milestones(sched.milestones, sched.epochs, self.epochs))
         try:
             ms = tuple(self.milestones)
         except TypeError:
@@ -335,10 +367,15 @@ class TrainConfig:
             raise ValueError(f"method {self.method!r} takes no parameter {', '.join(map(repr, unknown))}; "
                              f"valid parameters for {self.method!r}: {names}")
         out = []
+        choices = rlosses.PARAM_CHOICES.get(self.method, {})
         for name in sorted(accepted):
             default = accepted[name]
             v = given.get(name, default)
-            if v is not None:
+            if name in choices:
+                if v not in choices[name]:
+                    raise ValueError(f"parameter {name} of {self.method!r} must be one of "
+                                     f"{', '.join(choices[name])}; got {v!r}")
+            elif v is not None:
                 if not _is_number(v) or not math.isfinite(v):
                     raise ValueError(f"parameter {name} of {self.method!r} must be a finite number, got {v!r}")
                 if _is_int(default):
@@ -436,7 +473,9 @@ class TrainConfig:
     def label(self) -> str:
         """Short readable name, e.g. ``mnist cnn2 trades(beta=6)``."""
         shown = {"beta", "lam", "h", "mu"}
-        ps = ", ".join(f"{k}={v:g}" for k, v in self.params if k in shown and v is not None)
+        defaults = rlosses.METHOD_PARAMS[self.method]
+        ps = ", ".join([f"{k}={v:g}" for k, v in self.params if k in shown and v is not None]
+                       + [f"{k}={v}" for k, v in self.params if isinstance(v, str) and v != defaults[k]])
         return (f"{self.dataset} {self.model} {self.method}" + (f"({ps})" if ps else "")
                 + (" +test" if self.train_with_test else ""))
 
@@ -461,6 +500,14 @@ def _load_split(config: TrainConfig, split: str, size: int | None, salt: int, da
     return images.to(device), labels.to(device), ds.note
 
 
+def _resized_train(config: TrainConfig, data_root) -> "rdata.RaggedImages":
+    """The resized training images of a :data:`RESIZED_TRAIN` dataset, the same seeded subset
+    as :func:`_load_split`'s training split (same files, same order)."""
+    images, labels, _ = rdata.load_resized_train(config.dataset, root=data_root)
+    idx = subset_indices(len(labels), config.train_size, config.seed, 0)
+    return images if idx is None else images[idx]
+
+
 def augment_batch(x: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crop (zero padding ``pad``, output the input's size) and random horizontal flip,
     independently per image, vectorised; works on uint8 or float batches (N, C, H, W) on any
@@ -478,13 +525,20 @@ def augment_batch(x: torch.Tensor, pad: int, generator: torch.Generator | None =
     return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def make_batch(images: torch.Tensor, idx: torch.Tensor, pad: int | None,
-               generator: torch.Generator | None = None, channels_last: bool = False) -> torch.Tensor:
+def make_batch(images, idx: torch.Tensor, pad: int | None,
+               generator: torch.Generator | None = None, channels_last: bool = False,
+               device: torch.device | None = None) -> torch.Tensor:
     """The training batch ``images[idx]`` (uint8, resident on the device): augmented when ``pad``
-    is set (:func:`augment_batch`), then float32 in [0, 1] (:func:`rll.data.to_float`)."""
-    xb = images[idx]
-    if pad:
-        xb = augment_batch(xb, pad, generator)
+    is set (:func:`augment_batch`), then float32 in [0, 1] (:func:`rll.data.to_float`).
+    :class:`rll.data.RaggedImages` (Restricted ImageNet) are randomly cropped to the dataset's
+    size with ``pad`` (no flip) on the CPU and moved to ``device``."""
+    if isinstance(images, rdata.RaggedImages):
+        xb = images.random_crops(idx.cpu(), RESIZED_CROP, pad or 0, generator)
+        xb = xb.to(device if device is not None else idx.device)
+    else:
+        xb = images[idx]
+        if pad:
+            xb = augment_batch(xb, pad, generator)
     xb = rdata.to_float(xb)
     return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
 
@@ -613,7 +667,9 @@ def _build(config: TrainConfig, device: torch.device):
 def _generators(config: TrainConfig, device: torch.device) -> dict[str, torch.Generator]:
     gens = {}
     for salt, name in enumerate(("shuffle", "augment")):
-        g = torch.Generator(device=device)
+        # resized images are cropped on the CPU, so their augmentation draws from a CPU generator
+        where = "cpu" if name == "augment" and config.dataset in RESIZED_TRAIN else device
+        g = torch.Generator(device=where)
         g.manual_seed(config.seed * 1_000_003 + 101 + salt)
         gens[name] = g
     return gens
@@ -622,28 +678,39 @@ def _generators(config: TrainConfig, device: torch.device) -> dict[str, torch.Ge
 def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
           results_dir: str | os.PathLike = "results", checkpoint_dir: str | os.PathLike = "checkpoints",
           device: str | torch.device | None = None, progress: bool = True, resume: bool = True,
-          force: bool = False, released_lipschitz: bool = True, eval_batch_size: int = 512,
-          claim: bool = True, on_step: Callable[[int, int], None] | None = None,
+          force: bool = False, attacks: tuple[str, ...] | None = None,
+          eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
+          curve_images: int | None = None, claim: bool = True,
+          on_step: Callable[[int, int], None] | None = None,
           amp: bool = False, channels_last: bool = False, compile: bool = False,
           checksums: Mapping[str, str] | None = None) -> dict:
-    """Train ``config``, evaluate it, store and return its record.
+    """Train ``config``, evaluate it with every requested attack, store and return its record.
 
     Args:
         config: the run (:class:`TrainConfig`).
         data_root: dataset folder (default ``$RLL_DATA``, then ``~/.cache/rll``).
-        results_dir: the :class:`~rll.results.ResultsStore` folder.  If it already holds this
-            configuration's record, that record is returned without training (unless ``force``).
+        results_dir: the :class:`~rll.results.ResultsStore` folder.  If it already holds the
+            record of ``config`` under every requested attack, that record is returned without
+            training (unless ``force``).
         checkpoint_dir: where the per-epoch checkpoint lives (one file per training
             configuration; kept after the run: it is the trained model).
         device: torch device (default cuda if available, else cpu).
         progress: tqdm progress bars (refreshed at most once a second).
         resume: continue from this configuration's checkpoint if there is one (default);
             ``False`` starts afresh and overwrites it.
-        force: run again even if the record exists (from the checkpoint, if ``resume`` and
+        force: run again even if the records exist (from the checkpoint, if ``resume`` and
             one exists: a finished checkpoint is then only re-evaluated).
-        released_lipschitz: also estimate the test Lipschitz constant the way the released code
-            did (``metrics["test_lipschitz_released"]``; ``test_lipschitz`` is the paper's Eq. 3).
-        eval_batch_size: batch size of the evaluation.
+        attacks: the evaluation attacks (:data:`ATTACKS`), default ``(config.attack,)``.  The
+            trained model is evaluated with each before this function returns, and one
+            record per attack is stored, under ``config.replace(attack=...)``: nothing later
+            depends on keeping the checkpoint.
+        eval_plan: which images each column is measured on (:class:`rll.metrics.EvalPlan`);
+            default: everything on the whole splits, batch ``eval_batch_size``.
+        eval_batch_size: batch size of the evaluation when no ``eval_plan`` is given.
+        curve_images: if set, after every epoch the model is evaluated (clean accuracy on the
+            whole test split; PGD-10 on this many fixed test images; both Lipschitz estimators
+            on half as many) and the point is kept in the checkpoint's and the record's
+            ``history`` (learning curves; resumable like the training).
         claim: claim the configuration in the results store for the duration, so that two
             workers never run it both (a claim left by a dead process on this host is broken;
             a live one raises :class:`RunClaimed`).
@@ -658,9 +725,8 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             the configuration (the same run on other bytes has the same key); the record's
             ``provenance["data_notes"]`` names every file checked against an override.
 
-    Returns the stored record ``{"config", "metrics", "provenance", "schema"}``; metrics are
-    :func:`rll.metrics.table_metrics`' columns (percent) plus ``test_lipschitz_released`` and
-    ``final_train_loss``.
+    Returns the stored record of ``config`` ``{"config", "metrics", "provenance", "schema"}``;
+    metrics are :func:`rll.metrics.evaluate`'s columns (percent) plus ``final_train_loss``.
 
     Raises:
         CheckpointMismatch: the checkpoint file belongs to another configuration.
@@ -669,29 +735,47 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    attacks = _check_attacks(config, attacks)
+    plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
+    if curve_images is not None and (not _is_int(curve_images) or curve_images < 2):
+        raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
     rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
     store = ResultsStore(results_dir)
-    if not force:
-        existing = store.get(config)
-        if existing is not None:
-            existing["path"] = str(store.path(config))
-            return existing
+    if not force and (done := _stored(store, config, attacks)) is not None:
+        return done
     if claim:
         _claim(store, config)
-        existing = None if force else store.get(config)
-        if existing is not None:      # finished by another worker between our look and our claim
+        done = None if force else _stored(store, config, attacks)
+        if done is not None:      # finished by another worker between our look and our claim
             store.release(config.training_canonical())
-            existing["path"] = str(store.path(config))
-            return existing
+            return done
     try:
         return _train_claimed(config, store, data_root=data_root, checkpoint_dir=checkpoint_dir,
                               device=resolve_device(device), progress=progress, resume=resume,
-                              released_lipschitz=released_lipschitz, eval_batch_size=eval_batch_size,
+                              attacks=attacks, plan=plan, curve_images=curve_images,
                               on_step=on_step, amp=amp, channels_last=channels_last, compile_=compile,
                               checksums=checksums)
     finally:
         if claim:
             store.release(config.training_canonical())
+
+
+def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
+    attacks = (config.attack,) if attacks is None else tuple(dict.fromkeys(attacks))
+    if not attacks:
+        raise ValueError("attacks must name at least one evaluation attack")
+    for attack in attacks:
+        _choices("attack", attack, ATTACKS)
+    return (config.attack,) + tuple(a for a in attacks if a != config.attack)
+
+
+def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) -> dict | None:
+    """``config``'s record if the store holds it under every attack in ``attacks``, else None."""
+    records = [store.get(config.replace(attack=a)) for a in attacks]
+    if any(r is None for r in records):
+        return None
+    records[0]["path"] = str(store.path(config))
+    return records[0]
 
 
 def _claim(store: ResultsStore, config: TrainConfig) -> None:
@@ -712,23 +796,37 @@ def _claim(store: ResultsStore, config: TrainConfig) -> None:
                      "or call ResultsStore.break_claim(config.training_canonical(), force=True)")
 
 
+def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed: int) -> dict:
+    """One point of the learning curves: clean accuracy on the whole test split, PGD-10 on
+    ``images`` fixed test images, both Lipschitz estimators on half as many."""
+    plan = rmetrics.EvalPlan(pgd_test_images=images, lipschitz_images=max(1, images // 2), batch_size=64)
+    m = rmetrics.evaluate(model, None, test, eps=eps, attacks=("pgd",), plan=plan, seed=seed)["pgd"]
+    keys = ("test_acc", "adv_test_acc", "test_lipschitz", "test_lipschitz_released", "evaluated_on")
+    return {k: m[k] for k in keys}
+
+
 def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
-                   device: torch.device, progress: bool, resume: bool, released_lipschitz: bool,
-                   eval_batch_size: int, on_step, amp: bool, channels_last: bool,
-                   compile_: bool, checksums: Mapping[str, str] | None) -> dict:
+                   device: torch.device, progress: bool, resume: bool, attacks: tuple[str, ...],
+                   plan: rmetrics.EvalPlan, curve_images: int | None, on_step, amp: bool,
+                   channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None) -> dict:
     from tqdm.auto import tqdm
 
     started = time.time()
     t0 = time.perf_counter()
+    git_commit()   # the code this process runs (cached), not a commit made while it trains
     ckpt_file = checkpoint_path(config, checkpoint_dir)
     ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
 
     x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
-    # after the training (load_dataset verifies it; the tensors are loaded again at the end)
-    x_te, y_te, _ = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
+    # after the training (load_dataset verifies it)
+    x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
     x_fit, y_fit = (torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])) if config.train_with_test else (x_tr, y_tr)
-    del x_te, y_te
+    if config.dataset in RESIZED_TRAIN:
+        if config.train_with_test:
+            raise ValueError(f"train_with_test is not available for {config.dataset}")
+        x_fit = _resized_train(config, data_root)
+    test_float = (rdata.to_float(x_te), y_te) if curve_images else None
     model, opt, sched = _build(config, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -764,7 +862,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             lr_now = opt.param_groups[0]["lr"]
             for step in range(steps_per_epoch):
                 idx = perm[step * bs:(step + 1) * bs]
-                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last)
+                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last, device=device)
                 loss = train_step(fmodel, opt, loss_fn, xb, y_fit[idx], eps=config.eps,
                                   fidelity=config.fidelity, params=params, amp=amp)
                 pending.append(loss)
@@ -789,8 +887,15 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             sched.step()
             seconds = time.perf_counter() - t_epoch
             train_seconds += seconds
-            history.append({"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
-                            "seconds": round(seconds, 3)})
+            entry = {"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
+                     "seconds": round(seconds, 3)}
+            if curve_images:
+                t_curve = time.perf_counter()
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    entry["curve"] = _curve_point(model, test_float, eps=config.eps, images=curve_images,
+                                                  seed=config.seed)
+                entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
+            history.append(entry)
             _save_checkpoint(ckpt_file, {
                 "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -799,53 +904,85 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             })
     finally:
         bar.close()
+    del x_fit, y_fit, test_float
 
-    record = _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), data_root=data_root,
-                                 checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
-                                 eval_batch_size=eval_batch_size, started=started,
-                                 t0=t0 - earlier_seconds,
-                                 extra={"train_seconds": round(train_seconds, 3),
-                                        "resumed_from_epoch": start_epoch if ckpt is not None else None,
-                                        "checkpoint": str(ckpt_file), "history": history,
-                                        "n_trained_on": n,
-                                        "precision": "bf16-autocast" if amp else "fp32",
-                                        "channels_last": channels_last, "compiled": compile_},
-                                 epochs_done=config.epochs)
-    return record
+    return _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), (x_te, y_te, note_te),
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0 - earlier_seconds,
+                               extra={"train_seconds": round(train_seconds, 3),
+                                      "resumed_from_epoch": start_epoch if ckpt is not None else None,
+                                      "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
+                                      "history": history,
+                                      "n_trained_on": n,
+                                      "precision": "bf16-autocast" if amp else "fp32",
+                                      "channels_last": channels_last, "compiled": compile_},
+                               epochs_done=config.epochs)
+
+
+def _relative_checkpoint(path: Path, checkpoint_dir) -> str:
+    """The checkpoint's name relative to its checkpoint directory: a record means the same on
+    every clone and holds no machine path."""
+    try:
+        return Path(path).resolve().relative_to(Path(checkpoint_dir).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.nn.Module, train_split,
-                        *, data_root, checksums: Mapping[str, str] | None, device: torch.device, progress: bool, released_lipschitz: bool,
-                        eval_batch_size: int, started: float, t0: float, extra: dict,
+                        test_split, *, attacks: tuple[str, ...], plan: rmetrics.EvalPlan,
+                        device: torch.device, progress: bool, started: float, t0: float, extra: dict,
                         epochs_done: int) -> dict:
+    """Evaluate ``model`` with every attack (:func:`rll.metrics.evaluate`) and store one record
+    per attack; return ``config``'s."""
     x_tr, y_tr, note_tr = train_split
-    x_te, y_te, note_te = _load_split(config, config.test_split, config.test_size, 1, data_root, device,
-                                      checksums)
+    x_te, y_te, note_te = test_split
     model = model.to(memory_format=torch.contiguous_format).eval()
     t_eval = time.perf_counter()
-    xf_tr, xf_te = rdata.to_float(x_tr), rdata.to_float(x_te)
-    metrics = rmetrics.table_metrics(model, (xf_tr, y_tr), (xf_te, y_te), eps=config.eps,
-                                     attack=config.attack, lipschitz_mode="paper",
-                                     batch_size=eval_batch_size, device=device, progress=progress,
-                                     seed=config.seed)
-    if released_lipschitz:
-        metrics["test_lipschitz_released"] = rmetrics.local_lipschitz(
-            model, xf_te, eps=config.eps, mode="released", batch_size=eval_batch_size,
-            generator=torch.Generator().manual_seed(config.seed), progress=progress)
+    info = rdata.DATASET_INFO[config.dataset]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        by_attack = rmetrics.evaluate(model, (rdata.to_float(x_tr), y_tr), (rdata.to_float(x_te), y_te),
+                                      eps=config.eps, attacks=attacks, plan=plan, seed=config.seed,
+                                      num_classes=info.num_classes, device=device, progress=progress)
     history = extra.get("history") or []
-    if history:
-        metrics["final_train_loss"] = history[-1]["loss"]
     notes = {k: v for k, v in (("train", note_tr), ("test", note_te)) if v}
     prov = _provenance(device, started, time.perf_counter() - t0, epochs_done,
                        eval_seconds=round(time.perf_counter() - t_eval, 3),
-                       n_train=len(y_tr), n_test=len(y_te), **extra,
+                       n_train=len(y_tr), n_test=len(y_te), evaluation=plan.as_dict(),
+                       fidelity_revision=rlosses.FIDELITY_REVISION, **extra,
                        **({"data_notes": notes} if notes else {}))
-    store.put(config, metrics, prov)
+    for attack, metrics in by_attack.items():
+        if history:
+            metrics["final_train_loss"] = history[-1]["loss"]
+        store.put(config.replace(attack=attack), metrics, prov)
     record = store.get(config)
     if record is None:  # pragma: no cover — the store just wrote it
         raise RuntimeError(f"record of {config.label()} could not be read back from {store.root}")
     record["path"] = str(store.path(config))
     return record
+
+
+def pack_models(checkpoint_dir: str | os.PathLike, out: str | os.PathLike, *,
+                max_mib: float | None = None) -> tuple[Path, int]:
+    """Pack every *finished* training of ``checkpoint_dir`` (all its epochs done) into one file:
+    ``{checkpoint file name: {"config": training configuration, "model": weights}}``, without
+    optimiser and random-number states (a trained model, not a resumable run), saved
+    atomically with ``torch.save``; readable with ``torch.load(weights_only=True)``.  Raises
+    ``ValueError`` naming the size if it exceeds ``max_mib``.  Returns (path, models packed)."""
+    import io
+
+    packed = {}
+    for path in sorted(Path(checkpoint_dir).glob("*.pt")):
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointMismatch:
+            continue
+        if int(ckpt["epoch"]) == int(ckpt["config"]["epochs"]):
+            packed[path.name] = {"config": ckpt["config"], "model": ckpt["model"]}
+    buf = io.BytesIO()
+    torch.save(packed, buf)
+    if max_mib is not None and buf.tell() > max_mib * 2**20:
+        raise ValueError(f"{len(packed)} models take {buf.tell() / 2**20:.1f} MiB, more than --max-mib {max_mib}")
+    return atomic_write_bytes(Path(out), buf.getvalue()), len(packed)
 
 
 def load_trained_model(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
@@ -883,10 +1020,12 @@ def load_test_split(config: TrainConfig, *, data_root: str | os.PathLike | None 
 def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
              data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike = "results",
              checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
-             progress: bool = True, released_lipschitz: bool = True, eval_batch_size: int = 512,
+             progress: bool = True, attacks: tuple[str, ...] | None = None,
+             eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
              checksums: Mapping[str, str] | None = None) -> dict:
     """Evaluate a finished run's checkpoint under ``config`` (e.g. with ``attack="mt"`` or
-    another ``test_size``) and store the record under ``config``.
+    another ``test_size``) and store the records under ``config`` and each of ``attacks``
+    (default ``(config.attack,)``), measured as ``eval_plan`` says (see :func:`train`).
 
     ``checkpoint`` defaults to ``config``'s file in ``checkpoint_dir``.  The checkpoint must
     hold the same training configuration (only :data:`EVAL_ONLY_FIELDS` may differ) and be
@@ -895,15 +1034,19 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    attacks = _check_attacks(config, attacks)
+    plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
     rdata.check_checksums(config.dataset, checksums)
     started, t0 = time.time(), time.perf_counter()
     device = resolve_device(device)
     model, ckpt, path = load_trained_model(config, checkpoint, checkpoint_dir=checkpoint_dir, device=device)
     train_split = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
-    return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, data_root=data_root,
-                               checksums=checksums, device=device, progress=progress, released_lipschitz=released_lipschitz,
-                               eval_batch_size=eval_batch_size, started=started, t0=t0,
-                               extra={"train_seconds": ckpt.get("train_seconds"), "checkpoint": str(path),
+    test_split = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
+    return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, test_split,
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0,
+                               extra={"train_seconds": ckpt.get("train_seconds"),
+                                      "checkpoint": _relative_checkpoint(path, checkpoint_dir),
                                       "evaluated_from_checkpoint": True,
                                       "history": list(ckpt.get("history", []))},
                                epochs_done=int(ckpt["epoch"]))

@@ -287,3 +287,29 @@ def test_multi_targeted_never_targets_true_class():
         want = linf_ascent(lambda z: -F.cross_entropy(model(z), target, reduction="none"),
                            x[idx], eps=0.2, step=0.02, steps=5, generator=g)
         assert torch.allclose(got[idx], want)
+
+
+@pytest.mark.parametrize("direction", ["sign", "linf"])
+@pytest.mark.parametrize("projection", ["clip", "rescale"])
+@pytest.mark.parametrize("project_start", [True, False])
+@pytest.mark.parametrize("steps", [0, 1, 3])
+def test_linf_ascent_options_stay_in_ball_and_box(direction, projection, project_start, steps):
+    x = torch.rand(16, 1, 4, 4, generator=gen(0))
+    x[:4] = 0.0
+    x[4:8] = 1.0
+    w = torch.randn(16, generator=gen(1))
+    out = linf_ascent(lambda z: (z.flatten(1) * w).sum(1) ** 2, x, eps=0.1, step=0.05, steps=steps,
+                      start="normal", direction=direction, projection=projection,
+                      project_start=project_start, generator=gen(2))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert (out - x).abs().max() <= 0.1 + 1e-6
+
+
+def test_linf_direction_moves_only_the_largest_gradient_pixel_by_a_full_step():
+    """direction="linf" (the released LLR's step): δ += step·∇/‖∇‖∞, so the pixel with the
+    largest |∂| moves by ``step`` and the others by proportionally less."""
+    x = torch.full((1, 1, 1, 4), 0.5)
+    w = torch.tensor([4.0, 2.0, -1.0, 0.0])
+    out = linf_ascent(lambda z: (z.flatten(1) * w).sum(1), x, eps=0.1, step=0.04, steps=1,
+                      start="none", direction="linf", projection="rescale")
+    torch.testing.assert_close((out - x).flatten(), torch.tensor([0.04, 0.02, -0.01, 0.0]))

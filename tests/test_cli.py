@@ -131,7 +131,7 @@ def test_checksum_flags_let_train_and_sweep_read_own_copies(tmp_path, svhn_mat, 
             "test_32x32.mat": svhn_mat(tmp_path, "test", n=8, seed=1)}
     flags = [arg for f, m in sums.items() for arg in ("--checksum", f"{f}={m}")]
     common = ["--epochs", "1", "--device", "cpu", "--data-root", str(tmp_path), *flags]
-    code = cli.main([*SVHN_RUN["train"], *common, "--batch-size", "8", "--no-released-lipschitz", "--json",
+    code = cli.main([*SVHN_RUN["train"], *common, "--batch-size", "8", "--json",
                      "--results-dir", str(tmp_path / "res"), "--checkpoint-dir", str(tmp_path / "ck")])
     assert code == 0
     notes = json.loads(capsys.readouterr().out)["provenance"]["data_notes"]

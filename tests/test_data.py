@@ -320,7 +320,7 @@ def test_unknown_names_list_valid_choices(tmp_path):
 
 def test_dataset_info():
     assert [DATASET_INFO[n].eps for n in data.DATASETS] == [0.1, 0.031, 0.031, 0.005]
-    assert [DATASET_INFO[n]["drop_smallest"] for n in data.DATASETS] == [0, 0, 5, 6]
+    assert [DATASET_INFO[n]["min_rank"] for n in data.DATASETS] == [1, 1, 5, 7]
     assert DATASET_INFO["resimagenet"].shape == (3, 64, 64)
     assert DATASET_INFO["resimagenet"].classes == (
         "dog", "cat", "frog", "turtle", "bird", "primate", "fish", "crab", "insect")
@@ -362,3 +362,38 @@ def test_spiral():
     # same seed, same t: the noise is an offset in [0, noise) on each coordinate
     offset = X - clean
     assert (offset >= 0).all() and (offset < 0.75).all()
+
+
+def test_resimagenet_resized_training_view_and_released_random_crop(tmp_path, png):
+    """The released training pipeline: ``Resize(72)`` (short side 72, aspect kept) then
+    ``RandomCrop(64, padding=8)`` of the whole resized image, no flip.  The evaluation view is
+    the centre crop of the same resized image."""
+    from rll.data import RaggedImages, load_resized_train
+
+    train = tmp_path / "restricted_imagenet" / "train"
+    rows, cols = np.meshgrid(np.arange(90), np.arange(180), indexing="ij")
+    wide = np.stack([rows, cols % 256, np.full_like(rows, 7)], axis=-1).astype(np.uint8)   # h 90, w 180
+    png(train / "cat" / "a.png", wide)
+    png(train / "dog" / "a.png", np.full((72, 72, 3), 9, np.uint8))
+    resized, labels, note = load_resized_train("resimagenet", root=tmp_path)
+    evaluation = load_dataset("resimagenet", "train", root=tmp_path)
+    assert torch.equal(labels, evaluation.labels) and note == evaluation.note
+    assert [tuple(im.shape) for im in resized.images] == [(3, 72, 144), (3, 72, 72)]
+    top, left = 4, 40                                  # the centre crop of the resized image
+    assert torch.equal(evaluation.images[0], resized.images[0][:, top:top + 64, left:left + 64])
+
+    g = torch.Generator().manual_seed(0)
+    crops = resized.random_crops(torch.tensor([0] * 200), 64, 8, g)
+    assert crops.shape == (200, 3, 64, 64) and crops.dtype == torch.uint8
+    padded = torch.nn.functional.pad(resized.images[0], (8, 8, 8, 8))
+    offsets = set()
+    for crop in crops:          # every crop is an unflipped window of the zero-padded resized image
+        hits = [(dy, dx) for dy in range(88 - 64 + 1) for dx in range(160 - 64 + 1)
+                if torch.equal(padded[:, dy:dy + 64, dx:dx + 64], crop)]
+        assert hits, "not a window of the padded resized image (flipped?)"
+        offsets.add(hits[0])
+    assert len(offsets) > 100                          # positions over the whole padded width
+    assert max(dx for _, dx in offsets) > 64 and min(dx for _, dx in offsets) < 16
+    again = resized.random_crops(torch.tensor([0] * 200), 64, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(again, crops)                   # seeded
+    assert isinstance(resized[torch.tensor([1])], RaggedImages) and len(resized[[1, 0]]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from rll import claims, experiments
 from rll.data import DataError
@@ -80,7 +81,8 @@ def _store_with(tmp_path, entries):
     store = ResultsStore(tmp_path)
     for config, metrics, n_train in entries:
         store.put(config, metrics, {"device": "cpu (2 cores)", "started_utc": "2026-11-26T00:00:00+00:00",
-                                    "git_commit": "abc", "n_train": n_train, "n_test": 100, "epochs_done": config.epochs})
+                                    "git_commit": "abc", "n_train": n_train, "n_test": 100, "epochs_done": config.epochs,
+                                    "fidelity_revision": claims.FIDELITY_REVISION})
     return store
 
 
@@ -97,6 +99,13 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     assert at[("adv_test_acc", "±")] == pytest.approx(np.std([60, 61], ddof=1))
     assert at[("adv_test_acc", "paper")] == 98.03
     assert at[("adv_test_acc", "Δ")] == pytest.approx(60.5 - 98.03)
+    # like with like: the paper's Lipschitz (released estimator) beside ours by that estimator;
+    # the Eq. 3 estimate in its own column, with no paper value
+    paper_lip = experiments.paper_row("mnist", "cnn2", "at", {}, 0.0, "pgd")["test_lipschitz"]
+    assert at[("test_lipschitz_released", "ours")] == 5.0 and at[("test_lipschitz_released", "paper")] == paper_lip
+    assert at[("test_lipschitz_released", "Δ")] == pytest.approx(5.0 - paper_lip)
+    assert at[("test_lipschitz", "ours")] == 10.0 and np.isnan(at[("test_lipschitz", "paper")])
+    assert np.isnan(at[("test_lipschitz", "Δ")])
     lines = experiments.provenance_lines(runs)
     assert len(lines) == 1 and "2 epochs (paper: 160)" in lines[0] and "seeds [0, 1]" in lines[0]
 
@@ -116,7 +125,7 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
 def test_claims_on_synthetic_rows():
     def row(method, adv, lip, gap, adv_gap, params=None, dropout=0.0):
         return {"dataset": "mnist", "model": "cnn2", "method": method, "params": params or {}, "dropout": dropout,
-                "adv_test_acc": adv, "test_lipschitz": lip, "gap": gap, "adv_gap": adv_gap}
+                "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": gap, "adv_gap": adv_gap}
     good = [row("natural", 10, 50, 1, 1), row("gr", 20, 30, 1, 1), row("at", 80, 5, 5, 20),
             row("trades", 85, 2, 4, 15, {"beta": 6})]
     assert claims.judge_robust_smoothest(good)[0] == claims.HOLDS
@@ -134,7 +143,38 @@ def test_claims_on_synthetic_rows():
     assert len(kept) == 4 and "collapsed to chance level: mnist/cnn2 GR (9.5% clean)" in note
     drop = [row("at", 50, 10, 5, 20), row("at", 50, 12, 2, 10, dropout=0.2)]
     assert claims.judge_dropout(drop, "gap")[0] == claims.HOLDS
-    assert claims.judge_dropout(drop, "test_lipschitz")[0] == claims.FAILS
+    assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == claims.FAILS
+
+
+def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
+    def row(method, adv, lip, sd=0.0, converged=True):
+        return {"dataset": "mnist", "model": "cnn2", "method": method, "params": {}, "dropout": 0.0,
+                "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": 1, "adv_gap": 1,
+                "sd_adv_test_acc": sd, "sd_test_lipschitz_released": 0.0, "converged": converged}
+    clear = [row("natural", 80, 50, sd=0.5), row("at", 90, 5, sd=0.5)]
+    assert claims.judge_robust_smoothest(clear)[0] == claims.HOLDS
+    close = [row("natural", 89, 50, sd=1.5), row("at", 90, 5, sd=0.5)]      # 1 point apart, spread 1.5
+    verdict, evidence = claims.judge_robust_smoothest(close)
+    assert verdict == claims.WITHIN_SPREAD and "seed spread ±1.50" in evidence
+    late = [row("natural", 80, 50), row("at", 90, 5, converged=False)]
+    verdict, evidence = claims._precondition(late, *claims.judge_robust_smoothest(late))
+    assert verdict == claims.INCONCLUSIVE and "mnist/cnn2 AT" in evidence and "would be 'holds'" in evidence
+
+
+def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
+    from rll.train import TrainConfig
+
+    budget = experiments.TABLE_BUDGETS["mnist"]
+    store = ResultsStore(tmp_path)
+    for seed, acc in ((0, 99.0), (1, 9.8), (2, 98.0)):
+        cfg = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=seed, **budget)
+        store.put(cfg, _metrics(adv=80.0, lip=10.0, test=acc), {"fidelity_revision": claims.FIDELITY_REVISION})
+    old = TrainConfig.from_paper("mnist", "cnn2", "at", **budget)
+    store.put(old, _metrics(adv=95.0, lip=1.0), {})                      # no revision: an older record
+    rows, note = claims._drop_collapsed(claims._rows_from_records(store.records(), attack="pgd"))
+    assert [r["seed"] for r in rows] == [0, 2] and "mnist/cnn2 Natural seed 1 (9.8% clean)" in note
+    (mean,) = claims._mean_by_row(rows)
+    assert mean["test_acc"] == 98.5 and mean["seeds"] == 2 and mean["sd_test_acc"] == pytest.approx(0.7071, abs=1e-4)
 
 
 def test_all_verdicts_judge_the_papers_own_numbers():
@@ -232,7 +272,7 @@ def test_proof_of_concept_frame_spread_over_seeds(tmp_path):
 
 def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
     table = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["rst(lam=2)"],
-                                      epochs=2, train_size=100, test_size=50)[0]
+                                      test_size=50, **experiments.TABLE_BUDGETS["mnist"])[0]
     poc = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50)
     assert experiments.is_table_run(table.canonical()) and not experiments.is_table_run(poc[1].canonical())
     assert [experiments.is_proof_of_concept_run(c.canonical()) for c in poc + [table]] == [True, True, False]
@@ -244,7 +284,8 @@ def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
     assert "mnist: 99.50% adversarial (without the test set: 61.00%), 2 epochs" == poc_verdict.ours_evidence
     assert claims.judge_proof_of_concept([{"dataset": "mnist", "adv_test_acc": 90.0, "train_with_test": True}])[0] \
         == claims.FAILS
-    assert claims._rows_from_records(store.records()) == claims._rows_from_records([store.get(table)])
+    rows = claims._rows_from_records(store.records())
+    assert len(rows) == 1 and rows == claims._rows_from_records([store.get(table)])
 
 
 def test_mt_stronger_pairs_the_same_model_per_seed():
@@ -271,24 +312,21 @@ def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
 
 
 @pytest.mark.slow
-def test_mt_selection_record_agrees_with_the_stored_mt_evaluation(tmp_path, data_root):
-    """The released selection of the selection study is the very number an MT evaluation of
-    the same checkpoint stores (same test subset, same seeded starts); the worst case is lower
-    or equal."""
+def test_mt_selection_frame_reads_both_selections_of_the_stored_mt_evaluation(tmp_path, data_root):
+    """Every MT record holds the released selection (its adv_test_acc) and the per-example
+    worst case from the same attack run; the frame shows both and the difference."""
     from rll.train import TrainConfig, evaluate, train
 
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=24, epochs=1, milestones=())
-    kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False,
-              released_lipschitz=False)
+    kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False)
     train(cfg, **kw)
     stored = evaluate(cfg.replace(attack="mt"), **kw)["metrics"]
-    record = experiments.mt_selection_record(cfg, checkpoint_dir=tmp_path / "ck", data_root=data_root, progress=False)
-    assert record["config"]["attack"] == "mt" and record["n_test"] == 24
-    assert record["released"] == stored["adv_test_acc"] and record["clean"] == stored["test_acc"]
-    assert record["worst"] <= record["released"]
-    experiments.save_mt_selection(record, tmp_path / "sel")
-    frame = experiments.mt_selection_frame(tmp_path / "sel")
-    assert frame["released − worst"].item() == pytest.approx(record["released"] - record["worst"])
+    assert stored["adv_test_acc"] == stored["adv_test_acc_released_selection"]
+    assert stored["adv_test_acc_worst_selection"] <= stored["adv_test_acc"]
+    frame = experiments.mt_selection_frame(ResultsStore(tmp_path / "runs").records())
+    assert len(frame) == 1 and frame["test images"].item() == 24
+    assert frame["released − worst"].item() == pytest.approx(
+        stored["adv_test_acc"] - stored["adv_test_acc_worst_selection"])
 
 
 def test_separation_claim_counts_a_measurement_once():
@@ -298,3 +336,33 @@ def test_separation_claim_counts_a_measurement_once():
     assert verdict == claims.HOLDS
     assert evidence == ("cifar10 train–train 0.212 = 6.8ε; "
                         "cifar10 test–train 0.259 = 8.4ε (partial test set: 1017 of 10 000 images)")
+
+
+def test_llr_step_comparison_released_step_moves_less_than_signed_steps(data_root):
+    from rll import data as rdata
+    from rll.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn1")
+    test = rdata.load_dataset("mnist", "test", root=data_root)
+    x, y = rdata.to_float(test.images[:64]), test.labels[:64]
+    out = experiments.llr_step_comparison(model, x, y, eps=0.1)
+    released, signed = out["released step"], out["signed steps"]
+    assert 0 < released["mean |δ|"] < signed["mean |δ|"] <= 0.1
+    assert released["pixels at ≥ ε/2"] < signed["pixels at ≥ ε/2"]
+
+
+def test_table_progress_marks_done_missing_and_not_run(tmp_path):
+    budget = experiments.TABLE_BUDGETS["mnist"]
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+                                        seeds=[0, 1], **budget)
+    store = ResultsStore(tmp_path)
+    nat0, at0, nat1, _ = configs
+    for attack in experiments.FULL_EVALUATION:
+        store.put(nat0.replace(attack=attack), _metrics(adv=1.0, lip=1.0), {})
+    store.put(at0, _metrics(adv=1.0, lip=1.0), {})
+    store.put(nat1, _metrics(adv=1.0, lip=1.0), {})
+    frame = experiments.table_progress(store.records(), seeds=(0, 1))
+    cnn2 = frame[frame["model"] == "cnn2"].set_index("method")
+    assert cnn2.loc["Natural", "seed 0"] == "done" and cnn2.loc["Natural", "seed 1"] == "done"
+    assert cnn2.loc["AT", "seed 0"] == "missing mt, aa-apgd, aa" and cnn2.loc["AT", "seed 1"] == "not run"

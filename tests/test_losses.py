@@ -144,7 +144,7 @@ def test_at_formula_and_attack_settings(monkeypatch, tiny, batch, fidelity):
     (args, kw, _), = fake.calls
     assert args[0] is tiny and kw["eps"] == EPS and kw["steps"] == 10
     assert kw["step"] == pytest.approx(EPS / 5) and kw["start"] == "uniform"
-    assert kw["mode"] == ("train" if fidelity == "released" else "eval")
+    assert kw["mode"] == "train"   # both fidelities: the released code's train-mode attack
 
 
 @pytest.mark.parametrize("fidelity", ["paper", "released"])
@@ -157,17 +157,17 @@ def test_rst_formula(monkeypatch, tiny, batch, fidelity, lam):
     expected = _ce(tiny, x, y) + lam * _ce(tiny, fake.point, y)
     torch.testing.assert_close(loss, _red(expected, fidelity))
     (_, kw, _), = fake.calls
-    assert kw["mode"] == ("train" if fidelity == "released" else "eval")
+    assert kw["mode"] == "train"
 
 
 @pytest.mark.parametrize("method", ["at", "rst"])
 @pytest.mark.parametrize("caller_training", [True, False])
-def test_attack_mode_paper_eval_released_train(tiny, batch, method, caller_training):
-    """The real PGD: eval-mode forwards in the paper's AT/RST, train-mode in the released;
-    the loss itself in the caller's mode, which is restored afterwards."""
+def test_attack_runs_in_train_mode_in_both_fidelities(tiny, batch, method, caller_training):
+    """The real PGD: train-mode forwards in AT/RST of both fidelities (the released code's; the
+    paper is silent); the loss itself in the caller's mode, which is restored afterwards."""
     x, y = batch
     tiny.train(caller_training)
-    for fidelity, attack_flag in (("paper", False), ("released", True)):
+    for fidelity, attack_flag in (("paper", True), ("released", True)):
         tiny.trace.clear()
         LOSSES[method](tiny, x, y, eps=EPS, fidelity=fidelity, steps=3)
         attack, outer = tiny.trace[:3], tiny.trace[3:]
@@ -201,7 +201,7 @@ def test_trades_formula_and_inner_settings(monkeypatch, tiny, batch, fidelity, b
     (args, kw, training), = fake.calls
     assert training is False  # inner maximisation in eval mode
     assert kw["eps"] == EPS and kw["step"] == pytest.approx(EPS / 5) and kw["steps"] == 10
-    assert kw["start"] == "normal"
+    assert kw["start"] == "normal" and kw["project_start"] is False  # as TRADES' and the released code
     objective = args[0]
     with torch.no_grad():
         per = F.kl_div(F.log_softmax(tiny(fake.point), 1), F.softmax(tiny(x), 1),
@@ -234,13 +234,24 @@ def _gr_expected(model, x, y, beta, h, signed):
     return ce, pen
 
 
-def test_gr_paper_formula(tiny, batch):
+def test_gr_paper_formula_uses_the_appendix_l2_direction(tiny, batch):
+    """Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ (the appendix), h = 0.01, the mean."""
     x, y = batch
     loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0)
-    ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=0.01, signed=True)
+    ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=0.01, signed=False)
     expected = (ce + 2.0 * pen).mean()
     torch.testing.assert_close(loss, expected)
     _assert_same_grads(tiny, loss, expected)
+
+
+def test_gr_signed_direction_is_an_explicit_option(tiny, batch):
+    x, y = batch
+    loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0, direction="sign")
+    ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=0.01, signed=True)
+    torch.testing.assert_close(loss, (ce + 2.0 * pen).mean())
+    assert L.resolve_params("gr", eps=EPS)["direction"] == "l2"
+    with pytest.raises(ValueError, match="direction of 'gr' must be one of l2, sign"):
+        L.gr_loss(tiny, x, y, eps=EPS, direction="l1")
 
 
 def test_gr_released_formula_and_doubled_clean_gradient(tiny, batch):
@@ -269,7 +280,7 @@ def test_gr_finite_difference_approaches_double_backprop(tiny, batch):
         with torch.no_grad():
             fd = (_ce(tiny, x + h * d, y) - _ce(tiny, x, y)) / h
         errors.append((fd - exact).abs().max().item())
-        pen = L.gr_loss(tiny, x, y, eps=EPS, beta=1.0, h=h) - natural
+        pen = L.gr_loss(tiny, x, y, eps=EPS, beta=1.0, h=h, direction="sign") - natural
         pen_errors.append(abs(pen.item() - (exact ** 2 / 2).mean().item()))
     assert all(a > b for a, b in zip(errors, errors[1:]))
     assert all(a > b for a, b in zip(pen_errors, pen_errors[1:]))
@@ -289,7 +300,7 @@ def test_gr_finite_difference_shares_dropout_masks(batch):
     x0 = x.clone().requires_grad_(True)
     ce = _ce(model, x0, y)
     (g,) = torch.autograd.grad(ce.sum(), x0)
-    directional = g.abs().flatten(1).sum(1) / 6.0  # ∇ₓℓ · sign(∇ₓℓ)/√D
+    directional = g.flatten(1).norm(dim=1)  # ∇ₓℓ · ∇ₓℓ/‖∇ₓℓ‖₂
     torch.testing.assert_close(loss, (ce + directional ** 2 / 2).mean(), rtol=1e-4, atol=1e-8)
     # the generator is left where one forward pass leaves it (not rewound: the next batch
     # draws fresh masks)
@@ -336,6 +347,8 @@ def test_llr_paper_formula_and_inner_settings(monkeypatch, batch, act):
     (args, kw, training), = fake.calls
     assert training is False
     assert kw["steps"] == 2 and kw["step"] == pytest.approx(EPS / 2) and kw["start"] == "normal"
+    # the released inner step, which the paper does not specify
+    assert (kw["direction"], kw["projection"], kw["project_start"]) == ("linf", "rescale", False)
     with torch.no_grad():  # the inner objective is the per-example linearity gap g(δ)
         torch.testing.assert_close(args[0](fake.point), gamma.detach())
 
@@ -351,8 +364,83 @@ def test_llr_released_formula(monkeypatch, tiny, batch):
     _assert_same_grads(tiny, loss, expected)
     (args, kw, training), = fake.calls
     assert training is False and kw["steps"] == 2
+    assert (kw["direction"], kw["projection"], kw["project_start"]) == ("linf", "rescale", False)
     with torch.no_grad():  # the inner loop just ascends the cross-entropy
         torch.testing.assert_close(args[0](fake.point), _ce(tiny, fake.point, y))
+
+
+def _released_llr_reference(model, x, y, *, epsilon, step_size, perturb_steps, lambd, mu, generator):
+    """``locally_linearity_regularization`` of the released code (``lolip/models/torch_utils/
+    llr.py``, version "sum", l∞), line for line; only ``.cuda()`` dropped and the start drawn
+    from ``generator``.  Returns the loss it returned and its δ."""
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    model.eval()
+    batch_size = len(x)
+    x = x.clone()
+
+    def model_grad(x):
+        x.requires_grad_(True)
+        lx = loss_fn(model(x), y)
+        lx.backward()
+        ret = x.grad
+        x.grad.zero_()
+        x.requires_grad_(False)
+        return ret
+
+    def grad_dot(x, delta, model_grad):
+        ret = torch.matmul(model_grad.flatten(start_dim=1), delta.flatten(start_dim=1).T)
+        return torch.mean(ret)
+
+    def g(x, delta, model_grad):
+        ret = loss_fn(model(x + delta), y) - grad_dot(x, delta, model_grad)
+        return torch.abs(ret)
+
+    mg = model_grad(x)
+    delta = 0.001 * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    delta = delta.detach().requires_grad_(True)
+    optimizer_delta = torch.optim.SGD([delta], lr=step_size)
+    for _ in range(perturb_steps):
+        optimizer_delta.zero_grad()
+        loss = (-1) * g(x, delta, mg)
+        loss.backward()
+        grad_norms = delta.grad.view(batch_size, -1).norm(p=float("inf"), dim=1)
+        delta.grad.div_(grad_norms.view(-1, 1, 1, 1))
+        optimizer_delta.step()
+        delta.data.add_(x)
+        delta.data.clamp_(0, 1).sub_(x)
+        delta.data.renorm_(p=float("inf"), dim=0, maxnorm=epsilon)
+    delta.requires_grad_(False)
+    model.train()
+    model.zero_grad(set_to_none=True)
+    outputs = model(x)
+    loss_natural = loss_fn(outputs, y)
+    loss = loss_natural + lambd * g(x, delta, mg) + mu * grad_dot(x, delta, mg) * len(x)
+    return loss, delta
+
+
+def test_llr_released_matches_the_released_code_line_for_line(batch):
+    """Released LLR against a verbatim port of the released function: same loss, same
+    gradient.  Its inner step moves δ by (ε/2)·∇/‖∇‖∞ and rescales, so only the
+    largest-gradient pixels move by ε/2; signed steps would move every pixel by ε/2."""
+    model = Tiny(nn.ReLU).double().train()
+    x, y = batch
+    x = x * 0.6 + 0.2            # away from the box, so the step rule alone decides δ
+    eps = 0.1
+    ref_loss, ref_delta = _released_llr_reference(model, x, y, epsilon=eps, step_size=eps / 2,
+                                                  perturb_steps=2, lambd=4.0, mu=3.0,
+                                                  generator=torch.Generator().manual_seed(11))
+    ours = L.llr_loss(model, x, y, eps=eps, fidelity="released",
+                      generator=torch.Generator().manual_seed(11))
+    torch.testing.assert_close(ours, ref_loss)
+    _assert_same_grads(model, ours, ref_loss)
+    # δ itself, through the same loop the loss calls
+    point = L.linf_ascent(lambda z: _ce(model.eval(), z, y), x, eps=eps, step=eps / 2, steps=2,
+                          start="normal", direction="linf", projection="rescale", project_start=False,
+                          generator=torch.Generator().manual_seed(11))
+    torch.testing.assert_close(point - x, ref_delta)
+    signed = L.linf_ascent(lambda z: _ce(model, z, y), x, eps=eps, step=eps / 2, steps=2,
+                           start="normal", generator=torch.Generator().manual_seed(11))
+    assert (point - x).abs().mean() < 0.75 * (signed - x).abs().mean()
 
 
 def test_llr_input_gradient_term_paper_nonzero_released_zero(batch):

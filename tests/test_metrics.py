@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from rll.attacks import linf_ascent
 from rll.metrics import (accuracy, adversarial_accuracy, lipschitz_ratios, local_lipschitz, mt_selection_accuracies,
                          per_class_accuracy, predictions, table_metrics)
 from test_attacks import SmallCNN, gen, mnist_subset, train_mlp
@@ -127,8 +128,8 @@ def interior_points(n: int = 100) -> torch.Tensor:
 
 def test_lipschitz_linear_model_rank_one():
     """f(x) = a·(bᵀx) + c: the sup is ‖a‖₁‖b‖₁ and signed ascent has no spurious local
-    maximum; the paper-mode estimate is within 5% (it lags slightly because every step
-    also pulls the largest coordinate of x′ − x back to shrink the denominator)."""
+    maximum; the paper-mode estimate (final iterate) is within 10% (it lags because every
+    step also pulls the largest coordinate of x′ − x back to shrink the denominator)."""
     g = gen(0)
     weight = torch.randn(3, 1, generator=g) @ torch.randn(1, 8, generator=g)
     true = true_linf_to_l1(weight)
@@ -139,7 +140,7 @@ def test_lipschitz_linear_model_rank_one():
     released = local_lipschitz(model, x, eps=EPS, mode="released", generator=gen(0))
     print(f"rank-one 3x8: true {true:.4f}  paper {paper:.4f} ({paper / true:.3f})  "
           f"released {released:.4f}")
-    assert 0.95 * true <= paper <= true * (1 + 1e-5)
+    assert 0.9 * true <= paper <= true * (1 + 1e-5)
     assert released < 0.5 * paper       # the released update descends the ratio
 
 
@@ -158,6 +159,30 @@ def test_lipschitz_linear_model_generic():
     assert ratios.max() >= 0.99 * true
     assert ratios.mean() >= 0.8 * true
     assert released < ratios.mean()
+
+
+@pytest.mark.parametrize("mode, step, sign", [("paper", EPS / 5, 1.0), ("released", 0.003, -1.0)])
+def test_lipschitz_is_the_ratio_at_the_final_iterate(mode, step, sign):
+    """Both modes: start x + 0.001·N(0, I) unprojected (the first gradient taken there), signed
+    steps, the ratio at the **final** iterate (the released loop's; the text does not say best
+    or final), ascent of ε/5 (paper) or descent of 0.003 (released)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = torch.rand(30, 1, 2, 4, generator=gen(2))
+    x[:5] = 0.0                                  # on the box's edge: the start leaves the box
+
+    def ratio(z):
+        top = (model(x) - model(z)).abs().sum(1)
+        diff = (x - z).flatten(1)
+        down = (diff + 1e-6 if mode == "released" else diff).abs().amax(1)
+        return top / down
+
+    z = linf_ascent(lambda z: sign * ratio(z), x, eps=EPS, step=step, steps=10, start="normal",
+                    project_start=False, generator=gen(4))
+    with torch.no_grad():
+        want = ratio(z).double()
+    got = lipschitz_ratios(model, x, eps=EPS, mode=mode, generator=gen(4))
+    torch.testing.assert_close(got, want)
 
 
 def test_lipschitz_constant_model_is_zero():

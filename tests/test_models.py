@@ -147,6 +147,13 @@ def test_released_cnn1_omits_relu_after_second_conv():
     assert isinstance(paper.features[3], nn.ReLU)
     assert isinstance(released.features[3], nn.MaxPool2d)
     assert isinstance(released.features[4], nn.Dropout2d)
+    # both: the cited (2020) example's channel-wise first dropout, element-wise second
+    assert isinstance(paper.features[5], nn.Dropout2d) and type(paper.classifier[3]) is nn.Dropout
+    assert type(released.classifier[3]) is nn.Dropout
+    torch.manual_seed(0)
+    maps = paper.train().features[5](torch.ones(2, 64, 12, 12))
+    per_map = maps.flatten(2)
+    assert ((per_map == 0).all(2) | (per_map != 0).all(2)).all()      # whole feature maps dropped
     assert count_parameters(paper) == count_parameters(released)
     # the released net can output negative pre-pool activations, the paper's cannot
     x = torch.rand(4, 1, 28, 28)

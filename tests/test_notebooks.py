@@ -359,3 +359,15 @@ def test_papermill_sees_every_parameter(path):
     assigned = {line.split("=")[0].strip() for line in cell.source.splitlines()
                 if "=" in line and not line.lstrip().startswith("#")}
     assert set(papermill.inspect_notebook(str(path))) == assigned
+
+
+@pytest.mark.parametrize("params, message", [({"dataset": "imagenet"}, "valid choices: mnist"),
+                                             ({"lipschitz_check_eps": 0.1}, "list of radii")])
+def test_attacks_page_rejects_bad_parameters_through_papermill(tmp_path, params, message):
+    with pytest.raises(papermill.PapermillExecutionError, match=message):
+        _run(REPO / "notebooks" / "attacks.ipynb", tmp_path, **params)
+
+
+def test_budget_page_rejects_a_missing_folder_through_papermill(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="budget_dir '/nonexistent' is not a folder"):
+        _run(REPO / "notebooks" / "budget.ipynb", tmp_path, budget_dir="/nonexistent")

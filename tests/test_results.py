@@ -5,6 +5,7 @@ import json
 import multiprocessing as mp
 import os
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,16 @@ def test_release_leaves_other_live_process_claim(tmp_path):
     store.release(CFG)
     assert store.claim_info(CFG)["owner"] == "other"
     assert store.break_claim(CFG, force=True) and store.claim_info(CFG) is None
+
+
+def test_committed_records_hold_no_machine_paths():
+    """A record means the same on every clone: no absolute path of the machine that wrote it
+    (the checkpoint is stored relative to its checkpoint directory)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    files = sorted(root.rglob("*.json"))
+    assert files, "no committed records"
+    machine_path = re.compile(r'"(/work|/tmp|/home|/root|/Users|[A-Za-z]:\\\\)[^"]*"')
+    offenders = [f.relative_to(root).as_posix() for f in files if machine_path.search(f.read_text())]
+    assert not offenders, f"records with machine paths: {offenders}"

@@ -268,20 +268,44 @@ def test_bad_shapes_and_labels_are_rejected():
 
 # ---------------------------------------------------------------- statistics helpers
 
-def test_separation_stats_drops_the_smallest():
+def test_separation_stats_keeps_distances_from_the_min_rank_th_smallest():
     d = np.array([0.0, 0.0, 0.2, 0.9, 1.0])
     s = separation_stats(d)
     assert s == {"n": 5, "dropped": 0, "min": 0.0, "mean": pytest.approx(0.42), "median": 0.2,
                  "max": 1.0}
-    s = separation_stats(d, drop_smallest=2)
+    s = separation_stats(d, min_rank=3)
     assert s["n"] == 3 and s["dropped"] == 2 and s["min"] == 0.2
     assert s["mean"] == pytest.approx(0.7) and s["median"] == 0.9
     assert separation_stats(torch.tensor([0.5, 0.25]))["min"] == 0.25
-    for k in (-1, 5):
-        with pytest.raises(ValueError, match="drop_smallest"):
-            separation_stats(d, drop_smallest=k)
+    # by value, as the released notebook: a tie with the min_rank-th smallest stays in
+    assert separation_stats(d, min_rank=2)["dropped"] == 0
+    for k in (0, 6):
+        with pytest.raises(ValueError, match="min_rank"):
+            separation_stats(d, min_rank=k)
     with pytest.raises(ValueError, match="NaN"):
         separation_stats(np.array([0.1, np.nan]))
+
+
+def test_svhn_minimum_drops_four_planted_noisy_points_as_the_released_notebook(tmp_path, svhn_mat):
+    """Generated SVHN files with two planted duplicate pairs under different labels (distance 0
+    for four points): the reported train–train minimum is the 5th smallest distance (the
+    released notebook's ``d[d >= np.partition(d, 5)[:5].max()]``), i.e. four points dropped."""
+    from rll.experiments import dataset_separation
+
+    rng = np.random.default_rng(0)
+    n = 40
+    x = rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+    y = np.arange(n) % 10 + 1                            # SVHN labels 1..10
+    x[..., 1], y[1] = x[..., 0], (y[0] % 10) + 1          # duplicate of image 0, another label
+    x[..., 3], y[3] = x[..., 2], (y[2] % 10) + 1
+    sums = {"train_32x32.mat": svhn_mat(tmp_path, "train", x, y)}
+    record = dataset_separation("svhn", data_root=tmp_path, include_test=False, progress=False, checksums=sums)
+    dist = np.asarray(record["distances"]["train_train"]["distance"])
+    assert (dist == 0).sum() == 4
+    released = dist[dist >= np.partition(dist, 5)[:5].max()]
+    assert record["min_rank"] == 5 and record["train_train_min"] == pytest.approx(released.min())
+    assert record["train_train_mean"] == pytest.approx(released.mean())
+    assert record["train_train_min"] == pytest.approx(np.sort(dist)[4]) and np.sort(dist)[4] > 0
 
 
 def test_histogram_on_unit_interval():

@@ -66,6 +66,23 @@ def test_milestone_scaling():
         assert list(ms) == sorted(set(ms)) and all(1 <= m <= n - 1 for m in ms)
 
 
+def test_released_milestones_follow_the_released_epoch_buckets():
+    """Released fidelity, non-paper epochs: the released get_scheduler's list for the epoch
+    bucket (any dataset), not the paper's milestones scaled; paper fidelity keeps scaling."""
+    from rll.train import released_milestones
+
+    assert released_milestones(160) == (40, 80, 120, 140) and released_milestones(120) == (40, 80, 100)
+    assert released_milestones(60) == (30, 50) and released_milestones(70) == (40, 60)
+    assert released_milestones(20) == (10, 15) and released_milestones(16) == (10, 15)
+    assert released_milestones(12) == (10,) and released_milestones(10) == ()   # never act: dropped
+    assert released_milestones(75) == (30, 50, 70) and released_milestones(200) == (60, 100, 140, 180)
+    released = TrainConfig.from_paper("mnist", "cnn2", epochs=20, fidelity="released")
+    paper = TrainConfig.from_paper("mnist", "cnn2", epochs=20)
+    assert released.milestones == (10, 15) and paper.milestones == (5, 10, 15, 18)
+    assert TrainConfig.from_paper("svhn", "wrn-16-2", epochs=40, fidelity="released").milestones == (20, 30)
+    assert TrainConfig.from_paper("mnist", "cnn2", fidelity="released").milestones == (40, 80, 120, 140)
+
+
 @pytest.mark.parametrize("kwargs, fragment", [
     (dict(dataset="imagenet", model="cnn1"), "mnist, cifar10, svhn, resimagenet"),
     (dict(dataset="mnist", model="wrn-16-4"), "cnn1, cnn2"),
@@ -277,6 +294,46 @@ def test_tiny_run_writes_checkpoint_and_record(tiny_run):
     assert store.get(cfg)["metrics"] == m and store.claim_info(cfg.training_canonical()) is None
     ckpt = load_checkpoint(checkpoint_path(cfg, root / "ck"), cfg)
     assert ckpt["epoch"] == 2 and set(ckpt["rng"]) >= {"torch", "shuffle", "augment"}
+    # no machine path: the checkpoint relative to its directory
+    assert p["checkpoint"] == checkpoint_path(cfg, root / "ck").name
+    assert p["fidelity_revision"] == rlosses.FIDELITY_REVISION and p["evaluation"]["batch_size"] == 512
+
+
+@pytest.mark.slow
+def test_every_attack_evaluated_before_the_run_returns(tmp_path, data_root):
+    """One training, one record per attack (PGD-10, MT, AutoAttack's APGD configuration), the
+    shared columns identical, the subsets as planned, learning curves in the history; on the
+    same images AutoAttack never leaves more examples robust than PGD-10."""
+    from rll.metrics import EvalPlan
+
+    cfg = TrainConfig.from_paper("mnist", "cnn2", "natural", train_size=600, test_size=200, epochs=2,
+                                 batch_size=32, optimizer="adam", lr=1e-3, milestones=())
+    plan = EvalPlan(train_images=300, lipschitz_images=100, mt_test_images=60, mt_train_images=40,
+                    aa_images=80, batch_size=64)
+    record = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                   progress=False, device="cpu", attacks=("pgd", "mt", "aa-apgd"), eval_plan=plan,
+                   curve_images=50)
+    store = ResultsStore(tmp_path / "res")
+    pgd, mt, aa = (store.get(cfg.replace(attack=a))["metrics"] for a in ("pgd", "mt", "aa-apgd"))
+    assert record["metrics"] == pgd and pgd["test_acc"] > 50          # trained, not a constant
+    for shared in ("train_acc", "test_acc", "test_lipschitz", "test_lipschitz_released", "gap"):
+        assert pgd[shared] == mt[shared] == aa[shared], shared
+    assert pgd["evaluated_on"] == {"test_acc": 200, "train_acc": 300, "test_lipschitz": 100,
+                                   "adv_test_acc": 200, "adv_train_acc": 300}
+    assert mt["evaluated_on"]["adv_test_acc"] == 60 and mt["evaluated_on"]["adv_train_acc"] == 40
+    assert mt["adv_test_acc"] == mt["adv_test_acc_released_selection"] >= mt["adv_test_acc_worst_selection"]
+    assert aa["evaluated_on"]["adv_test_acc"] == 80 and aa["adv_train_acc"] is None
+    assert set(aa["components"]) == {"apgd-ce", "apgd-dlr"}
+    assert aa["adv_test_acc"] <= min(aa["components"].values()) <= aa["clean_acc_same_images"]
+    assert aa["adv_test_acc"] <= aa["pgd_acc_same_images"]
+    assert len(pgd["per_class_test_acc"]) == 10 and len(pgd["per_class_adv_test_acc"]) == 10
+    history = record["provenance"]["history"]
+    assert [h["curve"]["evaluated_on"]["adv_test_acc"] for h in history] == [50, 50]
+    assert all(0 <= h["curve"]["adv_test_acc"] <= h["curve"]["test_acc"] + 100 for h in history)
+    # a second call finds every record and trains nothing
+    again = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                  progress=False, device="cpu", attacks=("pgd", "aa-apgd"), eval_plan=plan)
+    assert again["provenance"]["started_utc"] == record["provenance"]["started_utc"]
 
 
 @pytest.mark.slow
@@ -355,7 +412,7 @@ def _short_run(tmp_path, data_root, model: str, method: str, **params) -> dict:
                                  epochs={"cnn1": 3, "cnn2": 6}[model], batch_size=32, optimizer="adam",
                                  lr=1e-3, milestones=())
     return train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-                 progress=False, device="cpu", released_lipschitz=False)["metrics"]
+                 progress=False, device="cpu")["metrics"]
 
 
 @pytest.mark.slow
@@ -399,7 +456,7 @@ def test_train_with_test_fits_the_evaluated_test_subset(tmp_path, data_root):
     """Appendix B's proof of concept: the test subset that is evaluated is also trained on."""
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", **{**TINY, "epochs": 1, "milestones": ()})
     kw = dict(data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-              progress=False, device="cpu", released_lipschitz=False)
+              progress=False, device="cpu")
     plain, with_test = train(cfg, **kw), train(cfg.replace(train_with_test=True), **kw)
     assert plain["provenance"]["n_trained_on"] == TINY["train_size"]
     assert with_test["provenance"]["n_trained_on"] == TINY["train_size"] + TINY["test_size"]
@@ -421,7 +478,7 @@ def test_speed_options_run_end_to_end_on_cpu(tmp_path, data_root):
 
     def run(name, **options):
         return train(cfg, data_root=data_root, results_dir=tmp_path / name / "res", checkpoint_dir=tmp_path / name / "ck",
-                     progress=False, device="cpu", released_lipschitz=False, **options)["provenance"]
+                     progress=False, device="cpu", **options)["provenance"]
 
     fp32 = run("fp32")
     fast = run("fast", amp=True, channels_last=True)
@@ -457,7 +514,7 @@ def test_checksums_reach_every_load_and_the_record_names_them(tmp_path, svhn_mat
             "test_32x32.mat": svhn_mat(tmp_path, "test", n=8, seed=1)}
     cfg = TrainConfig.from_paper("svhn", "wrn-10-1", "natural", epochs=1, batch_size=8)
     kw = dict(data_root=tmp_path, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
-              progress=False, device="cpu", released_lipschitz=False)
+              progress=False, device="cpu")
     steps = []
     with pytest.raises(ValueError, match=r"unknown file names \['train.mat'\]"):
         train(cfg, checksums={"train.mat": "0" * 32}, **kw)
@@ -476,3 +533,31 @@ def test_checksums_reach_every_load_and_the_record_names_them(tmp_path, svhn_mat
     assert record["config"] == cfg.canonical()
     again = evaluate(cfg.replace(test_size=4), checksums=sums, **kw)
     assert again["provenance"]["data_notes"] == notes and again["provenance"]["n_test"] == 4
+
+
+@pytest.mark.slow
+def test_resimagenet_trains_on_random_crops_of_the_resized_images(tmp_path, png, monkeypatch):
+    """Restricted ImageNet batches are RandomCrop(64, padding=8) of the Resize(72) images (the
+    released pipeline), drawn from the seeded CPU generator; the evaluation uses the centre crops."""
+    import numpy as np
+
+    from rll import data as rdata
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i, cls in enumerate(["cat", "dog", "fish", "crab"]):
+        png(root / "restricted_imagenet" / "train" / cls / "a.png", rng.integers(0, 256, (80, 100 + 10 * i, 3), np.uint8))
+        png(root / "restricted_imagenet" / "val" / cls / "a.png", rng.integers(0, 256, (72, 72, 3), np.uint8))
+    calls = []
+    real = rdata.RaggedImages.random_crops
+
+    def spy(self, idx, size, pad, generator=None):
+        calls.append((len(idx), size, pad, generator.device.type))
+        return real(self, idx, size, pad, generator)
+
+    monkeypatch.setattr(rdata.RaggedImages, "random_crops", spy)
+    cfg = TrainConfig.from_paper("resimagenet", "resnet50", "natural", epochs=1, batch_size=2)
+    record = train(cfg, data_root=root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+                   progress=False, device="cpu")
+    assert calls == [(2, 64, 8, "cpu"), (2, 64, 8, "cpu")]
+    assert record["provenance"]["n_train"] == 4 and 0 <= record["metrics"]["train_acc"] <= 100

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Table 2 on one GPU, as one time-boxed command (the converged-runs issue, part 4).
+#
+#   benchmarks/gpu_table2.sh OUT            # on a machine with one CUDA GPU (e.g. H200, 16 CPU cores)
+#   DEVICE=cpu EPOCHS=1 TRAIN_SIZE=256 TEST_SIZE=200 ... benchmarks/gpu_table2.sh OUT   # the CPU test (tests/test_gpu_script.py)
+#
+# WORKERS sweep workers share the one GPU (each its own process and CUDA context; the results
+# store's claims split the configurations between them).  They train Table 2 at the paper's full
+# data (60 000 images) for EPOCHS epochs, seeds SEEDS, evaluate every model with every attack of
+# ATTACKS before moving on (the table plan: PGD-10 on the whole test set, MT on 1 000, AutoAttack
+# on 500 / 200 test images), and start nothing new after STOP_AFTER minutes, so the command ends
+# within its budget (a run cut by the final TIMEOUT leaves no record, only a checkpoint).  Then it
+# measures the training throughput of rll's loop against the plain released-style loop on the
+# same device (benchmarks/training.py) and packs everything into OUT, at most 8 files:
+#
+#   OUT/records.tar.gz      results/runs-style records, one JSON per (model, attack)
+#   OUT/models.pt           the finished models' weights and configurations (python -m rll pack)
+#   OUT/throughput.md       benchmarks/training.py's table
+#   OUT/summary.json        what ran, how long, the environment
+#   OUT/workers.log         the workers' logs (tail)
+#
+# Unpack the records into the store with:  tar -xzf OUT/records.tar.gz -C results/runs
+set -uo pipefail
+OUT=${1:?usage: benchmarks/gpu_table2.sh OUT_DIR}
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DEVICE=${DEVICE:-cuda}
+WORKERS=${WORKERS:-12}
+EPOCHS=${EPOCHS:-8}
+MILESTONES=${MILESTONES-"4 6"}          # may be set empty: no decay
+TRAIN_SIZE=${TRAIN_SIZE:-}                # empty: all 60 000 images
+TEST_SIZE=${TEST_SIZE:-}                  # empty: all 10 000 test images
+SEEDS=${SEEDS:-"0 1 2"}
+MODELS=${MODELS:-"cnn2 cnn1"}
+METHODS=${METHODS:-}                       # empty: the paper's ten rows
+ATTACKS=${ATTACKS:-"pgd mt aa-apgd aa"}
+STOP_AFTER=${STOP_AFTER:-5}                # minutes: no new configuration after this
+TIMEOUT=${TIMEOUT:-480}                    # seconds: workers still running then are stopped
+BENCH_STEPS=${BENCH_STEPS:-30}
+MAX_MIB=${MAX_MIB:-60}
+EXTRA=${EXTRA:-"--amp --channels-last"}    # speed options (recorded in every record's provenance)
+
+mkdir -p "$OUT"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+start=$(date +%s)
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+args=(table2 --dataset mnist --seeds $SEEDS --models $MODELS --epochs "$EPOCHS" --milestones $MILESTONES
+      --attacks $ATTACKS --eval-plan table --results-dir "$work/runs" --checkpoint-dir "$work/ckpt"
+      --device "$DEVICE" --stop-after "$STOP_AFTER" $EXTRA)
+[ -n "$TRAIN_SIZE" ] && args+=(--train-size "$TRAIN_SIZE")
+[ -n "$TEST_SIZE" ] && args+=(--test-size "$TEST_SIZE")
+[ -n "$METHODS" ] && args+=(--methods $METHODS)
+[ "$DEVICE" = cpu ] || args+=(--eval-batch-size 512)
+
+pids=()
+for k in $(seq 1 "$WORKERS"); do
+  timeout --signal=TERM "$TIMEOUT" "$PY" -m rll sweep "${args[@]}" > "$work/worker$k.log" 2>&1 &
+  pids+=($!)
+  sleep 0.5
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+trained=$(date +%s)
+
+"$PY" benchmarks/training.py --device "$DEVICE" --models cnn2 --steps "$BENCH_STEPS" --repeats 2 \
+    > "$OUT/throughput.md" 2> "$work/bench.log" || echo "benchmark failed (see workers.log)" >> "$OUT/throughput.md"
+
+out_abs=$(cd "$OUT" && pwd)
+mkdir -p "$work/runs" "$work/ckpt"
+(cd "$work/runs" && find . -maxdepth 1 -name '*.json' -print0 | sort -z | tar -czf "$out_abs/records.tar.gz" --null -T -)
+"$PY" -m rll pack --checkpoint-dir "$work/ckpt" --out "$OUT/models.pt" --max-mib "$MAX_MIB"
+for f in "$work"/worker*.log "$work/bench.log"; do echo "== $(basename "$f")"; tail -c 4000 "$f" | tr '\r' '\n' | tail -n 15; done \
+    > "$OUT/workers.log"
+"$PY" - "$OUT" "$work/runs" "$start" "$trained" "$status" <<'EOF'
+import json, platform, sys, time
+from pathlib import Path
+import torch
+out, runs, start, trained, status = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+records = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))]
+summary = {"records": len(records),
+           "models": len({json.dumps({**r["config"], "attack": None}, sort_keys=True) for r in records}),
+           "by_attack": {a: sum(r["config"]["attack"] == a for r in records) for a in sorted({r["config"]["attack"] for r in records})},
+           "train_and_eval_seconds": trained - start, "total_seconds": int(time.time()) - start,
+           "worker_exit_status": status, "torch": torch.__version__, "python": platform.python_version(),
+           "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+(out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+print(json.dumps(summary))
+EOF
+# a worker stopped by the time box (124) is expected; any other failure is this command's
+case $status in 0|124) exit 0 ;; *) echo "a worker failed (exit $status): see $OUT/workers.log" >&2; exit "$status" ;; esac

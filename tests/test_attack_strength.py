@@ -1,0 +1,77 @@
+"""rll.attack_strength: per-model attack comparison, the flags, AutoAttack by table row, per class."""
+from __future__ import annotations
+
+import numpy as np
+
+from rll import attack_strength as S
+from rll import experiments
+from rll.results import ResultsStore
+
+
+def _records(tmp_path):
+    store = ResultsStore(tmp_path)
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "gr"],
+                                        seeds=[0, 1], epochs=2, train_size=100)
+    for c in configs:
+        per_class = [90.0 + k for k in range(10)]
+        per_class[3] = 40.0 + c.seed
+        store.put(c, {"test_acc": 99.0, "adv_test_acc": 80.0 + c.seed, "per_class_adv_test_acc": per_class}, {})
+        store.put(c.replace(attack="mt"), {"test_acc": 99.0, "adv_test_acc": 78.0, "adv_test_acc_released_selection": 78.0,
+                                           "adv_test_acc_worst_selection": 76.5, "evaluated_on": {"adv_test_acc": 1000}}, {})
+        masked = c.method == "gr" and c.seed == 1
+        store.put(c.replace(attack="aa-apgd"), {
+            "adv_test_acc": 70.0 if masked else 79.0, "pgd_acc_same_images": 80.0 + c.seed,
+            "components": {"apgd-ce": 75.0, "apgd-dlr": 72.0}, "evaluated_on": {"adv_test_acc": 500}}, {})
+        if c.seed == 0:
+            store.put(c.replace(attack="aa"), {
+                "adv_test_acc": 78.0, "pgd_acc_same_images": 80.0, "square_only": 2 if c.method == "gr" else 0,
+                "components": {"apgd-ce": 79.0, "apgd-t": 78.0, "fab-t": 79.5, "square": 90.0},
+                "evaluated_on": {"adv_test_acc": 200}}, {})
+    return configs, store.records()
+
+
+def test_flags_from_the_numbers():
+    assert S.flags({"adv_test_acc": 70.0, "pgd_acc_same_images": 80.0}) == ["AA 10.0 points below PGD-10"]
+    assert S.flags({"adv_test_acc": 78.0, "pgd_acc_same_images": 80.0}) == []       # within FLAG_POINTS
+    assert S.flags({"adv_test_acc": 78.0, "square_only": 3}) == ["Square only: 3 examples"]
+
+
+def test_attack_strength_frame_groups_each_models_records(tmp_path):
+    configs, records = _records(tmp_path)
+    frame = S.attack_strength_frame(records)
+    assert len(frame) == 4
+    gr0 = frame[(frame[("", "method")] == "GR") & (frame[("", "seed")] == 0)].iloc[0]
+    assert gr0[("PGD-10", "acc")] == 80.0 and gr0[("MT", "per-example worst")] == 76.5
+    assert gr0[("AA standard", "square")] == 90.0 and gr0[("AA (APGD-CE + APGD-DLR)", "images")] == 500
+    assert gr0[("", "flags")] == "AA standard: Square only: 2 examples"
+    gr1 = frame[(frame[("", "method")] == "GR") & (frame[("", "seed")] == 1)].iloc[0]
+    assert gr1[("", "flags")] == "AA (APGD-CE + APGD-DLR): AA 11.0 points below PGD-10"
+    assert np.isnan(gr1[("AA standard", "acc")])
+
+
+def test_autoattack_by_row_and_per_class(tmp_path):
+    configs, records = _records(tmp_path)
+    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    rows = S.autoattack_by_row(runs, records)
+    assert rows[("cnn2", "Natural", 0.0)] == (79.0, "")
+    mean, raised = rows[("cnn2", "GR", 0.0)]
+    assert mean == 74.5 and raised == "seed 1: AA 11.0 points below PGD-10"
+    pc = S.per_class_frame(runs)
+    assert list(pc["worst class"]) == ["3", "3"] and pc.loc[0, "3"] == 40.5 and pc.loc[0, "seeds"] == 2
+
+
+def test_per_class_heatmap_draws(tmp_path):
+    from rll import plots
+
+    configs, records = _records(tmp_path)
+    pc = S.per_class_frame(experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True))
+    fig = plots.per_class_heatmap(pc)
+    assert len(fig.axes[0].texts) == 20 and len(fig.axes[0].patches) == 2
+
+
+def test_attack_strength_figure_draws(tmp_path):
+    from rll import plots
+
+    _, records = _records(tmp_path)
+    fig = plots.attack_strength(S.attack_strength_frame(records))
+    assert len(fig.axes[0].collections) == 4     # MT, AA-APGD, AA standard, flagged circles

@@ -1,0 +1,56 @@
+"""rll.budget: learning curves from records, convergence, the budget rule."""
+from __future__ import annotations
+
+import numpy as np
+
+from rll import budget, plots
+from rll.results import ResultsStore
+from rll.train import TrainConfig
+
+
+def _record(store, method, train_size, epochs, milestones, clean, adv, **params):
+    cfg = TrainConfig.from_paper("mnist", "cnn2", method, train_size=train_size, epochs=epochs,
+                                 milestones=milestones, **params)
+    history = [{"epoch": e + 1, "lr": 0.0064, "loss": 1.0 / (e + 1),
+                "curve": {"test_acc": c, "adv_test_acc": a, "test_lipschitz": 100.0, "test_lipschitz_released": 5.0,
+                          "evaluated_on": {"adv_test_acc": 1000}}} for e, (c, a) in enumerate(zip(clean, adv))]
+    store.put(cfg, {"test_acc": clean[-1], "adv_test_acc": adv[-1], "test_lipschitz": 100.0,
+                    "test_lipschitz_released": 5.0}, {"history": history, "train_seconds": 10.0 * epochs})
+    return store.get(cfg)
+
+
+def test_converged_reads_the_last_epoch_of_the_curve(tmp_path):
+    store = ResultsStore(tmp_path)
+    flat = _record(store, "natural", 1000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 82.5])
+    steep = _record(store, "natural", 2000, 3, (2,), [97.0, 97.5, 98.6], [80.0, 82.0, 82.5])
+    assert budget.converged(flat) == (True, "last epoch moved clean +0.20, PGD-10 +0.50 points")
+    assert budget.converged(steep)[0] is False
+    assert budget.converged({"provenance": {}}) == (None, "no learning curve")
+    assert [p["epoch"] for p in budget.curve(flat)] == [1, 2, 3]
+
+
+def test_budget_rule_picks_the_cheapest_qualifying_budget(tmp_path):
+    store = ResultsStore(tmp_path)
+    # 10k x 2: natural below 98.5  -> fails;  20k x 2: both pass, flat -> qualifies;  40k x 2: passes, dearer
+    for n, nat, at in ((10000, 98.2, 91.0), (20000, 98.6, 92.0), (40000, 98.9, 93.0)):
+        _record(store, "natural", n, 2, (1,), [nat - 0.1, nat], [80.0, 80.5])
+        _record(store, "at", n, 2, (1,), [97.0, 97.2], [at - 0.5, at])
+    _record(store, "natural", 5000, 2, (1,), [98.0, 98.9], [80.0, 80.5])   # no AT run: not measured
+    frame = budget.budget_frame(store.records())
+    assert len(frame) == 7 and list(frame["image-epochs"])[:1] == [10000]
+    rule = budget.budget_rule(frame)
+    assert list(rule["train images"]) == [5000, 10000, 20000, 40000]
+    assert rule["qualifies"].tolist() == [None, False, True, True]
+    assert budget.cheapest_qualifying(rule) == {"train_size": 20000, "epochs": 2, "milestones": (1,)}
+    fig = plots.learning_curves(store.records())
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) >= 7
+
+
+def test_no_qualifying_budget():
+    import pandas as pd
+
+    rule = pd.DataFrame({"train images": [1], "epochs": [1], "milestones": [()], "qualifies": [False]})
+    assert budget.cheapest_qualifying(rule) is None
+    assert np.isnan(budget.budget_rule(pd.DataFrame(
+        {"train images": [1], "epochs": [1], "milestones": [()], "image-epochs": [1], "method": ["Natural"],
+         "clean": [99.0], "PGD-10": [1.0], "converged": [True]}))["AT PGD-10"].iloc[0])
