@@ -34,7 +34,9 @@ NO_RUN = "no stored run yet"
 PARTS = ("ours", "±", "paper", "Δ")
 #: Verdict → badge colour (background, text).
 BADGE_COLOURS = {"holds": ("#1a7f37", "#ffffff"), "does not hold": ("#cf222e", "#ffffff"),
-                 "mixed": ("#bf8700", "#ffffff"), "not yet run": ("#6e7781", "#ffffff")}
+                 "mixed": ("#bf8700", "#ffffff"), "not yet run": ("#6e7781", "#ffffff"),
+                 "inconclusive at this budget": ("#8250df", "#ffffff"),
+                 "inconclusive (within seed spread)": ("#8250df", "#ffffff")}
 
 
 def metric_label(metric: str) -> str:
@@ -233,12 +235,14 @@ def verdicts_html(verdicts) -> HTML:
 
 
 def verdict_counts(verdicts) -> dict:
-    """How many claims hold, fail, are mixed or not yet run, on our runs and on the paper's
-    numbers: ``{"ours_holds": 3, "paper_mixed": 1, ...}`` (every key present)."""
+    """How many claims hold, fail, are mixed, inconclusive (either kind) or not yet run, on our
+    runs and on the paper's numbers: ``{"ours_holds": 3, "paper_mixed": 1, ...}`` (every key
+    present)."""
     out = {}
     for who in ("ours", "paper"):
-        for verdict in BADGE_COLOURS:
+        for verdict in ("holds", "does not hold", "mixed", "not yet run"):
             out[f"{who}_{verdict.replace(' ', '_')}"] = sum(getattr(v, who) == verdict for v in verdicts)
+        out[f"{who}_inconclusive"] = sum(str(getattr(v, who)).startswith("inconclusive") for v in verdicts)
     out["claims"] = len(verdicts)
     return out
 
@@ -275,9 +279,11 @@ def table_numbers(frame) -> dict:
     out = {"rows": str(len(frame)),
            "rows_run": str(int((frame[("", "runs")] > 0).sum())) if ("", "runs") in frame.columns else "0",
            "seeds_max": str(int(frame[("", "runs")].max())) if ("", "runs") in frame.columns and len(frame) else "0"}
+    # the paper's Lipschitz numbers are the released estimator's: compare like with like
+    lipschitz = "test_lipschitz_released" if ("test_lipschitz_released", "ours") in frame.columns else "test_lipschitz"
     for src in ("ours", "paper"):
         adv = frame[("adv_test_acc", src)].astype(float).to_numpy()
-        lip = frame[("test_lipschitz", src)].astype(float).to_numpy()
+        lip = frame[(lipschitz, src)].astype(float).to_numpy()
         ok = np.isfinite(adv)
         out[f"most_robust_{src}"] = (f"{names[int(np.nanargmax(adv))]} at {np.nanmax(adv):.2f}%" if ok.any()
                                      else NO_RUN)

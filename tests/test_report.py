@@ -82,7 +82,8 @@ def test_table_numbers_from_real_table_frame(tmp_path):
     lip = {"natural": 50.0, "at": 5.0, "trades": 2.0}
     for c in configs:
         _write(store, c, {"train_acc": 99.0, "test_acc": 98.0 + c.seed, "adv_test_acc": adv[c.method] + c.seed,
-                          "test_lipschitz": lip[c.method], "gap": 1.0, "adv_gap": 2.0})
+                          "test_lipschitz": lip[c.method], "test_lipschitz_released": lip[c.method],
+                          "gap": 1.0, "adv_gap": 2.0})
     runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
     frame = experiments.table_frame(runs, attack="pgd")
     numbers = report.table_numbers(frame)
