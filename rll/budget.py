@@ -16,7 +16,10 @@ the cheapest budget (fewest image-epochs) that meets all three is the tables' bu
 
 :func:`converged` is also the precondition of the verdicts that need trained models: a run
 whose last epoch still moved its clean accuracy by more than :data:`FLAT_CLEAN` points or its
-PGD-10 accuracy by more than :data:`FLAT_ADV` points has not settled at its budget.
+PGD-10 accuracy by more than the larger of :data:`FLAT_ADV` points and twice the sampling noise
+of the curve's PGD subset has not settled at its budget.  (The PGD points of a curve are
+measured on 1 000 images, whose standard error at 85 % is 1.1 points: a smaller movement cannot
+be told from noise.)
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from rll import experiments
 NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
 FLAT_CLEAN = 0.5     # points of clean accuracy the last epoch may still add (or lose)
-FLAT_ADV = 1.0       # points of PGD-10 accuracy (curve subset) the last epoch may still move
+FLAT_ADV = 1.0       # points of PGD-10 accuracy the last epoch may still move (at least 2 standard errors)
 #: Training-split sizes, for runs on the whole split.
 TRAIN_SPLIT_SIZE = {"mnist": 60000, "cifar10": 50000, "svhn": 73257}
 
@@ -43,18 +46,32 @@ def curve(record: dict) -> list[dict]:
     return out
 
 
+def adv_tolerance(record: dict) -> float:
+    """How far (points) the curve's PGD-10 accuracy may move in the last epoch and still count as
+    settled: :data:`FLAT_ADV`, or twice the binomial standard error of the last point on the
+    curve's subset if that is larger."""
+    history = record.get("provenance", {}).get("history", [])
+    n = (history[-1].get("curve", {}).get("evaluated_on", {}).get("adv_test_acc") if history else None) or 0
+    points = curve(record)
+    if not n or not points:
+        return FLAT_ADV
+    p = points[-1]["adv_test_acc"] / 100
+    return max(FLAT_ADV, 2 * 100 * (p * (1 - p) / n) ** 0.5)
+
+
 def converged(record: dict) -> tuple[bool | None, str]:
-    """Whether a run settled at its budget: its last epoch moved the clean test accuracy by at
-    most :data:`FLAT_CLEAN` points and the curve's PGD-10 accuracy by at most :data:`FLAT_ADV`.
-    ``(None, reason)`` when the record has fewer than two curve points."""
+    """Whether a run settled at its budget: its last epoch moved the clean test accuracy (whole
+    test set) by at most :data:`FLAT_CLEAN` points and the curve's PGD-10 accuracy by at most
+    :func:`adv_tolerance`.  ``(None, reason)`` when the record has fewer than two curve points."""
     points = curve(record)
     if len(points) < 2:
         return None, "no learning curve"
     last, before = points[-1], points[-2]
     d_clean = last["test_acc"] - before["test_acc"]
     d_adv = last["adv_test_acc"] - before["adv_test_acc"]
-    ok = abs(d_clean) <= FLAT_CLEAN and abs(d_adv) <= FLAT_ADV
-    return ok, f"last epoch moved clean {d_clean:+.2f}, PGD-10 {d_adv:+.2f} points"
+    tol = adv_tolerance(record)
+    ok = abs(d_clean) <= FLAT_CLEAN and abs(d_adv) <= tol
+    return ok, f"last epoch moved clean {d_clean:+.2f} (≤ {FLAT_CLEAN:g}), PGD-10 {d_adv:+.2f} (≤ {tol:.2f}) points"
 
 
 def image_epochs(config: dict) -> int:
@@ -124,5 +141,66 @@ def cheapest_qualifying(rule):
             "milestones": tuple(best["milestones"])}
 
 
-__all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "budget_frame", "budget_rule", "cheapest_qualifying",
+def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), full_evaluation_seeds=(0,),
+               released_pairs: int = 4):
+    """The measured cost of the table sweep at the table budget and the projection of the whole
+    table from it: per method, the median training seconds and the median evaluation seconds of
+    its stored runs (seed-0 models get every attack, the others PGD-10 only), then the total for
+    every (model, method, seed) of :func:`rll.experiments.table_progress`'s plan plus
+    ``released_pairs`` released-fidelity runs (GR/LLR, evaluated fully).  Seconds of one core on
+    this machine, under whatever else it ran; a DataFrame and the projected total (hours on one
+    core)."""
+    import json
+
+    import pandas as pd
+
+    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, table_configs
+
+    budget = TABLE_BUDGETS.get(dataset, {})
+    by_model: dict = {}
+    for r in records:
+        c = r["config"]
+        if c["dataset"] != dataset or any((list(v) if isinstance(v, tuple) else v) != c.get(k) for k, v in budget.items()):
+            continue
+        by_model.setdefault(json.dumps({**c, "attack": None}, sort_keys=True), []).append(r)
+    measured: dict = {}
+    for recs in by_model.values():
+        c, p = recs[0]["config"], recs[0]["provenance"]
+        full = {a for a in FULL_EVALUATION} <= {x["config"]["attack"] for x in recs}
+        m = measured.setdefault(c["method"], {"train": [], "eval full": [], "eval pgd": []})
+        if p.get("train_seconds") is not None:
+            m["train"].append(p["train_seconds"])
+        m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
+    rows = []
+    for method, m in sorted(measured.items()):
+        rows.append({"method": method, "runs": len(m["train"]),
+                     "train s (median)": float(np.median(m["train"])) if m["train"] else np.nan,
+                     "evaluation s, every attack (median)": float(np.median(m["eval full"])) if m["eval full"] else np.nan,
+                     "evaluation s, PGD-10 only (median)": float(np.median(m["eval pgd"])) if m["eval pgd"] else np.nan})
+    frame = pd.DataFrame(rows)
+    if not len(frame):
+        return frame, float("nan")
+    med = frame.set_index("method")
+    train_all = med["train s (median)"].median()
+    full_all = med["evaluation s, every attack (median)"].median()
+    pgd_all = med["evaluation s, PGD-10 only (median)"].median()
+    total = 0.0
+    plan = [c for c in table_configs("table2", dataset=dataset, seeds=tuple(seeds), **budget)
+            if c.seed in full_evaluation_seeds or c.model == "cnn2"]
+    for c in plan:
+        row = med.loc[c.method] if c.method in med.index else None
+        train = row["train s (median)"] if row is not None and not np.isnan(row["train s (median)"]) else train_all
+        if c.seed in full_evaluation_seeds:
+            ev = row["evaluation s, every attack (median)"] if row is not None else np.nan
+            ev = full_all if np.isnan(ev) else ev
+        else:
+            ev = row["evaluation s, PGD-10 only (median)"] if row is not None else np.nan
+            ev = pgd_all if np.isnan(ev) else ev
+        total += train + (0.0 if np.isnan(ev) else ev)
+    total += released_pairs * (train_all + (0.0 if np.isnan(full_all) else full_all))
+    return frame, total / 3600
+
+
+__all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
+           "cheapest_qualifying", "table_cost",
            "converged", "curve", "image_epochs"]

@@ -235,7 +235,8 @@ def _run_train(args: argparse.Namespace) -> int:
     except (TrainingDiverged, RunClaimed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    _print_record(record, args.json)
+    if record is not None:          # under torchrun only rank 0 holds the record
+        _print_record(record, args.json)
     return 0
 
 
@@ -292,7 +293,45 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--device", default=None)
     p.add_argument("--dry-run", action="store_true", help="list the configurations and exit")
+    _add_executor_arguments(p)
     p.set_defaults(func=_run_sweep)
+
+
+def _slurm_pair(text: str) -> tuple[str, object]:
+    """One ``--slurm KEY=VALUE`` (a submitit.SlurmExecutor parameter); numbers become numbers."""
+    key, eq, value = text.partition("=")
+    if not (eq and key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. account=myproject or mem=64G; got {text!r}")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """Job submission through submitit (rll.submit); without --executor the sweep runs here."""
+    from rll.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
+
+    g = p.add_argument_group("jobs through submitit (rll.submit; default: train in this process)")
+    g.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="slurm: submit a job array; local: run the same jobs on this machine and wait")
+    g.add_argument("--partition", default=None, help="Slurm partition")
+    g.add_argument("--gpus-per-job", type=int, default=None, metavar="G",
+                   help="GPUs per job, one process each, data-parallel (default: 1 on slurm, 0 local)")
+    g.add_argument("--procs-per-job", type=int, default=None, metavar="N",
+                   help="processes per job (default: G, or 1 without GPUs; N > 1 on CPUs: gloo)")
+    g.add_argument("--timeout", type=float, default=None, metavar="MIN",
+                   help=f"time limit of a job in minutes (default {DEFAULT_TIMEOUT_MIN}); a job that "
+                        "reaches it is requeued and resumes from its checkpoint")
+    g.add_argument("--max-parallel", type=int, default=None, metavar="N",
+                   help="Slurm: at most N jobs of the array at once")
+    g.add_argument("--slurm", action="append", type=_slurm_pair, default=None, metavar="KEY=VALUE",
+                   help="further submitit.SlurmExecutor parameter (repeatable), e.g. account=X, qos=Y, "
+                        "cpus_per_task=8, mem=64G")
+    g.add_argument("--log-dir", default=None,
+                   help=f"submitit's folder for job logs, pickles and sbatch scripts (default {DEFAULT_LOG_DIR})")
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
@@ -301,9 +340,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
     configs = experiments.check_table_params(
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
-        test_size=args.test_size, test_split=args.test_split, lr=args.lr, device=args.device,
-        data_root=args.data_root, checksums=_checksums(args),
+        test_size=args.test_size, test_split=args.test_split, lr=args.lr,
+        device=None if args.executor else args.device, data_root=args.data_root, checksums=_checksums(args),
         milestones=tuple(args.milestones) if args.milestones is not None else None)
+    if args.executor is not None or any(getattr(args, k) is not None for k in _EXECUTOR_OPTIONS):
+        return _submit_sweep(args, configs)
     if args.dry_run:
         for c in configs:
             print(c.label())
@@ -315,6 +356,41 @@ def _run_sweep(args: argparse.Namespace) -> int:
                                    log=lambda m: print(m, file=sys.stderr, flush=True), **_speed(args))
     print(json.dumps(counts))
     return 0
+
+
+_EXECUTOR_OPTIONS = ("partition", "gpus_per_job", "procs_per_job", "timeout", "max_parallel", "slurm", "log_dir")
+
+
+def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
+    """``sweep --executor``: submit the configurations the store lacks as submitit jobs."""
+    from rll import submit
+
+    slurm = dict(args.slurm) if args.slurm else None
+    if args.stop_after is not None:
+        raise ValueError("--stop-after applies to a sweep in this process; jobs stop at --timeout "
+                         "(and are requeued to resume)")
+    submit.check_options(args.executor, partition=args.partition, gpus_per_job=args.gpus_per_job,
+                         procs_per_job=args.procs_per_job, timeout_min=args.timeout,
+                         max_parallel=args.max_parallel, slurm=slurm, device=args.device, log_dir=args.log_dir)
+    if args.dry_run:
+        for c in configs:
+            print(c.label())
+        return 0
+    executor = submit.make_executor(args.executor, args.log_dir or submit.DEFAULT_LOG_DIR,
+                                    partition=args.partition, gpus_per_job=args.gpus_per_job,
+                                    procs_per_job=args.procs_per_job,
+                                    timeout_min=args.timeout or submit.DEFAULT_TIMEOUT_MIN,
+                                    max_parallel=args.max_parallel, slurm=slurm)
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    jobs, counts = submit.submit_sweep(configs, executor, results_dir=args.results_dir,
+                                       checkpoint_dir=args.checkpoint_dir, data_root=args.data_root,
+                                       checksums=_checksums(args), attacks=args.attacks,
+                                       eval_plan=_eval_plan(args), curve_images=args.curve_images,
+                                       speed=_speed(args), log=log)
+    if args.executor == "local" and jobs:
+        counts = {**counts, **submit.wait(jobs, log=log)}
+    print(json.dumps({**counts, "jobs": [j.job_id for j in jobs]}))
+    return 0 if not counts.get("failed") else 1
 
 
 def _add_pack(sub: argparse._SubParsersAction) -> None:

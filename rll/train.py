@@ -88,6 +88,7 @@ import torch.nn.functional as F
 
 from rll import __version__
 from rll import data as rdata
+from rll import distributed as rdist
 from rll import losses as rlosses
 from rll import metrics as rmetrics
 from rll import models as rmodels
@@ -545,14 +546,16 @@ def make_batch(images, idx: torch.Tensor, pad: int | None,
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn, x: torch.Tensor,
                y: torch.Tensor, *, eps: float, fidelity: str, params: Mapping[str, Any],
-               amp: bool = False) -> torch.Tensor:
+               amp: bool = False, loss_scale: float = 1.0) -> torch.Tensor:
     """One optimiser step on ``loss_fn(model, x, y, eps=…, fidelity=…, **params)`` (model in
     train mode); returns the detached loss.  ``amp``: bfloat16 autocast for the forward passes
-    (inner attack included); parameters, gradients and the optimiser stay float32."""
+    (inner attack included); parameters, gradients and the optimiser stay float32.
+    ``loss_scale``: backpropagate ``loss_scale × loss`` (a data-parallel shard's share,
+    :meth:`rll.distributed.Group.loss_weight`); the returned loss is unscaled."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         loss = loss_fn(model, x, y, eps=eps, fidelity=fidelity, **params)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if loss_scale == 1.0 else loss * loss_scale).backward()
     optimizer.step()
     return loss.detach()
 
@@ -617,9 +620,13 @@ def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None) 
     return ckpt
 
 
-def _save_checkpoint(path: Path, payload: dict) -> None:
+def _save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
+    """Write ``payload`` to ``path`` atomically (``write=False``: a data-parallel rank > 0,
+    which writes nothing)."""
     import io
 
+    if not write:
+        return
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -683,7 +690,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
           curve_images: int | None = None, claim: bool = True,
           on_step: Callable[[int, int], None] | None = None,
           amp: bool = False, channels_last: bool = False, compile: bool = False,
-          checksums: Mapping[str, str] | None = None) -> dict:
+          checksums: Mapping[str, str] | None = None, claim_owner: str | None = None) -> dict | None:
     """Train ``config``, evaluate it with every requested attack, store and return its record.
 
     Args:
@@ -724,6 +731,11 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             (:func:`rll.data.load_dataset`), for one's own copies of the files.  Not part of
             the configuration (the same run on other bytes has the same key); the record's
             ``provenance["data_notes"]`` names every file checked against an override.
+        claim_owner: who holds the claim (default ``rll.train pid …``); a claim left by the same
+            owner is taken over — a requeued cluster job (:mod:`rll.submit`) names itself so.
+
+    Under ``torchrun`` the run is trained data-parallel (:mod:`rll.distributed`): rank 0
+    claims, checkpoints, evaluates and returns the record; the other ranks return ``None``.
 
     Returns the stored record of ``config`` ``{"config", "metrics", "provenance", "schema"}``;
     metrics are :func:`rll.metrics.evaluate`'s columns (percent) plus ``final_train_loss``.
@@ -741,23 +753,33 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
         raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
     rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
     store = ResultsStore(results_dir)
-    if not force and (done := _stored(store, config, attacks)) is not None:
+    group, device = rdist.join(device)                 # under torchrun: this process's rank and GPU
+    done = group.decide(_stored_or_claimed, store, config, attacks, force=force, claim=claim, owner=claim_owner)
+    if done is not None:
         return done
-    if claim:
-        _claim(store, config)
-        done = None if force else _stored(store, config, attacks)
-        if done is not None:      # finished by another worker between our look and our claim
-            store.release(config.training_canonical())
-            return done
     try:
         return _train_claimed(config, store, data_root=data_root, checkpoint_dir=checkpoint_dir,
                               device=resolve_device(device), progress=progress, resume=resume,
                               attacks=attacks, plan=plan, curve_images=curve_images,
                               on_step=on_step, amp=amp, channels_last=channels_last, compile_=compile,
-                              checksums=checksums)
+                              checksums=checksums, group=group)
     finally:
-        if claim:
+        if claim and group.is_main:
             store.release(config.training_canonical())
+
+
+def _stored_or_claimed(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...], *, force: bool,
+                       claim: bool, owner: str | None) -> dict | None:
+    """``config``'s stored record (unless ``force``), else None once the run is claimed."""
+    if not force and (done := _stored(store, config, attacks)) is not None:
+        return done
+    if claim:
+        _claim(store, config, owner)
+        done = None if force else _stored(store, config, attacks)
+        if done is not None:      # finished by another worker between our look and our claim
+            store.release(config.training_canonical())
+            return done
+    return None
 
 
 def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
@@ -778,17 +800,22 @@ def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) 
     return records[0]
 
 
-def _claim(store: ResultsStore, config: TrainConfig) -> None:
+def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -> None:
     """Claim the *training* identity (configurations differing only in evaluation fields share
-    one checkpoint, so they must not train concurrently either)."""
+    one checkpoint, so they must not train concurrently either).  A claim left by ``owner``
+    itself (an earlier attempt of a requeued job) is taken over."""
     key = config.training_canonical()
-    owner = f"rll.train pid {os.getpid()}: {config.label()}"
+    owner = owner or f"rll.train pid {os.getpid()}: {config.label()}"
     if store.claim(key, owner=owner):
         return
-    if store.claim_is_stale(key, timeout=None):   # its process died on this host
+    info = store.claim_info(key) or {}
+    if info.get("owner") == owner:                # our own earlier attempt, killed and requeued
+        if store.break_claim(key, force=True) and store.claim(key, owner=owner):
+            return
+    elif store.claim_is_stale(key, timeout=None):   # its process died on this host
         info = store.claim_info(key)
         if store.break_claim(key, timeout=None):
-            warnings.warn(f"broke a stale claim on {config.label()} left by {info}", stacklevel=3)
+            warnings.warn(f"broke a stale claim on {config.label()} left by {info}", stacklevel=5)
         if store.claim(key, owner=owner):
             return
     raise RunClaimed(f"{config.label()} is being trained by another worker ({store.claim_info(key)}); "
@@ -808,7 +835,8 @@ def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed:
 def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
                    device: torch.device, progress: bool, resume: bool, attacks: tuple[str, ...],
                    plan: rmetrics.EvalPlan, curve_images: int | None, on_step, amp: bool,
-                   channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None) -> dict:
+                   channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None,
+                   group: rdist.Group = rdist.SINGLE) -> dict | None:
     from tqdm.auto import tqdm
 
     started = time.time()
@@ -827,7 +855,9 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             raise ValueError(f"train_with_test is not available for {config.dataset}")
         x_fit = _resized_train(config, data_root)
     test_float = (rdata.to_float(x_te), y_te) if curve_images else None
+    group.check_batches(len(y_fit), config.batch_size)
     model, opt, sched = _build(config, device)
+    group.seed_rank(config.seed)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     gens = _generators(config, device)
@@ -840,18 +870,24 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
         _set_rng_state(ckpt["rng"], device, gens)
         start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
         train_seconds = float(ckpt["train_seconds"])
+        group.restore_rng(ckpt["rng"], device, config.seed, start_epoch)
+    group.check_same(start_epoch, "the checkpoint epoch to resume from")
+    world_sizes = list(ckpt.get("world_sizes", [1] * start_epoch)) if ckpt is not None else []
     earlier_seconds = train_seconds   # spent by earlier (interrupted) sessions
 
     loss_fn = rlosses.LOSSES[config.method]
     params = dict(config.params)
-    fmodel = torch.compile(model) if compile_ else model
+    fmodel = group.wrap(model, device)        # DistributedDataParallel under torchrun
+    fmodel = torch.compile(fmodel) if compile_ else fmodel
+    summed = config.fidelity == "released"   # losses summed over the batch (else its mean)
     pad = AUGMENT_PAD[config.dataset]
     n = len(y_fit)
     bs = config.batch_size
     steps_per_epoch = -(-n // bs)
     check_every = 1 if device.type == "cpu" else 50
     bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-               desc=config.label(), unit="step", mininterval=1.0, disable=not progress, leave=False)
+               desc=config.label(), unit="step", mininterval=1.0, disable=not (progress and group.is_main),
+               leave=False)
     try:
         for epoch in range(start_epoch, config.epochs):
             t_epoch = time.perf_counter()
@@ -863,11 +899,14 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             for step in range(steps_per_epoch):
                 idx = perm[step * bs:(step + 1) * bs]
                 xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last, device=device)
-                loss = train_step(fmodel, opt, loss_fn, xb, y_fit[idx], eps=config.eps,
-                                  fidelity=config.fidelity, params=params, amp=amp)
-                pending.append(loss)
+                xb, yb = group.shard(xb), group.shard(y_fit[idx])     # this rank's share
+                weight = group.loss_weight(len(yb), len(idx), summed)
+                loss = train_step(fmodel, opt, loss_fn, xb, yb, eps=config.eps,
+                                  fidelity=config.fidelity, params=params, amp=amp,
+                                  loss_scale=group.world_size * weight)
+                pending.append(loss if weight == 1.0 else loss * weight)
                 if len(pending) >= check_every or step == steps_per_epoch - 1:
-                    values = torch.stack(pending).double().cpu()
+                    values = group.sum(torch.stack(pending)).double().cpu()
                     bad = (~torch.isfinite(values)).nonzero()
                     if len(bad):
                         at = first_pending + int(bad[0])
@@ -889,22 +928,27 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
             train_seconds += seconds
             entry = {"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
                      "seconds": round(seconds, 3)}
-            if curve_images:
+            if curve_images and group.is_main:
                 t_curve = time.perf_counter()
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     entry["curve"] = _curve_point(model, test_float, eps=config.eps, images=curve_images,
                                                   seed=config.seed)
                 entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
             history.append(entry)
+            world_sizes.append(group.world_size)
+            rng = {**_rng_state(device, gens), **group.rng_states(device)}   # every rank's
             _save_checkpoint(ckpt_file, {
                 "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": _scheduler_state(sched), "rng": _rng_state(device, gens),
+                "scheduler": _scheduler_state(sched), "rng": rng,
                 "history": history, "train_seconds": train_seconds, "rll_version": __version__,
-            })
+                "world_sizes": world_sizes,
+            }, write=group.is_main)
     finally:
         bar.close()
     del x_fit, y_fit, test_float
+    if not group.is_main:
+        return None     # rank 0 evaluates and writes the record
 
     return _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), (x_te, y_te, note_te),
                                attacks=attacks, plan=plan, device=device, progress=progress,
@@ -915,8 +959,18 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                       "history": history,
                                       "n_trained_on": n,
                                       "precision": "bf16-autocast" if amp else "fp32",
-                                      "channels_last": channels_last, "compiled": compile_},
+                                      "channels_last": channels_last, "compiled": compile_,
+                                      **_processes(world_sizes, group)},
                                epochs_done=config.epochs)
+
+
+def _processes(world_sizes: list[int], group: rdist.Group = rdist.SINGLE) -> dict:
+    """Provenance of the processes that trained a run: ``world_size`` (the last session's),
+    with ``world_size_by_epoch`` when epochs were trained with different numbers."""
+    out = {**group.provenance(), "world_size": world_sizes[-1] if world_sizes else group.world_size}
+    if len(set(world_sizes)) > 1:
+        out["world_size_by_epoch"] = world_sizes
+    return out
 
 
 def _relative_checkpoint(path: Path, checkpoint_dir) -> str:
@@ -1048,5 +1102,6 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
                                extra={"train_seconds": ckpt.get("train_seconds"),
                                       "checkpoint": _relative_checkpoint(path, checkpoint_dir),
                                       "evaluated_from_checkpoint": True,
-                                      "history": list(ckpt.get("history", []))},
+                                      "history": list(ckpt.get("history", [])),
+                                      **_processes(list(ckpt.get("world_sizes", [1] * int(ckpt["epoch"]))))},
                                epochs_done=int(ckpt["epoch"]))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rll import budget, plots
 from rll.results import ResultsStore
@@ -23,9 +24,15 @@ def test_converged_reads_the_last_epoch_of_the_curve(tmp_path):
     store = ResultsStore(tmp_path)
     flat = _record(store, "natural", 1000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 82.5])
     steep = _record(store, "natural", 2000, 3, (2,), [97.0, 97.5, 98.6], [80.0, 82.0, 82.5])
-    assert budget.converged(flat) == (True, "last epoch moved clean +0.20, PGD-10 +0.50 points")
+    assert budget.converged(flat) == (True, "last epoch moved clean +0.20 (≤ 0.5), PGD-10 +0.50 (≤ 2.40) points")
     assert budget.converged(steep)[0] is False
     assert budget.converged({"provenance": {}}) == (None, "no learning curve")
+    # the PGD tolerance is two standard errors of the 1000-image curve point (82.5%: 2.40 points)
+    assert budget.adv_tolerance(flat) == pytest.approx(2 * 100 * (0.825 * 0.175 / 1000) ** 0.5)
+    noisy = _record(store, "natural", 3000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 84.0])
+    assert budget.converged(noisy)[0] is True          # +2.0 points on 1000 images: within the noise
+    moving = _record(store, "natural", 4000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 85.0])
+    assert budget.converged(moving)[0] is False
     assert [p["epoch"] for p in budget.curve(flat)] == [1, 2, 3]
 
 
@@ -54,3 +61,20 @@ def test_no_qualifying_budget():
     assert np.isnan(budget.budget_rule(pd.DataFrame(
         {"train images": [1], "epochs": [1], "milestones": [()], "image-epochs": [1], "method": ["Natural"],
          "clean": [99.0], "PGD-10": [1.0], "converged": [True]}))["AT PGD-10"].iloc[0])
+
+
+def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
+    from rll import experiments
+
+    store = ResultsStore(tmp_path)
+    b = experiments.TABLE_BUDGETS["mnist"]
+    nat0 = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=0, **b)
+    at1 = TrainConfig.from_paper("mnist", "cnn2", "at", seed=1, **b)
+    for attack in experiments.FULL_EVALUATION:
+        store.put(nat0.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 100.0, "eval_seconds": 900.0})
+    store.put(at1, {"test_acc": 99.0}, {"train_seconds": 1000.0, "eval_seconds": 100.0})
+    frame, hours = budget.table_cost(store.records())
+    by = frame.set_index("method")
+    assert by.loc["natural", "train s (median)"] == 100.0 and by.loc["at", "evaluation s, PGD-10 only (median)"] == 100.0
+    # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
+    assert hours > 0 and np.isfinite(hours)
