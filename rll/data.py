@@ -611,7 +611,7 @@ def _check_name(name: str, split: str | None = None) -> None:
 
 
 def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None,
-                 download: bool = False, *, verify: bool = True,
+                 download: bool | None = None, *, verify: bool = True,
                  checksums: Mapping[str, str] | None = None) -> ImageDataset:
     """Load one split of ``name`` (see ``DATASETS``) into memory as uint8.
 
@@ -621,7 +621,8 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
             images, with a ``note`` saying so; never used in place of ``test``).
         root: data root (see :func:`resolve_root`).
         download: when a file is missing or corrupt, fetch the dataset with :func:`download`
-            (mnist, cifar10, svhn) and retry once.
+            (mnist, cifar10, svhn) and retry once.  ``None`` (the default): only when the
+            environment variable ``RLL_DOWNLOAD`` is ``1`` (as on Binder), else never.
         verify: check every file's md5 (default).  ``verify=False`` skips the check and
             records that in ``note``.
         checksums: ``{file name: md5}`` overriding entries of ``CHECKSUMS[name]`` (e.g. for
@@ -642,6 +643,8 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
         DataError: missing or corrupt file, absent split.
     """
     _check_name(name, split)
+    if download is None:
+        download = os.environ.get("RLL_DOWNLOAD", "") == "1"
     root_path = resolve_root(root)
     reader = _Reader(name, root_path, verify, checksums)
     try:

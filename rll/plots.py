@@ -69,6 +69,20 @@ def _paper(frame, metric):
     return frame[(metric, "paper")].to_numpy(dtype=float)
 
 
+def _spread(frame, metric):
+    """The seed standard deviation of ``metric`` (NaN where one seed or none)."""
+    if (metric, "±") not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return frame[(metric, "±")].to_numpy(dtype=float)
+
+
+def _legend(ax, **kwargs):
+    """A legend only when something is labelled (an empty table draws no markers, and
+    matplotlib warns about a legend without artists)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def accuracy_vs_robustness(frame, *, title: str = ""):
     """Adversarial against clean test accuracy per method: ours (filled) and the paper's
     (hollow), one marker per table row (``rll.experiments.table_frame``)."""
@@ -78,19 +92,23 @@ def accuracy_vs_robustness(frame, *, title: str = ""):
     if ("", "dropout") in frame.columns:
         labels = [f"{lab}{' +dropout' if d else ''}" for lab, d in zip(labels, frame[("", "dropout")])]
     x, y = _ours(frame, "test_acc"), _ours(frame, "adv_test_acc")
+    ex, ey = _spread(frame, "test_acc"), _spread(frame, "adv_test_acc")
     px, py = _paper(frame, "test_acc"), _paper(frame, "adv_test_acc")
-    colors = plt.cm.tab10(np.arange(len(labels)) % 10)
+    colors = plt.cm.tab20(np.arange(len(labels)) % 20)
     for i, lab in enumerate(labels):
         if not np.isnan(x[i]):
-            ax.scatter(x[i], y[i], color=colors[i], label=lab, zorder=3)
+            ax.errorbar(x[i], y[i], xerr=None if np.isnan(ex[i]) else ex[i], yerr=None if np.isnan(ey[i]) else ey[i],
+                        fmt="o", color=colors[i], label=lab, zorder=3, capsize=2, lw=0.8)
         if not np.isnan(px[i]):
             ax.scatter(px[i], py[i], facecolors="none", edgecolors=colors[i], zorder=2)
             if not np.isnan(x[i]):
                 ax.plot([x[i], px[i]], [y[i], py[i]], color=colors[i], lw=0.6, alpha=0.5)
     ax.set_xlabel("clean test accuracy (%)")
     ax.set_ylabel("adversarial test accuracy (%)")
-    ax.set_title(title or "accuracy vs robustness (filled: ours, hollow: paper)")
-    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.set_title(title or "accuracy vs robustness")
+    ax.text(0.01, 0.01, "filled: ours (bars: ± sd over seeds); hollow: paper", transform=ax.transAxes, fontsize=7,
+            color="#57606a")
+    _legend(ax, fontsize=7, ncol=2, loc="best")
     fig.tight_layout()
     return fig
 
@@ -104,15 +122,22 @@ def lipschitz_vs_robustness(frame, *, title: str = ""):
         lip = frame[("test_lipschitz_released", src)].to_numpy(dtype=float)
         adv = frame[("adv_test_acc", src)].to_numpy(dtype=float)
         ok = ~np.isnan(lip) & ~np.isnan(adv) & (lip > 0)
-        kw = {"color": "#4c72b0"} if fill else {"facecolors": "none", "edgecolors": "#dd8452"}
-        ax.scatter(lip[ok], adv[ok], marker=marker, label=src, **kw)
+        if not ok.any():
+            continue
+        if fill:
+            el, ea = _spread(frame, "test_lipschitz_released")[ok], _spread(frame, "adv_test_acc")[ok]
+            ax.errorbar(lip[ok], adv[ok], xerr=None if np.isnan(el).all() else np.nan_to_num(el),
+                        yerr=None if np.isnan(ea).all() else np.nan_to_num(ea), fmt=marker, color="#4c72b0",
+                        label="ours (± sd over seeds)", capsize=2, lw=0.8)
+        else:
+            ax.scatter(lip[ok], adv[ok], marker=marker, label=src, facecolors="none", edgecolors="#dd8452")
         for l, a, lab in zip(lip[ok], adv[ok], frame[("", "method")].to_numpy()[ok]):
             ax.annotate(lab, (l, a), fontsize=6, alpha=0.7, xytext=(2, 2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("test local Lipschitz constant (released estimator)")
     ax.set_ylabel("adversarial test accuracy (%)")
     ax.set_title(title or "smoother models are more robust?")
-    ax.legend()
+    _legend(ax)
     fig.tight_layout()
     return fig
 
@@ -126,7 +151,10 @@ def generalization_gaps(frame, *, title: str = ""):
         labels = [f"{lab}\n{'dropout' if d else 'no dropout'}" for lab, d in zip(labels, frame[("", "dropout")])]
     pos = np.arange(len(labels))
     for ax, metric in zip(axes, ("gap", "adv_gap")):
-        ax.bar(pos - 0.2, np.nan_to_num(_ours(frame, metric)), width=0.4, label="ours", color="#4c72b0")
+        err = _spread(frame, metric)
+        ax.bar(pos - 0.2, np.nan_to_num(_ours(frame, metric)), width=0.4, label="ours (± sd over seeds)",
+               color="#4c72b0", yerr=None if np.isnan(err).all() else np.nan_to_num(err), capsize=2,
+               error_kw={"lw": 0.8})
         ax.bar(pos + 0.2, np.nan_to_num(_paper(frame, metric)), width=0.4, label="paper",
                color="none", edgecolor="#dd8452", hatch="//")
         ax.set_xticks(pos)
@@ -164,6 +192,47 @@ def proof_of_concept(frame, *, title: str = "Table 6: trained with and without t
     return fig
 
 
+def row_label(method: str, dropout=0.0) -> str:
+    """A table row's short label: the paper's method label, ``+dropout`` when it has dropout."""
+    return f"{method} +dropout" if dropout else str(method)
+
+
+def seed_pointplot(seeds, frame, metric: str = "adv_test_acc", *, label: str | None = None, title: str = ""):
+    """One metric per table row: our seeds' mean with the standard deviation over seeds as an
+    interval (seaborn point plot, one panel per model), the individual seeds as dots, and the
+    paper's value as a hollow diamond.  ``seeds`` is :func:`rll.report.seed_frame`, ``frame``
+    the table's (:func:`rll.experiments.table_frame`)."""
+    import seaborn as sns
+
+    models = list(dict.fromkeys(frame[("", "model")]))
+    fig, axes = plt.subplots(1, len(models), figsize=(max(6.0, 4.2 * len(models)), 3.6), squeeze=False,
+                             sharey=True)
+    dropout = frame[("", "dropout")] if ("", "dropout") in frame.columns else [0.0] * len(frame)
+    frame_rows = [row_label(m, d) for m, d in zip(frame[("", "method")], dropout)]
+    if len(seeds):
+        seeds = seeds.assign(row=[row_label(m, d) for m, d in zip(seeds["method"], seeds["dropout"])])
+    for ax, model in zip(axes[0], models):
+        mask = (frame[("", "model")] == model).to_numpy()
+        rows = frame[mask]
+        order = [lab for lab, keep in zip(frame_rows, mask) if keep]
+        data = seeds[seeds["model"] == model] if len(seeds) else seeds
+        if len(data) and metric in data:
+            sns.stripplot(data=data, x="row", y=metric, order=order, ax=ax, color="#4c72b0", alpha=0.35,
+                          size=3, jitter=0.15)
+            sns.pointplot(data=data, x="row", y=metric, order=order, ax=ax, errorbar="sd", capsize=0.25,
+                          color="#4c72b0", linestyle="none", markers="o", label="ours (mean ± sd over seeds)")
+        paper = rows[(metric, "paper")].to_numpy(dtype=float) if (metric, "paper") in rows.columns else []
+        if len(paper) and not np.isnan(paper).all():
+            ax.scatter(np.arange(len(order)), paper, marker="D", facecolors="none", edgecolors="#dd8452",
+                       zorder=4, label="paper")
+        ax.set_xticks(np.arange(len(order)), order, rotation=60, ha="right", fontsize=7)
+        ax.set(xlabel="", ylabel=label or metric.replace("_", " "), title=model)
+    _legend(axes[0][-1], fontsize=7, loc="best")
+    fig.suptitle(title or f"{label or metric}: per seed, mean ± sd, and the paper's value")
+    fig.tight_layout()
+    return fig
+
+
 def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)"):
     """Per-class accuracy of every row (:func:`rll.attack_strength.per_class_frame`): rows =
     (model, method), columns = classes, each cell annotated; the worst class of a row outlined."""
@@ -185,6 +254,37 @@ def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def delta_heatmap(frame, *, labels: dict | None = None, title: str = ""):
+    """Δ = ours − paper for every row and metric of a table frame as a seaborn heatmap,
+    annotated with Δ and coloured on a per-metric scale (each column divided by its largest
+    |Δ|), blue where ours is lower, red where higher."""
+    import pandas as pd
+    import seaborn as sns
+
+    metrics = [top for top, sub in frame.columns if top and sub == "Δ"]
+    names = [f"{m} {lab}" if frame[("", "model")].nunique() > 1 else str(lab)
+             for m, lab in zip(frame[("", "model")], frame[("", "method")])]
+    if ("", "dropout") in frame.columns:
+        names = [n + (f" +dropout" if d else "") for n, d in zip(names, frame[("", "dropout")])]
+    delta = pd.DataFrame({(labels or {}).get(m, m.replace("_", " ")): frame[(m, "Δ")].to_numpy(dtype=float)
+                          for m in metrics}, index=names)
+    scale = delta.abs().max().replace(0, np.nan)
+    fig, ax = plt.subplots(figsize=(1.3 * max(len(metrics), 1) + 2.5, 0.28 * len(names) + 1.6))
+    if delta.notna().to_numpy().any():
+        sns.heatmap(delta / scale, annot=delta, fmt=".1f", cmap="RdBu_r", vmin=-1, vmax=1, ax=ax,
+                    cbar_kws={"label": "Δ / largest |Δ| of the column"}, annot_kws={"fontsize": 7},
+                    linewidths=0.5, linecolor="white")
+    else:
+        ax.text(0.5, 0.5, "no stored runs yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title(title or "Δ = ours − paper (annotated; colour per column)")
+    ax.tick_params(labelsize=7)
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
     return fig
 
@@ -214,6 +314,30 @@ def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str = ""):
+    """Figure 3: f of Theorem 4.4 (``g.scores``) over the plane around the sample, the
+    decision boundary f = 0 in black, the points coloured by label; ``flipped`` (bool per
+    point) circles the points an attack flipped.  Returns the ``Figure``."""
+    from rll.theory import decision_grid
+
+    Xc, yc = X.detach().cpu(), y.detach().cpu()
+    lim = (Xc.min().item() - 1, Xc.max().item() + 1)
+    xx, yy, f = decision_grid(g.scores, lim, lim, n=n)
+    vmax = float(np.abs(f).max()) or 1.0
+    fig = ax.figure if ax is not None else plt.figure(figsize=(6.4, 5.4))
+    ax = ax or fig.add_subplot()
+    cs = ax.contourf(xx, yy, f, levels=np.linspace(-vmax, vmax, 25), cmap="RdBu_r")
+    ax.contour(xx, yy, f, levels=[0], colors="k", linewidths=1)
+    ax.scatter(*Xc.T, c=yc, cmap="bwr", s=9, edgecolors="k", linewidths=0.3)
+    if flipped is not None and bool(np.asarray(flipped).any()):
+        pts = Xc[np.asarray(flipped, dtype=bool)]
+        ax.scatter(*pts.T, s=60, facecolors="none", edgecolors="gold", linewidths=1.5, label="flipped by PGD")
+        ax.legend(loc="upper right", fontsize=7)
+    fig.colorbar(cs, ax=ax, label="f(x)")
+    ax.set(aspect="equal", title=title or "f of Theorem 4.4 on the spiral; g = sign f")
     return fig
 
 

@@ -1,7 +1,9 @@
 """The real book: `jupyter-book build -W` on the repository, then every page of the TOC opened
 in headless Chromium (Debian's package, driven by Playwright): pages load, images load, tables
-render, no executed cell shows an error or traceback, internal links resolve.  Screenshots of
-the pages are kept in ``_build/screenshots`` as build artifacts."""
+render, no executed cell shows an error, traceback or warning, internal links resolve; the
+bibliography lists the cited works, the theorem blocks render numbered, the compact tables fit
+the page at 1280 px, the verdicts show badges, and the launch buttons are well-formed.
+Screenshots of the pages are kept in ``_build/screenshots`` as build artifacts."""
 from __future__ import annotations
 
 import functools
@@ -17,6 +19,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 
@@ -53,7 +56,7 @@ def server(built_book):
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
-        pytest.fail("chromium is not installed (apt-get install chromium); .ci/run installs it")
+        pytest.fail("chromium is not installed: `make test` installs Debian's package (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -61,6 +64,29 @@ def browser():
                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield b
         b.close()
+
+
+def _mathjax_offline(tab) -> None:
+    """Serve the book's MathJax (loaded from its CDN, unreachable here) from the pinned local
+    copy (django-static-mathjax, MathJax 3.2.2), so the check sees the equations typeset."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    assert spec is not None, "django-static-mathjax (requirements-test.txt) is not installed"
+    es5 = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5"
+
+    def serve(route):
+        local = es5 / route.request.url[len(MATHJAX_CDN):].split("?")[0]
+        route.fulfill(path=str(local)) if local.is_file() else route.abort()
+
+    tab.route(MATHJAX_CDN + "**", serve)
+
+
+def _typeset(tab) -> None:
+    """Wait until MathJax has typeset the page (pages without math return at once)."""
+    if tab.query_selector(".math"):
+        tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+        tab.evaluate("() => MathJax.startup.promise.then(() => true)")
 
 
 def test_every_toc_page_is_built(built_book):
@@ -75,8 +101,10 @@ def test_page_in_browser(page, server, browser, built_book):
     tab = browser.new_page(viewport={"width": 1280, "height": 900})
     failed_requests = []
     tab.on("requestfailed", lambda r: failed_requests.append(r.url) if r.url.startswith(server) else None)
+    _mathjax_offline(tab)
     response = tab.goto(urljoin(server, f"{page}.html"), wait_until="load")
     assert response is not None and response.ok, f"{page}: HTTP {response.status if response else '—'}"
+    _typeset(tab)
     tab.screenshot(path=str(shots / f"{page.replace('/', '__')}.png"), full_page=True)
 
     broken = tab.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
@@ -85,8 +113,10 @@ def test_page_in_browser(page, server, browser, built_book):
     assert not failed_requests, f"{page}: failed requests {failed_requests}"
 
     text = tab.inner_text("main") if tab.query_selector("main") else tab.inner_text("body")
-    for marker in ("Traceback (most recent call last)", "Error in callback"):
+    for marker in ("Traceback (most recent call last)", "Error in callback", "Warning:", "IProgress not found"):
         assert marker not in text, f"{page}: executed output shows {marker!r}"
+    for raw in ("\\(", "\\[", "$$"):      # every equation typeset by MathJax, none left as TeX source
+        assert raw not in text, f"{page}: math left untypeset ({raw!r} in the page text)"
     errors = tab.query_selector_all(".output.error, .output.traceback, div.cell_output .stderr")
     assert not errors, f"{page}: {len(errors)} error outputs"
 
@@ -94,6 +124,21 @@ def test_page_in_browser(page, server, browser, built_book):
         assert tab.query_selector_all("main table"), f"{page}: no table rendered"
         figures = tab.evaluate("Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 100).length")
         assert figures >= 1, f"{page}: no figure rendered"
+        # the parameters cell stays visible; plumbing cells show no code
+        assert tab.query_selector(".tag_parameters .cell_input"), f"{page}: parameters cell not visible"
+        launch = tab.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+                              ".filter(h => h.includes('mybinder.org') || h.includes('colab.research'))")
+        stem = page.split("/")[-1]
+        assert f"https://mybinder.org/v2/gh/rll-companion/rll/main?urlpath=lab/tree/notebooks/{stem}.ipynb" in launch, launch
+        assert f"https://colab.research.google.com/github/rll-companion/rll/blob/main/notebooks/{stem}.ipynb" in launch, launch
+
+    # the main table fits the page: no horizontal scroll of the page or of the table's box
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 1280, f"{page}: the page scrolls sideways"
+    overflow = tab.evaluate("""() => Array.from(document.querySelectorAll('main table.rll-compact')).map(t => {
+        let box = t.parentElement;
+        while (box && box.tagName !== 'MAIN' && box.scrollWidth <= box.clientWidth) box = box.parentElement;
+        return box && box.tagName !== 'MAIN' ? [t.getBoundingClientRect().width, box.clientWidth] : null; })""")
+    assert not any(overflow), f"{page}: a compact table scrolls sideways at 1280 px: {overflow}"
 
     hrefs = tab.evaluate("Array.from(document.querySelectorAll('main a[href]')).map(a => a.href)")
     for href in hrefs:
@@ -104,3 +149,81 @@ def test_page_in_browser(page, server, browser, built_book):
                 target = target / "index.html"
             assert target.exists(), f"{page}: internal link to missing {url}"
     tab.close()
+
+
+def _open(browser, server, page):
+    tab = browser.new_page(viewport={"width": 1280, "height": 900})
+    _mathjax_offline(tab)
+    tab.goto(urljoin(server, f"{page}.html"), wait_until="load")
+    _typeset(tab)
+    return tab
+
+
+def test_bibliography_lists_the_cited_works(server, browser, built_book):
+    tab = _open(browser, server, "book/references")
+    entries = tab.evaluate("Array.from(document.querySelectorAll('main .citation, main dl.citation > dt')).length")
+    text = tab.inner_text("main")
+    tab.close()
+    assert entries >= 15, f"{entries} bibliography entries"
+    for needle in ("A Closer Look at Accuracy vs. Robustness", "arxiv.org/abs/2003.02460", "robust-local-lipschitz",
+                   "Towards Deep Learning Models Resistant", "Theoretically Principled Trade-off",
+                   "Scaleable Input Gradient Regularization", "Local Linearization", "Surrogate Loss",
+                   "Reliable Evaluation of Adversarial Robustness", "Robustness May Be at Odds",
+                   "Overfitting in Adversarially Robust", "Document Recognition", "Tiny Images"):
+        assert needle.lower() in text.lower(), f"bibliography lacks {needle!r}"   # the style lower-cases titles
+
+
+def test_pages_cite_into_the_bibliography(server, browser, built_book):
+    """At least 15 citations across the pages, each a link to an entry of the bibliography page."""
+    total, targets = 0, set()
+    for page in toc_pages():
+        tab = _open(browser, server, page)
+        hrefs = tab.evaluate("Array.from(document.querySelectorAll('main a[href*=\"references.html#\"]'))"
+                             ".map(a => a.getAttribute('href'))")
+        tab.close()
+        total += len(hrefs)
+        targets |= {h.split("#")[1] for h in hrefs}
+    ref = (built_book / "book" / "references.html").read_text()
+    assert total >= 15, f"only {total} citations in the book"
+    missing = [t for t in targets if f'id="{t}"' not in ref]
+    assert not missing, f"citations pointing at no bibliography entry: {missing}"
+
+
+def test_theorem_blocks_render_numbered(server, browser, built_book):
+    tab = _open(browser, server, "notebooks/theorem")
+    titles = tab.evaluate("Array.from(document.querySelectorAll('main div.proof.admonition > p.admonition-title'))"
+                          ".map(p => p.innerText.trim())")
+    proofs = tab.evaluate("Array.from(document.querySelectorAll('main div.proof.admonition'))"
+                          ".filter(d => d.classList.length === 2 && d.innerText.trim().startsWith('Proof.')).length")
+    math = tab.evaluate("document.querySelectorAll('main mjx-container').length")
+    prose = tab.evaluate("Array.from(document.querySelectorAll('main p, main li')).map(e => e.innerText).join(' ')")
+    tab.close()
+    assert "$" not in prose, "unparsed $…$ math left in the theorem page's prose"
+    heads = [t.split("(")[0].strip() for t in titles]
+    for expected in ("Definition 1", "Definition 2", "Lemma 1", "Theorem 2", "Lemma 3", "Theorem 4"):
+        assert expected in heads, f"{expected} missing among the proof blocks: {titles}"
+    assert proofs == 4, f"{proofs} proof blocks"
+    assert any("Lemma 4.1" in t for t in titles) and any("Theorem 4.4" in t for t in titles)
+    assert math >= 20, f"{math} typeset equations on the theorem page"
+    # the pages that check the results link to them
+    for page in ("notebooks/separation", "notebooks/proof_of_concept", "book/intro"):
+        html = (built_book / f"{page}.html").read_text()
+        assert "theorem.html#def-r-separation" in html or "theorem.html#thm-separation" in html, page
+
+
+def test_verdicts_lead_with_badges(server, browser, built_book):
+    tab = _open(browser, server, "book/verdicts")
+    claims = tab.evaluate("document.querySelectorAll('main .rll-claim').length")
+    badges = tab.evaluate("Array.from(document.querySelectorAll('main .rll-claim > div .rll-badge'))"
+                          ".map(b => getComputedStyle(b).backgroundColor)")
+    folded = tab.evaluate("Array.from(document.querySelectorAll('main .rll-claim details')).filter(d => !d.open).length")
+    tab.close()
+    assert claims >= 10 and len(badges) == 2 * claims and folded == claims
+    assert all(b != "rgba(0, 0, 0, 0)" for b in badges), "badges without colour"
+
+
+def test_status_page_has_execution_table(built_book):
+    html = (built_book / "book" / "status.html").read_text()
+    for page in ("notebooks/table2", "notebooks/theorem", "book/verdicts"):
+        assert page in html, f"execution table lacks {page}"
+    assert "Run Time (s)" in html

@@ -264,6 +264,22 @@ def test_download_fallback_from_file_urls(data_root, tmp_path, monkeypatch, no_t
     assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(spec.files)
 
 
+def test_download_on_first_use_when_rll_download_is_set(data_root, tmp_path, monkeypatch, no_torchvision):
+    """Binder sets RLL_DOWNLOAD=1: a missing MNIST is fetched (md5-checked) by the first
+    load_dataset that needs it; without the variable a missing file stays an error."""
+    spec = data._DOWNLOADS["mnist"]
+    base = (data_root / "MNIST" / "raw").as_uri() + "/"
+    monkeypatch.setitem(data._DOWNLOADS, "mnist", data._Download((base,), spec.subdir, spec.files))
+    monkeypatch.delenv("RLL_DOWNLOAD", raising=False)
+    with pytest.raises(DataError, match="missing file"):
+        load_dataset("mnist", "test", root=tmp_path / "off")
+    assert not (tmp_path / "off" / "MNIST").exists()
+    monkeypatch.setenv("RLL_DOWNLOAD", "1")
+    ds = load_dataset("mnist", "test", root=tmp_path / "on")
+    assert len(ds) == 10000
+    assert sorted(p.name for p in (tmp_path / "on" / "MNIST" / "raw").iterdir()) == sorted(spec.files)
+
+
 def test_fetch_rejects_wrong_md5(tmp_path, no_torchvision):
     src = tmp_path / "src.bin"
     src.write_bytes(b"hello")

@@ -154,13 +154,18 @@ def test_table2_trains_what_is_missing(tmp_path, data_root):
 @pytest.mark.slow
 def test_progress_bars_stay_small_under_papermill(tmp_path, data_root):
     """Training, attacks and the Lipschitz estimate all draw tqdm bars; under papermill they
-    must not turn into thousands of output lines."""
+    must not turn into thousands of output lines.  With ipywidgets installed (requirements.txt)
+    tqdm.auto draws them as widgets, which is how they render in JupyterLab; no TqdmWarning."""
     nb = _run(REPO / "notebooks" / "table2.ipynb", tmp_path, train_missing=True, epochs=2, models=["cnn1"],
               methods=["at"], seeds=[0], train_size=256, test_size=64, data_root=str(data_root),
               results_dir=str(tmp_path / "runs"))
-    streams = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream"]
-    lines = sum(o.text.count("\n") + o.text.count("\r") for o in streams)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    streams = [o for o in outputs if o.output_type == "stream"]
+    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    lines = sum(o.text.count("\n") + o.text.count("\r") for o in streams) + len(widgets)
+    assert widgets, "progress bars did not render as widgets"
     assert 0 < lines < 300, f"{lines} progress lines in the executed notebook"
+    assert not _warnings_in(nb), _warnings_in(nb)
 
 
 def test_table3_cifar10_without_test_split_fails_clearly(tmp_path, data_root):
@@ -169,7 +174,32 @@ def test_table3_cifar10_without_test_split_fails_clearly(tmp_path, data_root):
              data_root=str(data_root), results_dir=str(tmp_path / "runs"))
     assert err.value.ename == "DataError"
     assert "test_batch.bin" in err.value.evalue and "803d5f7f4d78ea53de84dbe85f74fb6d" in err.value.evalue
+    assert "-p test_split test_partial" in err.value.evalue     # the way out, in the same message
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+
+
+def _warnings_in(nb) -> list[str]:
+    """Outputs of an executed notebook that carry a warning: stderr streams, and any output
+    text naming a Python warning class."""
+    found = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            text = o.get("text", "") if o.output_type == "stream" else str(o.get("data", {}).get("text/plain", ""))
+            if (o.output_type == "stream" and o.name == "stderr" and text.strip()) or "Warning:" in text:
+                found.append(text[:300])
+    return found
+
+
+def test_design_example_table3_cifar10_runs_from_the_store_without_warnings(tmp_path, data_root, monkeypatch):
+    """The design's example, `papermill notebooks/table3.ipynb out.ipynb -p dataset cifar10`,
+    here, where CIFAR-10's test batch is absent: it reads the store (no compute), and the
+    executed notebook shows no warning (tqdm's IProgress, matplotlib's empty legend, ...)."""
+    monkeypatch.setenv("RLL_DATA", str(data_root))
+    nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10")
+    assert not _warnings_in(nb), _warnings_in(nb)
+    text = _outputs_text(nb)
+    assert "Not yet run" in text or "runs:" in text
+    assert "wrn-40-10" in text
 
 
 @pytest.mark.slow

@@ -1,0 +1,143 @@
+"""The book's table layout, downloads, verdict badges and prose numbers (rll.report), on frames
+built by the real table code from records written through the real results store."""
+from __future__ import annotations
+
+import base64
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rll import claims, experiments, report
+from rll.results import ResultsStore
+from rll.train import TrainConfig
+
+
+def _frame(rows: dict) -> pd.DataFrame:
+    """A two-level table frame like experiments.table_frame's: rows = {method: {metric: (ours, sd, paper)}}."""
+    out = []
+    for method, metrics in rows.items():
+        row = {("", "model"): "cnn1", ("", "method"): method, ("", "runs"): 3}
+        for metric, (ours, sd, paper) in metrics.items():
+            row[(metric, "ours")], row[(metric, "±")], row[(metric, "paper")] = ours, sd, paper
+            row[(metric, "Δ")] = ours - paper
+        out.append(row)
+    frame = pd.DataFrame(out)
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def test_format_cell():
+    assert report.format_cell(98.931, 0.1234, 99.37) == "98.93 ± 0.12 (99.37)"
+    assert report.format_cell(98.931, math.nan, 99.37) == "98.93 (99.37)"          # one seed: no spread
+    assert report.format_cell(math.nan, math.nan, 99.37) == "— (99.37)"              # not yet run
+    assert report.format_cell(1.5, 0.25, math.nan) == "1.50 ± 0.25"                  # paper has no value
+
+
+def test_compact_frame_follows_the_frames_metrics():
+    """One column per metric of the frame, in its order, labelled by METRIC_LABELS; a metric the
+    mapping does not know (e.g. a new attack's column) still shows, under its own name."""
+    frame = _frame({"AT": {"test_acc": (98.0, 0.5, 99.0), "test_lipschitz_released": (3.0, 0.1, np.nan),
+                           "autoattack_acc": (90.0, 1.0, 91.0)}})
+    compact = report.compact_frame(frame)
+    assert list(compact.columns) == ["model", "method", "runs", "test acc.",
+                                     "test Lipschitz (released estimator)", "autoattack acc"]
+    assert compact.iloc[0]["test acc."] == "98.00 ± 0.50 (99.00)"
+    assert compact.iloc[0]["test Lipschitz (released estimator)"] == "3.00 ± 0.10"
+
+
+def test_delta_colours_sign_and_scale():
+    frame = _frame({"A": {"test_acc": (90.0, np.nan, 99.0)}, "B": {"test_acc": (99.5, np.nan, 99.0)},
+                    "C": {"test_acc": (np.nan, np.nan, 99.0)}})
+    css = report.delta_colours(frame)["test acc."].tolist()
+    assert "rgba(9, 105, 218, 0.55)" in css[0]          # ours lower: blue, the column's largest |Δ|
+    assert css[1].startswith("background-color: rgba(207, 34, 46") and "0.03" in css[1]   # higher: faint red
+    assert css[2] == ""                                 # no Δ, no colour
+
+
+def test_table_block_has_compact_table_legend_and_full_download():
+    frame = _frame({"AT": {"test_acc": (98.0, 0.5, 99.0), "gap": (1.0, 0.2, 0.5)}})
+    block = report.table_block(frame, "t2.csv")._repr_html_()
+    assert 'class="rll-compact"' in block and "98.00<br>" in block and "± 0.50</span>" in block
+    assert "(99.00)</span>" in block
+    href = re.search(r'href="data:text/csv;base64,([^"]+)"', block).group(1)
+    csv = base64.b64decode(href).decode()
+    header = csv.splitlines()[0].split(",")
+    assert {"test_acc ours", "test_acc ±", "test_acc paper", "test_acc Δ", "gap Δ"} <= set(header)
+    assert 'download="t2.csv"' in block
+
+
+def _write(store: ResultsStore, config: TrainConfig, metrics: dict) -> None:
+    store.put(config, metrics, {"n_train": 100, "n_test": 50, "device": "cpu", "git_commit": "abc",
+                                "started_utc": "2026-01-01T00:00:00"})
+
+
+def test_table_numbers_from_real_table_frame(tmp_path):
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn1"], methods=["natural", "at", "trades(beta=6)"],
+                                        epochs=1, seeds=(0, 1))
+    store = ResultsStore(tmp_path)
+    adv = {"natural": 10.0, "at": 80.0, "trades": 70.0}
+    lip = {"natural": 50.0, "at": 5.0, "trades": 2.0}
+    for c in configs:
+        _write(store, c, {"train_acc": 99.0, "test_acc": 98.0 + c.seed, "adv_test_acc": adv[c.method] + c.seed,
+                          "test_lipschitz": lip[c.method], "test_lipschitz_released": lip[c.method],
+                          "gap": 1.0, "adv_gap": 2.0})
+    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    frame = experiments.table_frame(runs, attack="pgd")
+    numbers = report.table_numbers(frame)
+    assert numbers["most_robust_ours"] == "AT at 80.50%"
+    assert numbers["smoothest_ours"] == "TRADES(β=6) at 2.00"
+    assert numbers["spearman_ours"] == "-0.50"
+    assert numbers["rows_run"] == "3" and numbers["seeds_max"] == "2"
+    seeds = report.seed_frame(runs)
+    assert len(seeds) == 6 and set(seeds["seed"]) == {0, 1}
+    assert "±" in report.compact_frame(frame).iloc[0]["test acc."]        # two seeds: the spread is shown
+
+
+def test_table_numbers_without_runs_say_so():
+    configs = experiments.table_configs("table3", dataset="cifar10", epochs=1)
+    frame = experiments.table_frame([(c, None) for c in configs], attack="pgd")
+    numbers = report.table_numbers(frame)
+    assert numbers["most_robust_ours"] == report.NO_RUN and numbers["smoothest_ours"] == report.NO_RUN
+    assert numbers["most_robust_paper"].endswith("%") and numbers["spearman_paper"].startswith(("-", "+"))
+    assert report.compact_frame(frame).iloc[0]["test acc."].startswith("— (")
+
+
+def test_verdicts_html_one_line_per_claim_with_badges():
+    verdicts = [claims.Verdict("Claim A", "3", "holds", "ev A", "mixed", "pe A"),
+                claims.Verdict("Claim <B>", "5.2", "not yet run", "", "does not hold", "pe B")]
+    out = report.verdicts_html(verdicts)._repr_html_()
+    assert out.count('class="rll-claim"') == 2 and out.count("<details") == 2
+    assert out.count('class="rll-badge"') == 2 * 2 + 2 * 2      # per claim: two in the line, two in the evidence
+    assert "#1a7f37" in out and "#cf222e" in out and "#bf8700" in out and "#6e7781" in out
+    assert "Claim &lt;B&gt;" in out                           # escaped
+    counts = report.verdict_counts(verdicts)
+    assert counts["claims"] == 2 and counts["ours_holds"] == 1 and counts["paper_does_not_hold"] == 1
+
+
+def test_separation_numbers():
+    records = [{"dataset": "mnist", "eps": 0.1, "random_labels": False, "train_train_min": 0.737,
+                "test_train_min": 0.812},
+               {"dataset": "mnist", "eps": 0.1, "random_labels": True, "train_train_min": 0.1}]
+    n = report.separation_numbers(records)
+    assert (n["train_min"], n["train_ratio"], n["test_min"], n["random_min"]) == ("0.737", "7.4", "0.812", "0.100")
+
+
+@pytest.mark.parametrize("value, out", [(None, report.NO_RUN), (float("nan"), report.NO_RUN), (1.234, "1.23")])
+def test_fmt(value, out):
+    assert report.fmt(value, missing=report.NO_RUN) == out
+
+
+def test_proof_of_concept_layout_with_control_column():
+    row = {("", "dataset"): "mnist", ("", "eps"): 0.3, ("", "runs"): 2}
+    for metric in ("test_acc", "adv_test_acc"):
+        row.update({(metric, "with test set"): 99.5, (metric, "±"): 0.1, (metric, "paper"): 99.9, (metric, "Δ"): -0.4,
+                    (metric, "without (control)"): 90.0, (metric, "± (control)"): 1.0})
+    frame = pd.DataFrame([row])
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    compact = report.compact_frame(frame, ours="with test set", extra={"without (control)": "± (control)"})
+    assert compact.iloc[0]["adv. test acc."] == "99.50 ± 0.10 (99.90)"
+    assert compact.iloc[0]["adv. test acc., without (control)"] == "90.00 ± 1.00"
+    assert "rgba(9, 105, 218" in report.delta_colours(frame, ours="with test set")["adv. test acc."].iloc[0]
