@@ -123,6 +123,32 @@ def autoattack_by_row(runs: list[tuple], records: list[dict], attack: str = "aa-
     return {k: (float(np.mean(v)) if v else np.nan, "; ".join(f)) for k, (v, f) in out.items()}
 
 
+def robustness_frame(runs: list[tuple], records: list[dict]):
+    """A table's rows under the stronger attacks: PGD-10 (mean over the seeds run), AutoAttack's
+    APGD-CE + APGD-DLR configuration and its standard version (mean over the seeds that have
+    them, each on its fixed test subset), the worst class under PGD-10 and the flags any of
+    them raises.  One row per table row (``runs`` from :func:`rll.experiments.collect_runs`)."""
+    import pandas as pd
+
+    apgd, standard = autoattack_by_row(runs, records, "aa-apgd"), autoattack_by_row(runs, records, "aa")
+    worst = {(r["model"], r["method"]): r["worst class"] for _, r in per_class_frame(runs).iterrows()}
+    rows: dict = {}
+    for config, record in runs:
+        key = experiments._row_key(config)
+        row = rows.setdefault(key, {"model": key[0], "method": key[1] + (f" dropout {key[2]:g}" if key[2] else ""),
+                                    "pgd": []})
+        if record is not None:
+            row["pgd"].append(record["metrics"]["adv_test_acc"])
+    out = []
+    for key, row in rows.items():
+        flags_text = "; ".join(f for f in (apgd[key][1], standard[key][1]) if f)
+        out.append({"model": row["model"], "method": row["method"],
+                    "PGD-10": float(np.mean(row["pgd"])) if row["pgd"] else np.nan,
+                    AUTOATTACK_NAMES["aa-apgd"]: apgd[key][0], AUTOATTACK_NAMES["aa"]: standard[key][0],
+                    "worst class (PGD-10)": worst.get((row["model"], row["method"]), ""), "flags": flags_text})
+    return pd.DataFrame(out)
+
+
 def per_class_frame(runs: list[tuple], metric: str = "per_class_adv_test_acc"):
     """Per-class accuracy (percent) of each table row, the mean over its seeds: rows (model,
     method), one column per class (the dataset's class names), and the worst class named."""
@@ -149,4 +175,4 @@ def per_class_frame(runs: list[tuple], metric: str = "per_class_adv_test_acc"):
 
 
 __all__ = ["AUTOATTACK_NAMES", "FLAG_POINTS", "attack_strength_frame", "autoattack_by_row", "by_model", "check_params",
-           "flags", "per_class_frame"]
+           "flags", "per_class_frame", "robustness_frame"]

@@ -307,13 +307,6 @@ METRIC_COLUMNS = ("train_acc", "test_acc", "adv_test_acc", "test_lipschitz_relea
 #: sit beside our ``test_lipschitz_released`` and Δ is computed there; our Eq. 3 estimate
 #: (``test_lipschitz``, the paper's definition) has its own column and no paper counterpart.
 PAPER_COUNTERPART: dict[str, str | None] = {"test_lipschitz_released": "test_lipschitz", "test_lipschitz": None}
-#: Readable names of the metric columns.
-METRIC_LABELS = {"train_acc": "train accuracy", "test_acc": "test accuracy", "adv_train_acc": "adv train accuracy",
-                 "adv_test_acc": "adv test accuracy",
-                 "test_lipschitz_released": "test Lipschitz (released estimator, as the paper's)",
-                 "test_lipschitz": "test Lipschitz (Eq. 3)", "gap": "gap", "adv_gap": "adv gap"}
-
-
 def paper_value(paper: dict, metric: str) -> float:
     """The paper's number comparable with our ``metric`` (:data:`PAPER_COUNTERPART`); NaN if none."""
     source = PAPER_COUNTERPART.get(metric, metric)
@@ -678,6 +671,21 @@ def check_budget_params(*, budget_dir=None, results_dir=None) -> None:
     for name, folder in (("budget_dir", budget_dir), ("results_dir", results_dir)):
         if folder is not None and not Path(folder).is_dir():
             raise ValueError(f"{name} {str(folder)!r} is not a folder of run records")
+
+
+def table_budget(dataset: str, *, epochs=None, train_size=None, milestones=None) -> tuple[dict, bool]:
+    """The budget a table notebook reads and trains: the given fields, or — when none is given —
+    the dataset's :data:`TABLE_BUDGETS` entry.  Returns ``(keyword arguments for
+    check_table_params, exact)``: ``exact`` is whether only runs of exactly that budget count
+    (False only for a dataset without a table budget and nothing given: then the largest stored
+    budget is read, and training uses the paper's schedule)."""
+    given = {k: v for k, v in (("epochs", epochs), ("train_size", train_size), ("milestones", milestones))
+             if v is not None}
+    if given:
+        return {k: tuple(v) if k == "milestones" else v for k, v in given.items()}, True
+    if dataset in TABLE_BUDGETS:
+        return dict(TABLE_BUDGETS[dataset]), True
+    return {}, False
 
 
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),

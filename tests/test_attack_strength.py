@@ -75,3 +75,20 @@ def test_attack_strength_figure_draws(tmp_path):
     _, records = _records(tmp_path)
     fig = plots.attack_strength(S.attack_strength_frame(records))
     assert len(fig.axes[0].collections) == 4     # MT, AA-APGD, AA standard, flagged circles
+
+
+def test_robustness_frame_puts_autoattack_and_the_worst_class_beside_pgd(tmp_path):
+    configs, records = _records(tmp_path)
+    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    frame = S.robustness_frame(runs, records).set_index("method")
+    assert frame.loc["GR", "PGD-10"] == 80.5 and frame.loc["GR", "AA (APGD-CE + APGD-DLR)"] == 74.5
+    assert frame.loc["GR", "AA standard"] == 78.0 and frame.loc["GR", "worst class (PGD-10)"] == "3"
+    assert "seed 1: AA 11.0 points below PGD-10" in frame.loc["GR", "flags"]
+    assert "Square only: 2 examples" in frame.loc["GR", "flags"] and frame.loc["Natural", "flags"] == ""
+
+
+def test_table_budget_defaults_to_the_datasets_table_budget():
+    budget, exact = experiments.table_budget("mnist")
+    assert budget == experiments.TABLE_BUDGETS["mnist"] and exact
+    assert experiments.table_budget("mnist", epochs=2, train_size=128) == ({"epochs": 2, "train_size": 128}, True)
+    assert experiments.table_budget("svhn") == ({}, False)
