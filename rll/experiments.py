@@ -635,6 +635,13 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
             f"{n_test} test examples{' (trained on both)' if with_test else ''}, seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
+    from rll.losses import FIDELITY_REVISION
+
+    older = [r for _, r in runs if r is not None and r["provenance"].get("fidelity_revision", 1) < FIDELITY_REVISION]
+    if older:
+        lines.append(f"NOTE: {len(older)} of these runs were trained under fidelity revision 1, before the "
+                     "corrections of December 2026 (among them: the AT/RST inner attack ran in eval mode); they "
+                     "stay until re-run (results/README.md) and never enter the verdicts.")
     if missing:
         seeds: dict = {}
         several = len({c.dataset for c in missing}) > 1

@@ -366,3 +366,12 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path):
     cnn2 = frame[frame["model"] == "cnn2"].set_index("method")
     assert cnn2.loc["Natural", "seed 0"] == "done" and cnn2.loc["Natural", "seed 1"] == "done"
     assert cnn2.loc["AT", "seed 0"] == "missing mt, aa-apgd, aa" and cnn2.loc["AT", "seed 1"] == "not run"
+
+
+def test_provenance_lines_name_runs_of_an_older_fidelity_revision(tmp_path):
+    poc = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50, control=False)
+    store = ResultsStore(tmp_path)
+    store.put(poc[0], _metrics(adv=99.0, lip=1.0), {"n_train": 100, "n_test": 50})     # no revision: revision 1
+    runs = experiments.collect_runs(poc, results_dir=tmp_path, exact_budget=True)
+    lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
+    assert any(line.startswith("NOTE: 1 of these runs were trained under fidelity revision 1") for line in lines)
