@@ -85,19 +85,25 @@ def compact_frame(frame, *, precision: int = 2, ours: str = "ours", extra: dict 
     :func:`metric_label`.  ``ours`` names the sub-column holding our value (``"with test set"``
     for the proof of concept); ``extra`` maps further value sub-columns to their spread
     (e.g. ``{"without (control)": "± (control)"}``), each shown as its own column
-    ``label, value-name``."""
+    ``label, value-name``; the ``ours`` column is headed ``label, ours`` unless ``ours`` is
+    the default, so every value column says whose value it is."""
     import pandas as pd
 
     out = pd.DataFrame({sub: frame[(top, sub)] for top, sub in head_columns(frame)})
     for metric in metric_columns(frame, ours):
         get = (lambda part: frame[(metric, part)] if (metric, part) in frame.columns
                else pd.Series(np.nan, index=frame.index))
-        out[metric_label(metric)] = [format_cell(o, s, p, precision=precision)
+        out[_ours_label(metric, ours)] = [format_cell(o, s, p, precision=precision)
                                      for o, s, p in zip(get(ours), get("±"), get("paper"))]
         for value, spread in (extra or {}).items():
             out[f"{metric_label(metric)}, {value}"] = [format_cell(o, s, precision=precision)
                                                         for o, s in zip(get(value), get(spread))]
     return out
+
+
+def _ours_label(metric: str, ours: str) -> str:
+    """The header of :func:`compact_frame`'s column holding our value of ``metric``."""
+    return metric_label(metric) if ours == "ours" else f"{metric_label(metric)}, {ours}"
 
 
 def delta_colours(frame, *, alpha: float = 0.55, **layout):
@@ -119,7 +125,7 @@ def delta_colours(frame, *, alpha: float = 0.55, **layout):
                 continue
             t = min(abs(d) / scale, 1.0) * alpha
             rgb = (207, 34, 46) if d > 0 else (9, 105, 218)
-            css.iloc[i, css.columns.get_loc(metric_label(metric))] = \
+            css.iloc[i, css.columns.get_loc(_ours_label(metric, layout.get("ours", "ours")))] = \
                 f"background-color: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {t:.2f})"
     return css
 
@@ -134,7 +140,7 @@ def compact_table(frame, *, precision: int = 2, caption: str | None = None, **la
     styler = (compact.style.hide(axis="index").apply(lambda _: delta_colours(frame, **layout), axis=None)
               .format(_two_lines, subset=labels)
               .set_table_attributes('class="rll-compact"')
-              .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.4em; font-size: 0.8em; line-height: 1.25;"},
+              .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.25em; font-size: 0.8em; line-height: 1.25;"},
                                  {"selector": "td", "props": "text-align: right; white-space: nowrap;"},
                                  {"selector": "th", "props": "text-align: center; white-space: normal; "
                                                              "vertical-align: bottom;"}]))

@@ -138,6 +138,6 @@ def test_proof_of_concept_layout_with_control_column():
     frame = pd.DataFrame([row])
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     compact = report.compact_frame(frame, ours="with test set", extra={"without (control)": "± (control)"})
-    assert compact.iloc[0]["adv. test acc."] == "99.50 ± 0.10 (99.90)"
+    assert compact.iloc[0]["adv. test acc., with test set"] == "99.50 ± 0.10 (99.90)"
     assert compact.iloc[0]["adv. test acc., without (control)"] == "90.00 ± 1.00"
-    assert "rgba(9, 105, 218" in report.delta_colours(frame, ours="with test set")["adv. test acc."].iloc[0]
+    assert "rgba(9, 105, 218" in report.delta_colours(frame, ours="with test set")["adv. test acc., with test set"].iloc[0]
