@@ -331,7 +331,8 @@ def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
                    help="further submitit.SlurmExecutor parameter (repeatable), e.g. account=X, qos=Y, "
                         "cpus_per_task=8, mem=64G")
     g.add_argument("--log-dir", default=None,
-                   help=f"submitit's folder for job logs, pickles and sbatch scripts (default {DEFAULT_LOG_DIR})")
+                   help="submitit's folder for job logs, pickles and sbatch scripts "
+                        f"(default {DEFAULT_LOG_DIR.replace('%', '%%')}, %%j the job id)")
 
 
 def _run_sweep(args: argparse.Namespace) -> int:

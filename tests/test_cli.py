@@ -142,3 +142,15 @@ def test_checksum_flags_let_train_and_sweep_read_own_copies(tmp_path, svhn_mat, 
     assert code == 0 and json.loads(capsys.readouterr().out)["trained"] == 1
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*.json")]
     assert record["provenance"]["data_notes"] == notes
+
+
+def test_every_command_prints_its_help():
+    """`python -m rll COMMAND --help` works for every command (argparse formats each help
+    string with %, so a literal % in one — submitit's %j — broke `sweep --help`)."""
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert {"train", "evaluate", "sweep", "export", "pack"} <= set(commands)
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert name in text and "%%" not in text, name
+    assert "logs/submitit/%j" in commands["sweep"].format_help()
