@@ -347,8 +347,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if args.executor is not None or any(getattr(args, k) is not None for k in _EXECUTOR_OPTIONS):
         return _submit_sweep(args, configs)
     if args.dry_run:
-        for c in configs:
-            print(c.label())
+        _print_sweep_status(configs, args)
         return 0
     counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                                    data_root=args.data_root, device=args.device, checksums=_checksums(args),
@@ -357,6 +356,17 @@ def _run_sweep(args: argparse.Namespace) -> int:
                                    log=lambda m: print(m, file=sys.stderr, flush=True), **_speed(args))
     print(json.dumps(counts))
     return 0
+
+
+def _print_sweep_status(configs, args) -> None:
+    """``--dry-run``: one line per configuration (seed, label, what the store holds), then the counts."""
+    from rll import experiments
+
+    status = experiments.sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks)
+    for config, state in status:
+        print(f"seed {config.seed}  {config.label():<40} {state}")
+    todo = sum(state != "stored" for _, state in status)
+    print(f"{len(status) - todo} of {len(status)} stored; {todo} left for the sweep")
 
 
 _EXECUTOR_OPTIONS = ("partition", "gpus_per_job", "procs_per_job", "timeout", "max_parallel", "slurm", "log_dir")
@@ -374,8 +384,7 @@ def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
                          procs_per_job=args.procs_per_job, timeout_min=args.timeout,
                          max_parallel=args.max_parallel, slurm=slurm, device=args.device, log_dir=args.log_dir)
     if args.dry_run:
-        for c in configs:
-            print(c.label())
+        _print_sweep_status(configs, args)
         return 0
     executor = submit.make_executor(args.executor, args.log_dir or submit.DEFAULT_LOG_DIR,
                                     partition=args.partition, gpus_per_job=args.gpus_per_job,

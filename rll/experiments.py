@@ -867,6 +867,25 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     return counts
 
 
+def sweep_status(configs, *, results_dir=None, attacks=None) -> list[tuple]:
+    """What :func:`run_sweep` would do with each configuration: ``(config, status)`` with
+    status ``stored``, ``claimed by <owner>`` (another worker trains it now), ``missing
+    <attacks>`` (trained, some attacks' records absent: the sweep evaluates them) or ``to
+    train``.  ``python -m rll sweep --dry-run`` prints it."""
+    from rll.results import ResultsStore
+
+    store = ResultsStore(results_dir if results_dir is not None else REPO / "results" / "runs")
+    out = []
+    for config in configs:
+        names = tuple(attacks) if attacks else (config.attack,)
+        missing = [a for a in names if store.get(config.replace(attack=a)) is None]
+        claim = store.claim_info(config.training_canonical()) if missing else None
+        status = ("stored" if not missing else f"claimed by {claim.get('owner', '?')}" if claim
+                  else "to train" if len(missing) == len(names) else "missing " + ", ".join(missing))
+        out.append((config, status))
+    return out
+
+
 # --------------------------------------------------------------------------- Table 6 (Appendix B)
 
 #: Datasets of the paper's proof-of-concept table (Table 6), in its row order.

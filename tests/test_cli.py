@@ -154,3 +154,15 @@ def test_every_command_prints_its_help():
         text = sub.format_help()
         assert name in text and "%%" not in text, name
     assert "logs/submitit/%j" in commands["sweep"].format_help()
+
+
+def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path):
+    out = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "at",
+              "--seeds", "0", "1", "--epochs", "1", "--results-dir", str(tmp_path), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [(line.split()[:2], line.endswith("to train")) for line in lines[:4]] == [
+        (["seed", "0"], True), (["seed", "1"], True)] * 2, lines
+    assert "mnist cnn2 natural" in lines[0] and "mnist cnn2 at" in lines[2], lines
+    assert lines[-1] == "0 of 4 stored; 4 left for the sweep"
+    assert not list(tmp_path.iterdir()), "a dry run writes nothing"

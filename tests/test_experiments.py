@@ -375,3 +375,21 @@ def test_provenance_lines_name_runs_of_an_older_fidelity_revision(tmp_path):
     runs = experiments.collect_runs(poc, results_dir=tmp_path, exact_budget=True)
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
     assert any(line.startswith("NOTE: 1 of these runs were trained under fidelity revision 1") for line in lines)
+
+
+def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
+    """`sweep --dry-run`: stored, partly evaluated, claimed by a live worker, or to train."""
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"],
+                                        methods=["natural", "at", "trades(beta=6)", "llr"], epochs=1)
+    natural, at, trades, llr = configs
+    store = ResultsStore(tmp_path)
+    for attack in ("pgd", "mt"):
+        store.put(natural.replace(attack=attack), _metrics(adv=80.0, lip=10.0), {})
+    store.put(at, _metrics(adv=90.0, lip=3.0), {})
+    assert store.claim(trades.training_canonical(), owner="worker 7")
+    status = dict((c.label(), s) for c, s in experiments.sweep_status(configs, results_dir=tmp_path,
+                                                                      attacks=("pgd", "mt")))
+    assert status == {natural.label(): "stored", at.label(): "missing mt",
+                      trades.label(): "claimed by worker 7", llr.label(): "to train"}
+    # without --attacks, the configurations' own attack (PGD-10) decides
+    assert [s for _, s in experiments.sweep_status(configs, results_dir=tmp_path)][:2] == ["stored", "stored"]
