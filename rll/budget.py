@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rll import experiments
+from rll import experiments, report
 
 NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
@@ -108,6 +108,37 @@ def budget_frame(records: list[dict]):
                      "eval s": p.get("eval_seconds")})
     frame = pd.DataFrame(rows)
     return frame.sort_values(["image-epochs", "train images", "method"]).reset_index(drop=True) if len(frame) else frame
+
+
+PAGE_COLUMNS = {"clean": "paper clean", "PGD-10": "paper PGD-10", "Lipschitz (released)": "paper Lipschitz"}
+
+
+def page_frame(frame):
+    """:func:`budget_frame` narrow enough for the page: the budget (images × epochs, the epochs
+    after which the learning rate decays), each of clean, PGD-10 and released-estimator Lipschitz as ``ours (paper)``, the
+    Eq. 3 estimate, convergence as yes/no and the seconds as ``train / evaluation``.  Why each
+    run counts as converged is :func:`convergence_notes`'."""
+    import pandas as pd
+
+    out = pd.DataFrame({
+        "images × epochs": [f"{n:,} × {e}" for n, e in zip(frame["train images"], frame["epochs"])],
+        "decays after": [", ".join(map(str, m)) or "—" for m in frame["milestones"]],
+        "method": frame["method"]})
+    for ours, paper in PAGE_COLUMNS.items():
+        out[f"{ours} (paper)"] = [report.format_cell(o, paper=p) for o, p in zip(frame[ours], frame[paper])]
+    out["Lipschitz (Eq. 3)"] = [report.fmt(v, missing="") for v in frame["Lipschitz (Eq. 3)"]]
+    out["converged"] = ["yes" if ok else "no" if ok is not None else "—" for ok in frame["converged"]]
+    out["train / eval s"] = [f"{report.fmt(t, '.0f', '—')} / {report.fmt(e, '.0f', '—')}"
+                             for t, e in zip(frame["train s"], frame["eval s"])]
+    return out
+
+
+def convergence_notes(frame) -> list[str]:
+    """One line per run of :func:`budget_frame`: its budget, method and what its last epoch
+    moved (the convergence test of :func:`converged`)."""
+    page = page_frame(frame)
+    return [f"{b}, decays after {d}, {m}: {why}" for b, d, m, why in
+            zip(page["images × epochs"], page["decays after"], page["method"], frame["last epoch"])]
 
 
 def budget_rule(frame):

@@ -137,16 +137,22 @@ def compact_table(frame, *, precision: int = 2, caption: str | None = None, **la
     The full frame is :func:`download_link`'s; ``layout`` as for :func:`compact_frame`."""
     compact = compact_frame(frame, precision=precision, **layout)
     labels = [c for c in compact.columns if c not in {sub for _, sub in head_columns(frame)}]
-    styler = (compact.style.hide(axis="index").apply(lambda _: delta_colours(frame, **layout), axis=None)
-              .format(_two_lines, subset=labels)
+    styler = compact.style.apply(lambda _: delta_colours(frame, **layout), axis=None)
+    return narrow_style(styler, two_line=labels, caption=caption)
+
+
+def narrow_style(styler, *, two_line=(), caption: str | None = None):
+    """The look of every table on the book's pages, so that each fits the page at 1280 px: no
+    index, small type, tight cells that do not wrap, headers that do; the ``two_line`` columns'
+    cells ``ours ± sd (paper)`` split over lines (:func:`_two_lines`).  Tables so styled carry
+    the class ``rll-compact``, which the browser test checks for sideways scrolling."""
+    styler = (styler.hide(axis="index").format(_two_lines, subset=list(two_line))
               .set_table_attributes('class="rll-compact"')
               .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.25em; font-size: 0.8em; line-height: 1.25;"},
                                  {"selector": "td", "props": "text-align: right; white-space: nowrap;"},
                                  {"selector": "th", "props": "text-align: center; white-space: normal; "
                                                              "vertical-align: bottom;"}]))
-    if caption:
-        styler = styler.set_caption(caption)
-    return styler
+    return styler.set_caption(caption) if caption else styler
 
 
 def _two_lines(text: str) -> str:

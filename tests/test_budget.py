@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rll import budget, plots
+from rll import budget, plots, report
 from rll.results import ResultsStore
 from rll.train import TrainConfig
 
@@ -51,6 +51,26 @@ def test_budget_rule_picks_the_cheapest_qualifying_budget(tmp_path):
     assert budget.cheapest_qualifying(rule) == {"train_size": 20000, "epochs": 2, "milestones": (1,)}
     fig = plots.learning_curves(store.records())
     assert len(fig.axes) == 3 and len(fig.axes[0].lines) >= 7
+
+
+def test_page_frame_fits_each_run_in_a_few_cells(tmp_path):
+    store = ResultsStore(tmp_path)
+    _record(store, "natural", 34000, 3, (2,), [98.4, 98.5, 98.6], [84.0, 85.0, 85.2])
+    _record(store, "at", 34000, 3, (2,), [97.0, 98.0, 97.2], [90.0, 94.0, 88.0])   # PGD-10 still moving
+    frame = budget.budget_frame(store.records())
+    page = budget.page_frame(frame)
+    assert list(page.columns) == ["images × epochs", "decays after", "method", "clean (paper)", "PGD-10 (paper)", "Lipschitz (released) (paper)",
+                                  "Lipschitz (Eq. 3)", "converged", "train / eval s"]
+    natural = page[page["method"] == "Natural"].iloc[0]
+    assert (natural["images × epochs"], natural["decays after"]) == ("34,000 × 3", "2")
+    assert natural["clean (paper)"] == "98.60 (99.51)" and natural["converged"] == "yes"
+    assert natural["train / eval s"] == "30 / —"
+    assert page[page["method"] == "AT"].iloc[0]["converged"] == "no"
+    notes = budget.convergence_notes(frame)
+    assert len(notes) == 2 and all(n.startswith("34,000 × 3, decays after 2, ") for n in notes)
+    assert any("AT: last epoch moved" in n for n in notes), notes
+    html = report.narrow_style(page.style, two_line=["clean (paper)"]).to_html()
+    assert 'class="rll-compact"' in html and '<span class="rll-paper"' in html
 
 
 def test_no_qualifying_budget():
