@@ -115,9 +115,9 @@ PAGE_COLUMNS = {"clean": "paper clean", "PGD-10": "paper PGD-10", "Lipschitz (re
 
 def page_frame(frame):
     """:func:`budget_frame` narrow enough for the page: the budget (images × epochs, the epochs
-    after which the learning rate decays), each of clean, PGD-10 and released-estimator Lipschitz as ``ours (paper)``, the
-    Eq. 3 estimate, convergence as yes/no and the seconds as ``train / evaluation``.  Why each
-    run counts as converged is :func:`convergence_notes`'."""
+    after which the learning rate decays), clean, PGD-10 and released-estimator Lipschitz each
+    as ``ours (paper)``, the Eq. 3 estimate, convergence as yes/no and the seconds as
+    ``train / evaluation``.  Why each run counts as converged is :func:`convergence_notes`'."""
     import pandas as pd
 
     out = pd.DataFrame({

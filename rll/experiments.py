@@ -847,7 +847,7 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
         if stop_after is not None and time.monotonic() - started > 60 * stop_after:
             counts["not_started"] += 1
             continue
-        if all(store.get(config.replace(attack=a)) is not None for a in (attack_names or (config.attack,))):
+        if not _missing_attacks(store, config, attack_names):
             counts["stored"] += 1
             continue
         try:
@@ -877,13 +877,24 @@ def sweep_status(configs, *, results_dir=None, attacks=None) -> list[tuple]:
     store = ResultsStore(results_dir if results_dir is not None else REPO / "results" / "runs")
     out = []
     for config in configs:
-        names = tuple(attacks) if attacks else (config.attack,)
-        missing = [a for a in names if store.get(config.replace(attack=a)) is None]
+        missing = _missing_attacks(store, config, attacks)
         claim = store.claim_info(config.training_canonical()) if missing else None
-        status = ("stored" if not missing else f"claimed by {claim.get('owner', '?')}" if claim
-                  else "to train" if len(missing) == len(names) else "missing " + ", ".join(missing))
+        if not missing:
+            status = "stored"
+        elif claim:
+            status = f"claimed by {claim.get('owner', '?')}"
+        elif len(missing) == len(attacks or (config.attack,)):
+            status = "to train"
+        else:
+            status = "missing " + ", ".join(missing)
         out.append((config, status))
     return out
+
+
+def _missing_attacks(store, config, attacks=None) -> list[str]:
+    """The attacks (default: the configuration's own) whose record of ``config`` the store lacks."""
+    return [a for a in (tuple(attacks) if attacks else (config.attack,))
+            if store.get(config.replace(attack=a)) is None]
 
 
 # --------------------------------------------------------------------------- Table 6 (Appendix B)
