@@ -4,7 +4,7 @@ Every claim is judged twice: on **our runs** (the results store) and on **the pa
 published numbers** (``rll/paper_reference.json``), so the book can tell "the paper's tables
 support its text" apart from "our re-runs support it".  A verdict is ``holds``,
 ``does not hold``, ``mixed``, ``not yet run``, ``inconclusive at this budget`` (a claim about
-trained models whose runs have not converged, :func:`rll.budget.converged`) or
+trained models whose runs are not shown converged, :func:`rll.budget.run_convergence`) or
 ``inconclusive (within seed spread)`` (an ordering whose difference does not exceed the spread
 over seeds), with the evidence that decided it.
 
@@ -43,11 +43,13 @@ class Verdict:
     notes: list = field(default_factory=list)
 
 
-def _row(record: dict) -> dict:
-    from rll.budget import converged
+def _row(record: dict, records: list[dict] | None = None) -> dict:
+    """One table row of ``record``, with its convergence test among ``records`` (the run's
+    one-epoch-longer continuation, :func:`rll.budget.run_convergence`)."""
+    from rll.budget import run_convergence
 
     c = record["config"]
-    ok, why = converged(record)
+    ok, why = run_convergence(record, records if records is not None else [record])
     return {"dataset": c["dataset"], "model": c["model"], "method": c["method"],
             "params": experiments.row_params(c["method"], c["params"]), "dropout": c["dropout"],
             "seed": c["seed"], "attack": c["attack"], "epochs": c["epochs"],
@@ -72,7 +74,7 @@ def _rows_from_records(records: list[dict], **match) -> list[dict]:
     """Rows of the Section 5 tables' current runs (:func:`rll.experiments.is_table_run`,
     :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
     other budgets, older fidelity revisions) never enter a table claim."""
-    return [_row(r) for r in records
+    return [_row(r, records) for r in records
             if all(r["config"].get(k) == v for k, v in match.items()) and experiments.is_table_run(r["config"])
             and current(r)]
 
@@ -80,7 +82,7 @@ def _rows_from_records(records: list[dict], **match) -> list[dict]:
 def _mean_by_row(rows: list[dict]) -> list[dict]:
     """Average seeds: one row per (dataset, model, method, params, dropout), with each metric's
     spread over the seeds (``sd_<metric>``, ddof 1; 0 for one seed) and ``converged`` true only
-    when every seed converged (None when no seed has a learning curve)."""
+    when every seed converged, false when any is still moving, None (untested) otherwise."""
     groups: dict = {}
     for r in rows:
         key = (r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r["dropout"])
@@ -93,24 +95,34 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
             merged[metric] = float(np.mean(vals)) if vals else np.nan
             merged[f"sd_{metric}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         flags = [x.get("converged") for x in rs]
-        merged["converged"] = None if all(f is None for f in flags) else all(f is True for f in flags)
+        merged["converged"] = False if False in flags else True if all(f is True for f in flags) else None
         merged["seeds"] = len(rs)
         out.append(merged)
     return out
 
 
-def _unconverged(rows: list[dict]) -> list[str]:
-    return [f"{r['dataset']}/{_label(r)}" for r in rows if r.get("converged") is False]
+def _unconverged(rows: list[dict]) -> tuple[list[str], list[str]]:
+    """The rows still moving (convergence test failed) and the rows whose test is missing."""
+    name = lambda r: f"{r['dataset']}/{_label(r)}"  # noqa: E731
+    return ([name(r) for r in rows if r.get("converged") is False],
+            [name(r) for r in rows if r.get("converged") is None])
 
 
 def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, str]:
-    """A claim about trained models holds only on converged runs: with any unconverged row the
-    verdict becomes :data:`INCONCLUSIVE`, the computed one kept in the evidence."""
-    late = _unconverged(rows)
-    if verdict == NOT_RUN or not late:
+    """A claim about trained models holds only on converged runs: with any row still moving or
+    untested (:func:`rll.budget.run_convergence`) the verdict becomes :data:`INCONCLUSIVE`, the
+    computed one kept in the evidence."""
+    moving, untested = _unconverged(rows)
+    if verdict == NOT_RUN or not (moving or untested):
         return verdict, evidence
-    return INCONCLUSIVE, (f"precondition not met — not converged at this budget (the last epoch still moved "
-                          f"clean or PGD-10 accuracy more than {_flat()}): {', '.join(late)}; "
+    why = []
+    if moving:
+        why.append(f"still moving (one more epoch at the final rate, or the last epoch, moved clean or "
+                   f"PGD-10 accuracy more than {_flat()}): {', '.join(moving)}")
+    if untested:
+        why.append(f"convergence untested (the last epoch follows a decay and no run one epoch longer is "
+                   f"stored): {', '.join(untested)}")
+    return INCONCLUSIVE, (f"precondition not met at this budget — {'; '.join(why)}; "
                           f"on these runs the claim would be '{verdict}': {evidence}")
 
 
@@ -393,7 +405,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
                               _paper_rows(("table9", "table10", "table11", "table12", "table13", "table14")))
     out.append(Verdict("The multi-targeted attack is stronger than PGD (lower adversarial accuracy)",
                        "D.1, Tables 9–14", a, ea, b, eb))
-    a, ea = judge_proof_of_concept([_row(r) | {"train_with_test": r["config"].get("train_with_test", False)}
+    a, ea = judge_proof_of_concept([_row(r, run_records) | {"train_with_test": r["config"].get("train_with_test", False)}
                                     for r in run_records if r["config"]["attack"] == "pgd"
                                     and experiments.is_proof_of_concept_run(r["config"]) and current(r, table_budget=False)])
     b, eb = judge_proof_of_concept([{"dataset": row["dataset"], "adv_test_acc": row["adv_accuracy"],

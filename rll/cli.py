@@ -362,7 +362,8 @@ def _print_sweep_status(configs, args) -> None:
     """``--dry-run``: one line per configuration (seed, label, what the store holds), then the counts."""
     from rll import experiments
 
-    status = experiments.sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks)
+    status = experiments.sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks,
+                                      checkpoint_dir=args.checkpoint_dir)
     for config, state in status:
         print(f"seed {config.seed}  {config.label():<40} {state}")
     todo = sum(state != "stored" for _, state in status)

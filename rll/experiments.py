@@ -867,12 +867,15 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     return counts
 
 
-def sweep_status(configs, *, results_dir=None, attacks=None) -> list[tuple]:
+def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None) -> list[tuple]:
     """What :func:`run_sweep` would do with each configuration: ``(config, status)`` with
     status ``stored``, ``claimed by <owner>`` (another worker trains it now), ``missing
-    <attacks>`` (trained, some attacks' records absent: the sweep evaluates them) or ``to
-    train``.  ``python -m rll sweep --dry-run`` prints it."""
+    <attacks>`` (trained, some attacks' records absent: the sweep evaluates them), ``to train``
+    or, given ``checkpoint_dir``, ``to train from the N-epoch checkpoint`` (a shorter run's
+    epochs are this one's first: :func:`rll.train.shorter_checkpoint`).  ``python -m rll sweep
+    --dry-run`` prints it."""
     from rll.results import ResultsStore
+    from rll.train import shorter_checkpoint
 
     store = ResultsStore(results_dir if results_dir is not None else REPO / "results" / "runs")
     out = []
@@ -884,7 +887,8 @@ def sweep_status(configs, *, results_dir=None, attacks=None) -> list[tuple]:
         elif claim:
             status = f"claimed by {claim.get('owner', '?')}"
         elif len(missing) == len(attacks or (config.attack,)):
-            status = "to train"
+            shorter = shorter_checkpoint(config, checkpoint_dir) if checkpoint_dir is not None else None
+            status = f"to train from the {shorter[1]['epoch']}-epoch checkpoint" if shorter else "to train"
         else:
             status = "missing " + ", ".join(missing)
         out.append((config, status))

@@ -78,6 +78,7 @@ import re
 import socket
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -575,8 +576,6 @@ def _scheduler_state(scheduler) -> dict:
 
 
 def _load_scheduler_state(scheduler, sd: dict) -> None:
-    from collections import Counter
-
     sd = dict(sd)
     sd["milestones"] = Counter({int(k): int(v) for k, v in sd["milestones"].items()})
     scheduler.load_state_dict(sd)
@@ -618,6 +617,44 @@ def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None) 
                 f"checkpoint {path} was written for a different training configuration ({shown}); "
                 "refusing to resume from it — remove it or choose another checkpoint directory")
     return ckpt
+
+
+def lr_by_epoch(canonical: Mapping[str, Any], epochs: int) -> list[float]:
+    """The learning rate of each of the first ``epochs`` epochs of a run (its canonical dict):
+    ``lr · γ^(number of milestones ≤ epoch index)``, as ``MultiStepLR`` sets it."""
+    return [canonical["lr"] * LR_DECAY ** sum(m <= e for m in canonical["milestones"]) for e in range(epochs)]
+
+
+def _same_prefix(shorter: Mapping[str, Any], longer: Mapping[str, Any], epochs: int) -> bool:
+    """Whether the first ``epochs`` epochs of ``longer`` are exactly ``shorter``'s: every training
+    field equal except the length and the milestones, and the same learning rate in each epoch."""
+    rest = {k for k in set(shorter) | set(longer) if k not in ("epochs", "milestones")}
+    return (all(shorter.get(k) == longer.get(k) for k in rest)
+            and lr_by_epoch(shorter, epochs) == lr_by_epoch(longer, epochs))
+
+
+def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -> tuple[Path, dict] | None:
+    """The checkpoint of a shorter run whose epochs are the first epochs of ``config``'s — same
+    model, data, method, seed and learning rate in every epoch it trained (:func:`_same_prefix`)
+    — with the most epochs, or None.  Training ``config`` from it gives the same weights as
+    training from scratch (the shuffling and augmentation generators are saved with it), so a
+    run one epoch longer than a finished one costs one epoch: that is how
+    :func:`rll.budget.converged` tests whether a run has flattened at its final rate."""
+    want = config.training_canonical()
+    prefix = config_stem(want).rsplit("-", 1)[0]
+    best = None
+    for path in sorted(Path(checkpoint_dir).glob(f"{prefix}-*.pt")):
+        if path == checkpoint_path(config, checkpoint_dir):
+            continue
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointMismatch:
+            continue
+        done = int(ckpt.get("epoch", 0))
+        if 0 < done < config.epochs and _same_prefix(ckpt["config"], want, done) and (
+                best is None or done > best[1]["epoch"]):
+            best = (path, ckpt)
+    return best
 
 
 def _save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
@@ -844,6 +881,11 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     git_commit()   # the code this process runs (cached), not a commit made while it trains
     ckpt_file = checkpoint_path(config, checkpoint_dir)
     ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
+    extended_from = None
+    if resume and ckpt is None and (shorter := shorter_checkpoint(config, checkpoint_dir)) is not None:
+        extended_from = {"epochs": int(shorter[1]["epoch"]),
+                         "checkpoint": _relative_checkpoint(shorter[0], checkpoint_dir)}
+        ckpt = shorter[1]
 
     x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
@@ -867,6 +909,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         _load_scheduler_state(sched, ckpt["scheduler"])
+        sched.milestones = Counter(config.milestones)    # a shorter run's may differ after its end
         _set_rng_state(ckpt["rng"], device, gens)
         start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
         train_seconds = float(ckpt["train_seconds"])
@@ -955,6 +998,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                started=started, t0=t0 - earlier_seconds,
                                extra={"train_seconds": round(train_seconds, 3),
                                       "resumed_from_epoch": start_epoch if ckpt is not None else None,
+                                      **({"extended_from": extended_from} if extended_from else {}),
                                       "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
                                       "history": history,
                                       "n_trained_on": n,

@@ -9,14 +9,17 @@ from rll.results import ResultsStore
 from rll.train import TrainConfig
 
 
-def _record(store, method, train_size, epochs, milestones, clean, adv, **params):
+def _record(store, method, train_size, epochs, milestones, clean, adv, *, rates=None, seed=0, attack="pgd",
+            **params):
     cfg = TrainConfig.from_paper("mnist", "cnn2", method, train_size=train_size, epochs=epochs,
-                                 milestones=milestones, **params)
-    history = [{"epoch": e + 1, "lr": 0.0064, "loss": 1.0 / (e + 1),
+                                 milestones=milestones, seed=seed, attack=attack, **params)
+    rates = rates or [0.0064] * epochs
+    history = [{"epoch": e + 1, "lr": rates[e], "loss": 1.0 / (e + 1),
                 "curve": {"test_acc": c, "adv_test_acc": a, "test_lipschitz": 100.0, "test_lipschitz_released": 5.0,
                           "evaluated_on": {"adv_test_acc": 1000}}} for e, (c, a) in enumerate(zip(clean, adv))]
     store.put(cfg, {"test_acc": clean[-1], "adv_test_acc": adv[-1], "test_lipschitz": 100.0,
-                    "test_lipschitz_released": 5.0}, {"history": history, "train_seconds": 10.0 * epochs})
+                    "test_lipschitz_released": 5.0, "evaluated_on": {"test_acc": 10000, "adv_test_acc": 10000}},
+              {"history": history, "train_seconds": 10.0 * epochs, "fidelity_revision": 2})
     return store.get(cfg)
 
 
@@ -34,6 +37,38 @@ def test_converged_reads_the_last_epoch_of_the_curve(tmp_path):
     moving = _record(store, "natural", 4000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 85.0])
     assert budget.converged(moving)[0] is False
     assert [p["epoch"] for p in budget.curve(flat)] == [1, 2, 3]
+
+
+def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_final_rate(tmp_path):
+    """The table budget decays after epoch 2 of 3: the last epoch's move is the decay's, so only
+    the run one epoch longer at the final rate (its continuation) tells whether it flattened."""
+    store = ResultsStore(tmp_path)
+    rates3, rates4 = [0.0064, 0.0064, 0.00064], [0.0064, 0.0064, 0.00064, 0.00064]
+    at = _record(store, "at", 34000, 3, (2,), [97.0, 97.5, 98.8], [88.0, 90.0, 95.0], rates=rates3)
+    ok, why = budget.converged(at)
+    assert ok is None and why.startswith("untested: the last epoch follows a learning-rate decay") and "--epochs 4" in why
+    assert budget.continuation(at, store.records()) is None
+    at_mt = _record(store, "at", 34000, 3, (2,), [97.0, 97.5, 98.8], [88.0, 90.0, 95.0], rates=rates3, attack="mt")
+    # another schedule of 4 epochs (decays after 2 and 3) is not this run's continuation
+    _record(store, "at", 34000, 4, (2, 3), [97.0, 97.5, 98.8, 98.8], [88.0, 90.0, 95.0, 95.1],
+            rates=rates4[:3] + [0.000064])
+    assert budget.continuation(at, store.records()) is None
+    longer = _record(store, "at", 34000, 4, (2,), [97.0, 97.5, 98.8, 98.9], [88.0, 90.0, 95.0, 95.4], rates=rates4)
+    records = store.records()
+    assert budget.continuation(at, records)["config"] == longer["config"]
+    assert budget.run_convergence(at, records) == (
+        True, "one more epoch at the final rate moved clean +0.10 (≤ 0.5), PGD-10 +0.40 (≤ 1.00) points")
+    # the MT record of the same run takes the PGD-10 records' test
+    assert budget.run_convergence(at_mt, records)[0] is True
+    # seed 1 has no continuation of its own: seed 0's stands for the configuration
+    seed1 = _record(store, "at", 34000, 3, (2,), [97.0, 97.5, 98.7], [88.0, 90.0, 95.2], rates=rates3, seed=1)
+    ok, why = budget.run_convergence(seed1, store.records())
+    assert ok is True and why.endswith("(seed 0's run; seeds share the test)")
+    # a continuation that still moves fails the test
+    natural = _record(store, "natural", 34000, 3, (2,), [97.0, 97.5, 98.0], [80.0, 82.0, 84.0], rates=rates3)
+    _record(store, "natural", 34000, 4, (2,), [97.0, 97.5, 98.0, 98.7], [80.0, 82.0, 84.0, 84.1], rates=rates4)
+    ok, why = budget.run_convergence(natural, store.records())
+    assert ok is False and "clean +0.70" in why
 
 
 def test_budget_rule_picks_the_cheapest_qualifying_budget(tmp_path):

@@ -159,6 +159,10 @@ def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
     late = [row("natural", 80, 50), row("at", 90, 5, converged=False)]
     verdict, evidence = claims._precondition(late, *claims.judge_robust_smoothest(late))
     assert verdict == claims.INCONCLUSIVE and "mnist/cnn2 AT" in evidence and "would be 'holds'" in evidence
+    assert "still moving" in evidence and "untested" not in evidence
+    untested = [row("natural", 80, 50), row("at", 90, 5, converged=None)]
+    verdict, evidence = claims._precondition(untested, *claims.judge_robust_smoothest(untested))
+    assert verdict == claims.INCONCLUSIVE and "convergence untested" in evidence and "mnist/cnn2 AT" in evidence
 
 
 def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):

@@ -17,7 +17,8 @@ import torch
 from rll import losses as rlosses
 from rll.results import ResultsStore
 from rll.train import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
-                       checkpoint_path, evaluate, load_checkpoint, scale_milestones, subset_indices, train)
+                       checkpoint_path, evaluate, load_checkpoint, scale_milestones, shorter_checkpoint,
+                       subset_indices, train)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -403,6 +404,46 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
     assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
     rec = ResultsStore(tmp_path / "killed" / "res").get(cfg)
     assert rec["provenance"]["resumed_from_epoch"] == 1
+
+
+def test_a_run_one_epoch_longer_starts_from_the_shorter_runs_checkpoint_and_equals_training_from_scratch(
+        tmp_path, data_root):
+    """The convergence probe: 3 epochs with the decay after epoch 1 are the 2-epoch run's epochs
+    plus one at its final rate; trained from the 2-epoch checkpoint they give the same weights,
+    losses and metrics as from scratch, and the record says where it started."""
+    short = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=2,
+                                   milestones=(1,), batch_size=32)
+    longer = short.replace(epochs=3, milestones=(1,))
+    kw = dict(data_root=data_root, progress=False, device="cpu", curve_images=8)
+    train(short, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", **kw)
+    found = shorter_checkpoint(longer, tmp_path / "ck")
+    assert found is not None and found[1]["epoch"] == 2
+    extended = train(longer, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", **kw)
+    scratch = train(longer, results_dir=tmp_path / "res2", checkpoint_dir=tmp_path / "ck2", **kw)
+    assert extended["provenance"]["extended_from"] == {"epochs": 2, "checkpoint": found[0].name}
+    assert extended["provenance"]["resumed_from_epoch"] == 2
+    assert "extended_from" not in scratch["provenance"]
+    assert extended["metrics"] == scratch["metrics"]
+    assert [h["loss"] for h in extended["provenance"]["history"]] == \
+        [h["loss"] for h in scratch["provenance"]["history"]]
+    assert [h["lr"] for h in extended["provenance"]["history"]] == pytest.approx(
+        [short.lr, short.lr / 10, short.lr / 10])
+    a = load_checkpoint(checkpoint_path(longer, tmp_path / "ck"), longer)
+    b = load_checkpoint(checkpoint_path(longer, tmp_path / "ck2"), longer)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_a_shorter_run_with_another_schedule_is_not_a_start(tmp_path, data_root):
+    """A 2-epoch run without decay is not the first two epochs of one that decays after epoch 1,
+    nor is another seed's run: both train from scratch."""
+    short = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=16, epochs=2,
+                                   milestones=(), batch_size=32)
+    train(short, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+          progress=False, device="cpu")
+    assert shorter_checkpoint(short.replace(epochs=3, milestones=(1,)), tmp_path / "ck") is None
+    assert shorter_checkpoint(short.replace(epochs=3, milestones=(), seed=1), tmp_path / "ck") is None
+    assert shorter_checkpoint(short.replace(epochs=3, milestones=(2,)), tmp_path / "ck")[1]["epoch"] == 2
 
 
 def _short_run(tmp_path, data_root, model: str, method: str, **params) -> dict:
