@@ -92,10 +92,17 @@ def continuation(record: dict, records: list[dict]) -> dict | None:
     for r in records:
         rc = r["config"]
         if (rc["epochs"] == e + 1 and rc.get("attack") == "pgd" and _revision(r) == _revision(record)
+                and _runtime(r) == _runtime(record)
                 and _identity(rc, "epochs", "milestones", "attack") == want
                 and _lr_by_epoch(rc, e + 1) == rates + rates[-1:]):
             return r
     return None
+
+
+def _runtime(record: dict) -> tuple:
+    """What changes a run's arithmetic without being part of its configuration."""
+    p = record.get("provenance", {})
+    return bool(p.get("channels_last")), p.get("precision", "fp32")
 
 
 def _same_run(record: dict, records: list[dict], attack: str = "pgd") -> dict:
@@ -180,11 +187,14 @@ def budget_key(config: dict) -> tuple:
 def budget_frame(records: list[dict]):
     """One row per (budget, method) of CNN2 seed-0 paper-fidelity PGD records: the budget, its
     cost, the final clean and PGD-10 accuracy (whole test set), both Lipschitz estimates, the
-    paper's numbers, whether the run converged, and the measured seconds."""
+    paper's numbers, whether the run converged (:func:`run_convergence`), and the measured
+    seconds.  A configuration stored twice (the budget search's run and the table's own) shows
+    once: the later of ``records``."""
     import pandas as pd
 
     rows = []
-    for r in records:
+    latest = {_identity(r["config"]): r for r in records}
+    for r in latest.values():
         c, m, p = r["config"], r["metrics"], r["provenance"]
         if c["model"] != "cnn2" or c["seed"] != 0 or c["fidelity"] != "paper" or c["attack"] != "pgd":
             continue
@@ -234,23 +244,31 @@ def convergence_notes(frame) -> list[str]:
             zip(page["images × epochs"], page["decays after"], page["method"], frame["convergence"])]
 
 
+def _both(a, b) -> bool | None:
+    """Both converged: False if either is still moving, None if either is untested."""
+    flags = [None if f is None or (isinstance(f, float) and np.isnan(f)) else bool(f) for f in (a, b)]
+    return False if False in flags else None if None in flags else True
+
+
 def budget_rule(frame):
     """Apply the rule to :func:`budget_frame`: one row per budget with natural's clean accuracy,
     AT's PGD-10 accuracy, their convergence and whether the budget qualifies; sorted by cost.
-    A budget without a natural or an AT run cannot qualify (``None``: not measured)."""
+    ``qualifies`` is None where it cannot be told yet: no natural or no AT run (not measured),
+    or both accurate enough with a convergence test still missing (untested)."""
     import pandas as pd
 
     rows = []
     for key, g in frame.groupby(["train images", "epochs", "milestones"], sort=False):
         nat, at = g[g["method"] == "Natural"], g[g["method"] == "AT"]
+        measured = bool(len(nat) and len(at))
         row = {"train images": key[0], "epochs": key[1], "milestones": key[2],
                "image-epochs": int(g["image-epochs"].iloc[0]),
                "natural clean": nat["clean"].iloc[0] if len(nat) else np.nan,
                "AT PGD-10": at["PGD-10"].iloc[0] if len(at) else np.nan,
-               "converged": bool(nat["converged"].iloc[0] and at["converged"].iloc[0]) if len(nat) and len(at) else None}
-        measured = len(nat) and len(at)
-        row["qualifies"] = (bool(row["natural clean"] >= NATURAL_MIN and row["AT PGD-10"] >= AT_MIN and row["converged"])
-                            if measured else None)
+               "converged": _both(nat["converged"].iloc[0], at["converged"].iloc[0]) if measured else None}
+        accurate = measured and bool(row["natural clean"] >= NATURAL_MIN and row["AT PGD-10"] >= AT_MIN)
+        row["qualifies"] = (None if not measured else False if not accurate or row["converged"] is False
+                            else row["converged"])
         rows.append(row)
     return pd.DataFrame(rows).sort_values("image-epochs").reset_index(drop=True)
 

@@ -69,6 +69,24 @@ def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_fina
     _record(store, "natural", 34000, 4, (2,), [97.0, 97.5, 98.0, 98.7], [80.0, 82.0, 84.0, 84.1], rates=rates4)
     ok, why = budget.run_convergence(natural, store.records())
     assert ok is False and "clean +0.70" in why
+    # the rule: 34k x 3 is accurate enough, AT flat, natural still moving -> does not qualify
+    rule = budget.budget_rule(budget.budget_frame(store.records())).set_index("epochs")
+    assert rule.loc[3, "converged"] is False and rule.loc[3, "qualifies"] is False
+
+
+def test_an_accurate_budget_with_an_untested_run_neither_qualifies_nor_fails(tmp_path):
+    store = ResultsStore(tmp_path)
+    rates3 = [0.0064, 0.0064, 0.00064]
+    _record(store, "natural", 34000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 84.0], rates=rates3)
+    _record(store, "at", 34000, 3, (2,), [97.0, 98.0, 98.8], [88.0, 90.0, 95.0], rates=rates3)
+    rule = budget.budget_rule(budget.budget_frame(store.records()))
+    assert rule["converged"].tolist() == [None] and rule["qualifies"].tolist() == [None]
+    assert budget.cheapest_qualifying(rule) is None
+    # the same configuration stored twice (budget search and table) is one row: the later record
+    other = ResultsStore(tmp_path / "other")
+    _record(other, "natural", 34000, 3, (2,), [97.0, 98.4, 98.7], [80.0, 82.0, 84.5], rates=rates3)
+    frame = budget.budget_frame(store.records() + other.records())
+    assert len(frame) == 2 and frame.set_index("method").loc["Natural", "clean"] == 98.7
 
 
 def test_budget_rule_picks_the_cheapest_qualifying_budget(tmp_path):
