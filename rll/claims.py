@@ -126,6 +126,25 @@ def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, s
                           f"on these runs the claim would be '{verdict}': {evidence}")
 
 
+def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
+    """One line per current table row of ``dataset`` (seeds merged): converged, still moving or
+    untested, with the test that decided it (:func:`rll.budget.run_convergence`) — the
+    precondition of every verdict about trained models, shown under each table."""
+    rows = _rows_from_records(records, dataset=dataset, attack="pgd", fidelity=fidelity)
+    out = []
+    order = OTHERS + ROBUST
+    merged_rows = sorted(_mean_by_row(rows), key=lambda r: (r["model"], order.index(r["method"]) if r["method"] in order
+                                                             else len(order), sorted(r["params"].items())))
+    for merged in merged_rows:
+        mine = sorted((r for r in rows if (r["model"], r["method"], r["params"], r["dropout"]) ==
+                       (merged["model"], merged["method"], merged["params"], merged["dropout"])), key=lambda r: r["seed"])
+        state = {True: "converged", False: "still moving", None: "untested"}[merged["converged"]]
+        why = next((r["convergence"] for r in mine if r["converged"] is merged["converged"]), mine[0]["convergence"])
+        why = why.removeprefix(f"{state}: ")
+        out.append(f"{_label(merged)} ({len(mine)} seed{'s' if len(mine) > 1 else ''}): {state} — {why}")
+    return out
+
+
 def _flat() -> str:
     from rll.budget import FLAT_ADV, FLAT_CLEAN
 

@@ -69,6 +69,14 @@ def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_fina
     _record(store, "natural", 34000, 4, (2,), [97.0, 97.5, 98.0, 98.7], [80.0, 82.0, 84.0, 84.1], rates=rates4)
     ok, why = budget.run_convergence(natural, store.records())
     assert ok is False and "clean +0.70" in why
+    # under the table: one line per row, seeds merged, in the table's order
+    from rll import claims
+
+    assert claims.convergence_lines(store.records(), dataset="mnist") == [
+        "cnn2 Natural (1 seed): still moving — one more epoch at the final rate moved clean +0.70 (≤ 0.5), "
+        "PGD-10 +0.10 (≤ 1.00) points",
+        "cnn2 AT (2 seeds): converged — one more epoch at the final rate moved clean +0.10 (≤ 0.5), "
+        "PGD-10 +0.40 (≤ 1.00) points"]
     # the rule: 34k x 3 is accurate enough, AT flat, natural still moving -> does not qualify
     rule = budget.budget_rule(budget.budget_frame(store.records())).set_index("epochs")
     assert rule.loc[3, "converged"] is False and rule.loc[3, "qualifies"] is False
