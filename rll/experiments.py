@@ -481,14 +481,14 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
     (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`).  Returns
     ``[(config, record or None), ...]``."""
     from rll.results import ResultsStore
-    from rll.train import train
+    from rll.train import is_current, train
 
     store = ResultsStore(results_dir)
     records = store.records()
     out = []
     for config in configs:
         record = find_record(records, config, exact_budget=exact_budget)
-        if record is None and train_missing:
+        if train_missing and not is_current(record):    # absent, or an older fidelity revision's
             record = train(config, data_root=data_root, results_dir=results_dir, device=device,
                            checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress,
                            checksums=checksums)
@@ -896,9 +896,12 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
 
 
 def _missing_attacks(store, config, attacks=None) -> list[str]:
-    """The attacks (default: the configuration's own) whose record of ``config`` the store lacks."""
+    """The attacks (default: the configuration's own) whose record of ``config`` the store lacks
+    at the current fidelity revision."""
+    from rll.train import is_current
+
     return [a for a in (tuple(attacks) if attacks else (config.attack,))
-            if store.get(config.replace(attack=a)) is None]
+            if not is_current(store.get(config.replace(attack=a)))]
 
 
 # --------------------------------------------------------------------------- Table 6 (Appendix B)

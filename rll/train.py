@@ -633,6 +633,20 @@ def _same_prefix(shorter: Mapping[str, Any], longer: Mapping[str, Any], epochs: 
             and lr_by_epoch(shorter, epochs) == lr_by_epoch(longer, epochs))
 
 
+def _current_checkpoint(ckpt: dict, older_record: bool = False) -> bool:
+    """A checkpoint of the current fidelity revision.  One written before checkpoints named
+    their revision is taken as current unless the store's record of the same run is older
+    (``older_record``): then it is that older run's."""
+    if "fidelity_revision" not in ckpt:
+        return not older_record
+    return ckpt["fidelity_revision"] == rlosses.FIDELITY_REVISION
+
+
+def _older_record(store: ResultsStore, config: TrainConfig) -> bool:
+    record = store.get(config)
+    return record is not None and not is_current(record)
+
+
 def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -> tuple[Path, dict] | None:
     """The checkpoint of a shorter run whose epochs are the first epochs of ``config``'s — same
     model, data, method, seed and learning rate in every epoch it trained (:func:`_same_prefix`)
@@ -651,7 +665,7 @@ def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -
         except CheckpointMismatch:
             continue
         done = int(ckpt.get("epoch", 0))
-        if 0 < done < config.epochs and _same_prefix(ckpt["config"], want, done) and (
+        if 0 < done < config.epochs and _current_checkpoint(ckpt) and _same_prefix(ckpt["config"], want, done) and (
                 best is None or done > best[1]["epoch"]):
             best = (path, ckpt)
     return best
@@ -828,10 +842,17 @@ def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
     return (config.attack,) + tuple(a for a in attacks if a != config.attack)
 
 
+def is_current(record: dict | None) -> bool:
+    """Whether ``record`` was made under the current meaning of the fidelities
+    (:data:`rll.losses.FIDELITY_REVISION`; records without one are revision 1)."""
+    return record is not None and record.get("provenance", {}).get("fidelity_revision", 1) == rlosses.FIDELITY_REVISION
+
+
 def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) -> dict | None:
-    """``config``'s record if the store holds it under every attack in ``attacks``, else None."""
+    """``config``'s record if the store holds it under every attack in ``attacks`` at the current
+    fidelity revision, else None (an older revision's record is trained again and replaced)."""
     records = [store.get(config.replace(attack=a)) for a in attacks]
-    if any(r is None for r in records):
+    if not all(is_current(r) for r in records):
         return None
     records[0]["path"] = str(store.path(config))
     return records[0]
@@ -881,6 +902,8 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     git_commit()   # the code this process runs (cached), not a commit made while it trains
     ckpt_file = checkpoint_path(config, checkpoint_dir)
     ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
+    if ckpt is not None and not _current_checkpoint(ckpt, older_record=_older_record(store, config)):
+        ckpt = None     # written under an older meaning of the fidelities: train from scratch
     extended_from = None
     if resume and ckpt is None and (shorter := shorter_checkpoint(config, checkpoint_dir)) is not None:
         extended_from = {"epochs": int(shorter[1]["epoch"]),
@@ -985,6 +1008,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                 "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": _scheduler_state(sched), "rng": rng,
                 "history": history, "train_seconds": train_seconds, "rll_version": __version__,
+                "fidelity_revision": rlosses.FIDELITY_REVISION,
                 "world_sizes": world_sizes,
             }, write=group.is_main)
     finally:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from rll import experiments
 from rll import losses as rlosses
+from rll.losses import FIDELITY_REVISION
 from rll.results import ResultsStore
 from rll.train import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
                        checkpoint_path, evaluate, load_checkpoint, scale_milestones, shorter_checkpoint,
@@ -432,6 +434,34 @@ def test_a_run_one_epoch_longer_starts_from_the_shorter_runs_checkpoint_and_equa
     b = load_checkpoint(checkpoint_path(longer, tmp_path / "ck2"), longer)
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tmp_path, data_root):
+    """A record made under an older meaning of the fidelities is not 'stored': the run is trained
+    again — from scratch when its checkpoint is that older run's (revision 1, or no revision
+    beside an older record) — and the record is replaced."""
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=16, epochs=1,
+                                 milestones=(), batch_size=32)
+    kw = dict(data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
+              progress=False, device="cpu")
+    first = train(cfg, **kw)
+    store = ResultsStore(tmp_path / "res")
+    path = store.path(cfg)
+    old = json.loads(path.read_text())
+    old["provenance"]["fidelity_revision"] = 1
+    path.write_text(json.dumps(old))
+    ck = checkpoint_path(cfg, tmp_path / "ck")
+    payload = torch.load(ck, weights_only=True)
+    del payload["fidelity_revision"]          # a checkpoint from before checkpoints named it
+    torch.save(payload, ck)
+    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res")[0][1] == "to train"
+    again = train(cfg, **kw)
+    assert again["provenance"]["fidelity_revision"] == FIDELITY_REVISION
+    assert again["provenance"]["resumed_from_epoch"] is None          # trained from scratch
+    assert again["metrics"] == first["metrics"]
+    assert ResultsStore(tmp_path / "res").get(cfg)["provenance"]["fidelity_revision"] == FIDELITY_REVISION
+    assert load_checkpoint(ck, cfg)["fidelity_revision"] == FIDELITY_REVISION
+    assert train(cfg, **kw)["provenance"]["started_utc"] == again["provenance"]["started_utc"]   # now stored
 
 
 def test_a_shorter_run_with_another_schedule_is_not_a_start(tmp_path, data_root):
