@@ -871,7 +871,7 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     """What :func:`run_sweep` would do with each configuration: ``(config, status)`` with
     status ``stored``, ``claimed by <owner>`` (another worker trains it now), ``missing
     <attacks>`` (trained, some attacks' records absent: the sweep evaluates them), ``to train``
-    or, given ``checkpoint_dir``, ``to train from the N-epoch checkpoint`` (a shorter run's
+    (``... again`` when an older fidelity revision's record is stored) or, given ``checkpoint_dir``, ``to train from the N-epoch checkpoint`` (a shorter run's
     epochs are this one's first: :func:`rll.train.shorter_checkpoint`).  ``python -m rll sweep
     --dry-run`` prints it."""
     from rll.results import ResultsStore
@@ -889,6 +889,8 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
         elif len(missing) == len(attacks or (config.attack,)):
             shorter = shorter_checkpoint(config, checkpoint_dir) if checkpoint_dir is not None else None
             status = f"to train from the {shorter[1]['epoch']}-epoch checkpoint" if shorter else "to train"
+            if (old := store.get(config)) is not None:
+                status += f" again (fidelity revision {old['provenance'].get('fidelity_revision', 1)} stored)"
         else:
             status = "missing " + ", ".join(missing)
         out.append((config, status))

@@ -387,13 +387,15 @@ def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
                                         methods=["natural", "at", "trades(beta=6)", "llr"], epochs=1)
     natural, at, trades, llr = configs
     store = ResultsStore(tmp_path)
+    current = {"fidelity_revision": claims.FIDELITY_REVISION}
     for attack in ("pgd", "mt"):
-        store.put(natural.replace(attack=attack), _metrics(adv=80.0, lip=10.0), {})
-    store.put(at, _metrics(adv=90.0, lip=3.0), {})
+        store.put(natural.replace(attack=attack), _metrics(adv=80.0, lip=10.0), current)
+    store.put(at, _metrics(adv=90.0, lip=3.0), current)
+    store.put(llr, _metrics(adv=85.0, lip=3.0), {})                  # no revision: revision 1
     assert store.claim(trades.training_canonical(), owner="worker 7")
     status = dict((c.label(), s) for c, s in experiments.sweep_status(configs, results_dir=tmp_path,
                                                                       attacks=("pgd", "mt")))
     assert status == {natural.label(): "stored", at.label(): "missing mt",
-                      trades.label(): "claimed by worker 7", llr.label(): "to train"}
+                      trades.label(): "claimed by worker 7", llr.label(): "to train again (fidelity revision 1 stored)"}
     # without --attacks, the configurations' own attack (PGD-10) decides
     assert [s for _, s in experiments.sweep_status(configs, results_dir=tmp_path)][:2] == ["stored", "stored"]

@@ -230,11 +230,16 @@ def test_local_sweep_survives_preemption_and_a_kill(tmp_path, data_root, monkeyp
     assert counts2 == {"submitted": 1, "stored": 1, "claimed_elsewhere": 0}
     assert rsubmit.wait(jobs2, log=lambda m: None)["trained"] == 1
     # both resumed mid-training, to the records and weights of uninterrupted runs
-    for config in configs:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # as the jobs ran (OMP_NUM_THREADS=1): the same reductions
+    try:
+        refs = [train(config, data_root=data_root, results_dir=tmp_path / "ref", checkpoint_dir=tmp_path / "ref-ck",
+                      progress=False, device="cpu") for config in configs]
+    finally:
+        torch.set_num_threads(threads)
+    for config, ref in zip(configs, refs):
         record = store.get(config)
         assert 1 <= record["provenance"]["resumed_from_epoch"] < 4
-        ref = train(config, data_root=data_root, results_dir=tmp_path / "ref", checkpoint_dir=tmp_path / "ref-ck",
-                    progress=False, device="cpu")
         assert record["metrics"] == ref["metrics"]
         assert [h["loss"] for h in record["provenance"]["history"]] == [h["loss"] for h in ref["provenance"]["history"]]
         a = load_checkpoint(checkpoint_path(config, ck), config)["model"]

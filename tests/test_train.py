@@ -454,7 +454,8 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     payload = torch.load(ck, weights_only=True)
     del payload["fidelity_revision"]          # a checkpoint from before checkpoints named it
     torch.save(payload, ck)
-    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res")[0][1] == "to train"
+    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res")[0][1] == \
+        "to train again (fidelity revision 1 stored)"
     again = train(cfg, **kw)
     assert again["provenance"]["fidelity_revision"] == FIDELITY_REVISION
     assert again["provenance"]["resumed_from_epoch"] is None          # trained from scratch
