@@ -102,10 +102,16 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
 
 
 def _unconverged(rows: list[dict]) -> tuple[list[str], list[str]]:
-    """The rows still moving (convergence test failed) and the rows whose test is missing."""
+    """The rows still moving (convergence test failed) and the rows whose test is missing (with
+    why, e.g. a last epoch after a decay, or no learning curve)."""
     name = lambda r: f"{r['dataset']}/{_label(r)}"  # noqa: E731
+    untested: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("converged") is None:
+            why = str(r.get("convergence") or "no convergence test").removeprefix("untested: ").split(";")[0]
+            untested.setdefault(why, []).append(name(r))
     return ([name(r) for r in rows if r.get("converged") is False],
-            [name(r) for r in rows if r.get("converged") is None])
+            [f"{', '.join(names)} ({why})" for why, names in untested.items()])
 
 
 def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, str]:
@@ -120,8 +126,7 @@ def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, s
         why.append(f"still moving (one more epoch at the final rate, or the last epoch, moved clean or "
                    f"PGD-10 accuracy more than {_flat()}): {', '.join(moving)}")
     if untested:
-        why.append(f"convergence untested (the last epoch follows a decay and no run one epoch longer is "
-                   f"stored): {', '.join(untested)}")
+        why.append(f"convergence untested: {'; '.join(untested)}")
     return INCONCLUSIVE, (f"precondition not met at this budget — {'; '.join(why)}; "
                           f"on these runs the claim would be '{verdict}': {evidence}")
 
@@ -424,9 +429,10 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
                               _paper_rows(("table9", "table10", "table11", "table12", "table13", "table14")))
     out.append(Verdict("The multi-targeted attack is stronger than PGD (lower adversarial accuracy)",
                        "D.1, Tables 9–14", a, ea, b, eb))
-    a, ea = judge_proof_of_concept([_row(r, run_records) | {"train_with_test": r["config"].get("train_with_test", False)}
-                                    for r in run_records if r["config"]["attack"] == "pgd"
-                                    and experiments.is_proof_of_concept_run(r["config"]) and current(r, table_budget=False)])
+    poc_rows = [_row(r, run_records) | {"train_with_test": r["config"].get("train_with_test", False)}
+                for r in run_records if r["config"]["attack"] == "pgd"
+                and experiments.is_proof_of_concept_run(r["config"]) and current(r, table_budget=False)]
+    a, ea = _precondition([r for r in poc_rows if r["train_with_test"]], *judge_proof_of_concept(poc_rows))
     b, eb = judge_proof_of_concept([{"dataset": row["dataset"], "adv_test_acc": row["adv_accuracy"],
                                      "train_with_test": True} for row in ref["table6"]["rows"]])
     out.append(Verdict("Trained with access to the test set, RST(λ=2) networks are nearly perfectly robust on it "
