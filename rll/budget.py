@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from rll import experiments, report
+from rll.train import lr_by_epoch
 
 NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
@@ -52,6 +53,12 @@ def curve(record: dict) -> list[dict]:
     return out
 
 
+def _tolerance(fraction: float, n: int) -> float:
+    """:data:`FLAT_ADV`, or twice the binomial standard error (points) of an accuracy
+    ``fraction`` measured on ``n`` images if that is larger."""
+    return max(FLAT_ADV, 2 * 100 * (fraction * (1 - fraction) / n) ** 0.5) if n else FLAT_ADV
+
+
 def adv_tolerance(record: dict) -> float:
     """How far (points) the curve's PGD-10 accuracy may move in the last epoch and still count as
     settled: :data:`FLAT_ADV`, or twice the binomial standard error of the last point on the
@@ -59,22 +66,13 @@ def adv_tolerance(record: dict) -> float:
     history = record.get("provenance", {}).get("history", [])
     n = (history[-1].get("curve", {}).get("evaluated_on", {}).get("adv_test_acc") if history else None) or 0
     points = curve(record)
-    if not n or not points:
-        return FLAT_ADV
-    p = points[-1]["adv_test_acc"] / 100
-    return max(FLAT_ADV, 2 * 100 * (p * (1 - p) / n) ** 0.5)
+    return _tolerance(points[-1]["adv_test_acc"] / 100, n) if points else FLAT_ADV
 
 
 def _identity(config: dict, *drop: str) -> str:
     import json
 
     return json.dumps({k: v for k, v in config.items() if k not in drop}, sort_keys=True, default=str)
-
-
-def _lr_by_epoch(config: dict, epochs: int) -> list[float]:
-    from rll.train import lr_by_epoch
-
-    return lr_by_epoch(config, epochs)
 
 
 def _revision(record: dict):
@@ -88,13 +86,13 @@ def continuation(record: dict, records: list[dict]) -> dict | None:
     c = record["config"]
     e = c["epochs"]
     want = _identity(c, "epochs", "milestones", "attack")
-    rates = _lr_by_epoch(c, e)
+    rates = lr_by_epoch(c, e)
     for r in records:
         rc = r["config"]
         if (rc["epochs"] == e + 1 and rc.get("attack") == "pgd" and _revision(r) == _revision(record)
                 and _runtime(r) == _runtime(record)
                 and _identity(rc, "epochs", "milestones", "attack") == want
-                and _lr_by_epoch(rc, e + 1) == rates + rates[-1:]):
+                and lr_by_epoch(rc, e + 1) == rates + rates[-1:]):
             return r
     return None
 
@@ -112,10 +110,6 @@ def _same_run(record: dict, records: list[dict], attack: str = "pgd") -> dict:
     want = _identity(record["config"], "attack")
     return next((r for r in records if r["config"].get("attack") == attack
                  and _identity(r["config"], "attack") == want and _revision(r) == _revision(record)), record)
-
-
-def _tolerance(fraction: float, n: int) -> float:
-    return max(FLAT_ADV, 2 * 100 * (fraction * (1 - fraction) / n) ** 0.5) if n else FLAT_ADV
 
 
 def converged(record: dict, longer: dict | None = None) -> tuple[bool | None, str]:

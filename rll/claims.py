@@ -61,7 +61,9 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
     """A record of the current fidelity revision and, with ``table_budget``, at its dataset's
     table budget (if the dataset has one)."""
     c = record["config"]
-    if record.get("provenance", {}).get("fidelity_revision") != FIDELITY_REVISION:
+    from rll.train import is_current
+
+    if not is_current(record):
         return False
     if not table_budget:
         return True

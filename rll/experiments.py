@@ -871,9 +871,10 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     """What :func:`run_sweep` would do with each configuration: ``(config, status)`` with
     status ``stored``, ``claimed by <owner>`` (another worker trains it now), ``missing
     <attacks>`` (trained, some attacks' records absent: the sweep evaluates them), ``to train``
-    (``... again`` when an older fidelity revision's record is stored) or, given ``checkpoint_dir``, ``to train from the N-epoch checkpoint`` (a shorter run's
-    epochs are this one's first: :func:`rll.train.shorter_checkpoint`).  ``python -m rll sweep
-    --dry-run`` prints it."""
+    (``... again`` when an older fidelity revision's record is stored) or, given
+    ``checkpoint_dir``, ``to train from the N-epoch checkpoint`` (a shorter run's epochs are this
+    one's first: :func:`rll.train.shorter_checkpoint`).  ``python -m rll sweep --dry-run``
+    prints it."""
     from rll.results import ResultsStore
     from rll.train import shorter_checkpoint
 
