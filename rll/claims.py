@@ -10,8 +10,9 @@ over seeds), with the evidence that decided it.
 
 Our rows are the current fidelity revision's runs (:data:`rll.losses.FIDELITY_REVISION`) at each
 dataset's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a dataset without
-one); a seed whose model collapsed to chance level is named and left out before the seeds are
-averaged.
+one) — except a row still moving there, which is judged where it settles, trained longer at the
+final rate (:func:`rll.budget.settled_run`, rll's choice, named in the evidence); a seed whose
+model collapsed to chance level is named and left out before the seeds are averaged.
 """
 from __future__ import annotations
 
@@ -75,10 +76,38 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
 def _rows_from_records(records: list[dict], **match) -> list[dict]:
     """Rows of the Section 5 tables' current runs (:func:`rll.experiments.is_table_run`,
     :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
-    other budgets, older fidelity revisions) never enter a table claim."""
-    return [_row(r, records) for r in records
-            if all(r["config"].get(k) == v for k, v in match.items()) and experiments.is_table_run(r["config"])
-            and current(r)]
+    other budgets, older fidelity revisions) never enter a table claim.  A row still moving at
+    the table budget is replaced by its run at the budget where it settles
+    (:func:`rll.budget.settled_run`, rll's choice), marked ``table_epochs`` and
+    ``table_convergence``."""
+    from rll.budget import settled_run
+
+    pairs = []
+    for r in records:
+        if not (all(r["config"].get(k) == v for k, v in match.items()) and experiments.is_table_run(r["config"])
+                and current(r)):
+            continue
+        row = _row(r, records)
+        longer = settled_run(r, records) if row["converged"] is False else None
+        pairs.append((row, _row(longer, records) | {"table_epochs": row["epochs"], "table_convergence": row["convergence"]}
+                      if longer is not None else None))
+    # A row's seeds move together: all to where they settle, or none (no mixed budgets in a mean).
+    by_row: dict = {}
+    for row, settled in pairs:
+        by_row.setdefault(_row_key(row), []).append(settled)
+    return [settled if all(s is not None for s in by_row[_row_key(row)]) else row for row, settled in pairs]
+
+
+def _row_key(r: dict) -> tuple:
+    return r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r["dropout"], r["attack"]
+
+
+def _settled_note(rows: list[dict]) -> str:
+    """Which rows are judged at a longer budget than the table's (:func:`_rows_from_records`)."""
+    moved = sorted({f"{r['dataset']}/{_label(r)} at {r['epochs']} epochs (still moving at {r['table_epochs']})"
+                    for r in rows if r.get("table_epochs")})
+    return ("judged where they settle, the same runs trained longer at the final rate (rll's choice): "
+            + ", ".join(moved)) if moved else ""
 
 
 def _mean_by_row(rows: list[dict]) -> list[dict]:
@@ -87,8 +116,7 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
     when every seed converged, false when any is still moving, None (untested) otherwise."""
     groups: dict = {}
     for r in rows:
-        key = (r["dataset"], r["model"], r["method"], tuple(sorted(r["params"].items())), r["dropout"])
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(_row_key(r)[:5], []).append(r)
     out = []
     for key, rs in groups.items():
         merged = dict(rs[0])
@@ -121,6 +149,7 @@ def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, s
     untested (:func:`rll.budget.run_convergence`) the verdict becomes :data:`INCONCLUSIVE`, the
     computed one kept in the evidence."""
     moving, untested = _unconverged(rows)
+    evidence = "; ".join(x for x in (_settled_note(rows), evidence) if x)
     if verdict == NOT_RUN or not (moving or untested):
         return verdict, evidence
     why = []
@@ -148,7 +177,13 @@ def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "pap
         state = {True: "converged", False: "still moving", None: "untested"}[merged["converged"]]
         why = next((r["convergence"] for r in mine if r["converged"] is merged["converged"]), mine[0]["convergence"])
         why = why.removeprefix(f"{state}: ")
-        out.append(f"{_label(merged)} ({len(mine)} seed{'s' if len(mine) > 1 else ''}): {state} — {why}")
+        seeds = f"{len(mine)} seed{'s' if len(mine) > 1 else ''}"
+        if merged.get("table_epochs"):
+            out.append(f"{_label(merged)} ({seeds}): still moving at {merged['table_epochs']} epochs — "
+                       f"{mine[0]['table_convergence']}; {state} at {merged['epochs']} epochs — {why}; "
+                       f"the verdicts use the {merged['epochs']}-epoch runs (rll's choice)")
+            continue
+        out.append(f"{_label(merged)} ({seeds}): {state} — {why}")
     return out
 
 

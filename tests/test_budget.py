@@ -159,3 +159,44 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
     assert by.loc["natural", "train s (median)"] == 100.0 and by.loc["at", "evaluation s, PGD-10 only (median)"] == 100.0
     # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
     assert hours > 0 and np.isfinite(hours)
+
+
+def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_every_seed_or_none(tmp_path):
+    """GR at 34k x 3 moves 1.3 PGD points in a fourth epoch and settles at 4 epochs: the
+    verdicts judge it on its 4-epoch runs — only when every seed has one (no mixed budgets in a
+    mean), and the evidence says so."""
+    from rll import claims
+
+    store = ResultsStore(tmp_path)
+    rates = lambda e: [0.0064, 0.0064] + [0.00064] * (e - 2)  # noqa: E731
+    gr = {}
+    for seed in (0, 1):
+        gr[seed] = _record(store, "gr", 34000, 3, (2,), [93.0, 96.0, 97.0], [75.0, 85.0, 87.6], rates=rates(3), seed=seed)
+    gr4 = _record(store, "gr", 34000, 4, (2,), [93.0, 96.0, 97.0, 97.2], [75.0, 85.0, 87.6, 89.0], rates=rates(4))
+    _record(store, "gr", 34000, 5, (2,), [93.0, 96.0, 97.0, 97.2, 97.2], [75.0, 85.0, 87.6, 89.0, 88.8], rates=rates(5))
+    records = store.records()
+    assert budget.run_convergence(gr[0], records)[0] is False
+    assert budget.settled_run(gr[0], records)["config"] == gr4["config"]
+    assert budget.settled_run(gr4, records)["config"] == gr4["config"]
+    # seed 1 has no 4-epoch run (seed 0's 5-epoch run does not stand in for it): both seeds stay at 3 epochs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(claims.experiments, "TABLE_BUDGETS", {"mnist": {"train_size": 34000, "epochs": 3, "milestones": (2,)}})
+        rows = claims._rows_from_records(records, attack="pgd")
+        assert sorted((r["seed"], r["epochs"]) for r in rows) == [(0, 3), (1, 3)]
+        assert claims._precondition(claims._mean_by_row(rows), "holds", "e")[0] == claims.INCONCLUSIVE
+        # with seed 1's 4-epoch run (its own last epoch at the final rate is flat) both move
+        _record(store, "gr", 34000, 4, (2,), [93.0, 96.0, 97.0, 97.1], [75.0, 85.0, 87.6, 88.7], rates=rates(4), seed=1)
+        records = store.records()
+        rows = claims._rows_from_records(records, attack="pgd")
+        assert sorted((r["seed"], r["epochs"], r["table_epochs"]) for r in rows) == [(0, 4, 3), (1, 4, 3)]
+        verdict, evidence = claims._precondition(claims._mean_by_row(rows), "holds", "e")
+        assert verdict == "holds" and evidence.startswith("judged where they settle") and "GR at 4 epochs (still moving at 3)" in evidence
+        (line,) = claims.convergence_lines(records, dataset="mnist")
+        assert line.startswith("cnn2 GR (2 seeds): still moving at 3 epochs — one more epoch at the final rate moved clean +0.20")
+        assert "converged at 4 epochs" in line and line.endswith("the verdicts use the 4-epoch runs (rll's choice)")
+    # a chain that never settles in the store gives no settled run (its 4-epoch run's own last
+    # epoch, at the final rate, still moves 3.4 points)
+    lone = ResultsStore(tmp_path / "lone")
+    r3 = _record(lone, "gr", 34000, 3, (2,), [93.0, 96.0, 97.0], [75.0, 85.0, 87.6], rates=rates(3))
+    _record(lone, "gr", 34000, 4, (2,), [93.0, 96.0, 97.0, 97.2], [75.0, 85.0, 87.6, 91.0], rates=rates(4))
+    assert budget.settled_run(r3, lone.records()) is None
