@@ -475,11 +475,12 @@ def is_table_run(config: dict) -> bool:
 
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
                  data_root=None, device=None, checkpoint_dir=None, progress: bool = True,
-                 checksums=None) -> list[tuple]:
+                 checksums=None, curve_images: int | None = None) -> list[tuple]:
     """Pair each configuration with its stored record; with ``train_missing`` train (and
     store) the ones the store lacks first, checking the data against ``checksums``
-    (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`).  Returns
-    ``[(config, record or None), ...]``."""
+    (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping learning
+    curves on ``curve_images`` test images (:func:`rll.train.train`; the convergence test
+    of the verdicts reads them).  Returns ``[(config, record or None), ...]``."""
     from rll.results import ResultsStore
     from rll.train import is_current, train
 
@@ -491,7 +492,7 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
         if train_missing and not is_current(record):    # absent, or an older fidelity revision's
             record = train(config, data_root=data_root, results_dir=results_dir, device=device,
                            checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress,
-                           checksums=checksums)
+                           checksums=checksums, curve_images=curve_images)
         out.append((config, record))
     return out
 
@@ -974,7 +975,7 @@ def is_proof_of_concept_run(config: dict) -> bool:
 def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs=None, seeds=(0,),
                                   fidelity: str = "paper", train_size=None, test_size=None,
                                   test_split: str = "test", lr=None, device=None, data_root=None,
-                                  train_missing: bool = False) -> list:
+                                  train_missing: bool = False, curve_images=None) -> list:
     """Validate the proof-of-concept notebook's parameters (one readable ``ValueError``
     naming the valid choices) and return its configurations."""
     if isinstance(datasets, str) or (datasets is not None and not list(datasets)):
@@ -988,6 +989,9 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
         raise ValueError(f"control must be True or False, got {control!r}")
     _check_run_params(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing, device=device,
                       data_root=data_root, default_epochs="Table 7's")
+    from rll.train import check_curve_images
+
+    check_curve_images(curve_images)
     configs = proof_of_concept_configs(datasets=datasets, control=control, seeds=tuple(seeds), epochs=epochs,
                                        fidelity=fidelity, train_size=train_size, test_size=test_size,
                                        test_split=test_split, lr=lr)

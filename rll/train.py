@@ -800,8 +800,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     attacks = _check_attacks(config, attacks)
     plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
-    if curve_images is not None and (not _is_int(curve_images) or curve_images < 2):
-        raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
+    check_curve_images(curve_images)
     rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
     store = ResultsStore(results_dir)
     group, device = rdist.join(device)                 # under torchrun: this process's rank and GPU
@@ -856,6 +855,12 @@ def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) 
         return None
     records[0]["path"] = str(store.path(config))
     return records[0]
+
+
+def check_curve_images(curve_images) -> None:
+    """``curve_images`` (learning curves' PGD-10 images per epoch) is None or an integer ≥ 2."""
+    if curve_images is not None and (not _is_int(curve_images) or curve_images < 2):
+        raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
 
 
 def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -> None:

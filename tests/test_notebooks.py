@@ -224,6 +224,7 @@ def test_table4_rejects_bad_dropouts_through_papermill(tmp_path):
     ({"datasets": ["imagenet"]}, "valid choices: mnist, svhn, cifar10"),
     ({"control": "no"}, "control must be True or False"),
     ({"seeds": []}, "seeds must be a non-empty list"),
+    ({"curve_images": 1}, "curve_images must be an integer >= 2 or None, got 1"),
 ])
 def test_proof_of_concept_rejects_bad_parameters_through_papermill(tmp_path, params, message):
     with pytest.raises(papermill.PapermillExecutionError) as err:
@@ -241,6 +242,8 @@ def test_proof_of_concept_trains_with_and_without_the_test_set(tmp_path, data_ro
     assert sorted((r["config"]["seed"], r["config"].get("train_with_test", False)) for r in records) == [
         (0, False), (0, True), (1, False), (1, True)]
     assert sorted(r["provenance"]["n_trained_on"] for r in records) == [64, 64, 96, 96]
+    # every trained run keeps its learning curve (the claim's convergence test reads it)
+    assert all("curve" in h for r in records for h in r["provenance"]["history"])
     text = _outputs_text(nb)
     assert "with test set" in text and "1 epochs (paper: 40)" in text and "(trained on both)" in text
     # two seeds: both value columns show their spread over seeds, the control in its own column
