@@ -2,6 +2,7 @@
 
     python benchmarks/training.py                                # CPU: CNN2 and WRN-16-4
     python benchmarks/training.py --device cuda --steps 50       # adds bf16/channels-last/compile
+    python benchmarks/training.py --threads-vs-processes 2       # how a sweep should use 2 cores
 
 For each model and method (natural, AT with PGD-10, TRADES) it times optimiser steps of
 
@@ -159,6 +160,55 @@ def best_of(loops: dict, warmup: int, steps: int, repeats: int) -> dict:
     return best
 
 
+def _process_worker(method: str, steps: int, warmup: int, rounds: int, barrier, out) -> None:
+    """One single-threaded sweep worker: rll's CNN2 loop (channels-last, as the CPU sweeps run),
+    each timed round started together with the other workers' (``barrier``)."""
+    torch.set_num_threads(1)
+    shape, eps, pad, _ = MODELS["cnn2"]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1024, *shape), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (1024,), generator=g)
+    run = our_loop("cnn2", method, x, y, eps=eps, pad=pad, device=torch.device("cpu"), batch=64,
+                   channels_last=True)
+    run(warmup)
+    for _ in range(rounds):
+        barrier.wait()
+        out.put(run(steps))
+
+
+def threads_vs_processes(method: str, cores: int, *, steps: int, warmup: int, repeats: int) -> tuple[float, float]:
+    """CNN2 training throughput (images/s, all cores together) of one process with ``cores``
+    intra-op threads against ``cores`` processes with one thread each, training side by side
+    (how a sweep runs its workers); rounds alternate, best kept."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(cores + 1), ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(method, steps, warmup, repeats, barrier, out))
+             for _ in range(cores)]
+    for p in procs:
+        p.start()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(cores)
+    shape, eps, pad, _ = MODELS["cnn2"]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (1024, *shape), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (1024,), generator=g)
+    run = our_loop("cnn2", method, x, y, eps=eps, pad=pad, device=torch.device("cpu"), batch=64, channels_last=True)
+    run(warmup)
+    best_threads = best_processes = 0.0
+    try:
+        for _ in range(repeats):
+            best_threads = max(best_threads, run(steps))        # the workers wait at the barrier meanwhile
+            barrier.wait()
+            best_processes = max(best_processes, sum(out.get(timeout=600) for _ in procs))
+    finally:
+        torch.set_num_threads(threads_before)
+        for p in procs:
+            p.join(timeout=60)
+    return best_threads, best_processes
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -174,7 +224,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", type=int, default=1024, help="size of the synthetic training set")
     ap.add_argument("--workers", type=int, default=0, help="reference DataLoader workers (released: 4)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--threads-vs-processes", type=int, metavar="CORES", default=None,
+                    help="instead: CNN2 images/s of one process with CORES threads against CORES "
+                         "one-thread processes side by side (how the sweeps use the cores)")
     args = ap.parse_args(argv)
+    if args.threads_vs_processes:
+        cores = args.threads_vs_processes
+        print(f"cpu {platform.processor() or 'cpu'}, torch {torch.__version__}, cpus {os.cpu_count()}, "
+              f"CNN2, batch 64, channels-last, {cores} cores")
+        print(f"| method | 1 process × {cores} threads img/s | {cores} processes × 1 thread img/s (sum) | processes / threads |")
+        print("|---|---:|---:|---:|")
+        for method in args.methods:
+            steps = args.steps or (20 if method == "natural" else 5)
+            t, p = threads_vs_processes(method, cores, steps=steps, warmup=args.warmup or 2, repeats=args.repeats or 3)
+            print(f"| {method} | {t:.1f} | {p:.1f} | {p / t:.2f} |", flush=True)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
