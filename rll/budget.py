@@ -180,8 +180,8 @@ def settled_run(record: dict, records: list[dict]) -> dict | None:
     for _ in range(8):
         ok, _why = run_convergence(run, records)
         if ok:
-            return run if run["config"].get("attack") == attack else (
-                found if (found := _same_run(run, records, attack))["config"].get("attack") == attack else None)
+            found = _same_run(run, records, attack)
+            return found if found["config"].get("attack") == attack else None
         if ok is None:
             return None
         run = continuation(_same_run(run, records), records)
