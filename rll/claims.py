@@ -73,11 +73,11 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
         (list(v) if isinstance(v, tuple) else v) == c.get(k) for k, v in want.items())
 
 
-def _rows_from_records(records: list[dict], **match) -> list[dict]:
+def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> list[dict]:
     """Rows of the Section 5 tables' current runs (:func:`rll.experiments.is_table_run`,
     :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
-    other budgets, older fidelity revisions) never enter a table claim.  A row still moving at
-    the table budget is replaced by its run at the budget where it settles
+    other budgets, older fidelity revisions) never enter a table claim.  With ``settle``, a row
+    still moving at the table budget is replaced by its run at the budget where it settles
     (:func:`rll.budget.settled_run`, rll's choice), marked ``table_epochs`` and
     ``table_convergence``."""
     from rll.budget import settled_run
@@ -88,7 +88,7 @@ def _rows_from_records(records: list[dict], **match) -> list[dict]:
                 and current(r)):
             continue
         row = _row(r, records)
-        longer = settled_run(r, records) if row["converged"] is False else None
+        longer = settled_run(r, records) if settle and row["converged"] is False else None
         pairs.append((row, _row(longer, records) | {"table_epochs": row["epochs"], "table_convergence": row["convergence"]}
                       if longer is not None else None))
     # A row's seeds move together: all to where they settle, or none (no mixed budgets in a mean).
@@ -458,8 +458,10 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
         a, ea = _precondition(mt_ours, *judge(mt_ours))
         b, eb = judge(mt_paper)
         out.append(Verdict(claim, "D.1, Tables 9–13", a, "; ".join(x for x in (ea, mt_note) if x), b, eb))
-    pgd_seeds, _ = _drop_collapsed(_rows_from_records(run_records, attack="pgd", fidelity="paper"))
-    mt_seeds, mt_seed_note = _drop_collapsed(_rows_from_records(run_records, attack="mt", fidelity="paper"))
+    # one model under both attacks, whether or not it converged (this claim has no precondition)
+    pgd_seeds, _ = _drop_collapsed(_rows_from_records(run_records, settle=False, attack="pgd", fidelity="paper"))
+    mt_seeds, mt_seed_note = _drop_collapsed(_rows_from_records(run_records, settle=False, attack="mt",
+                                                                fidelity="paper"))
     a, ea = judge_mt_stronger(pgd_seeds, mt_seeds)
     ea = "; ".join(x for x in (ea, mt_seed_note) if x)
     b, eb = judge_mt_stronger(_paper_rows(("table2", "table3")) + _paper_rows(("table4",)),

@@ -189,6 +189,8 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
         records = store.records()
         rows = claims._rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"], r["table_epochs"]) for r in rows) == [(0, 4, 3), (1, 4, 3)]
+        # a claim without the precondition (MT stronger than PGD, model by model) keeps the table's runs
+        assert sorted(r["epochs"] for r in claims._rows_from_records(records, settle=False, attack="pgd")) == [3, 3]
         verdict, evidence = claims._precondition(claims._mean_by_row(rows), "holds", "e")
         assert verdict == "holds" and evidence.startswith("judged where they settle") and "GR at 4 epochs (still moving at 3)" in evidence
         (line,) = claims.convergence_lines(records, dataset="mnist")
