@@ -168,6 +168,19 @@ def run_convergence(record: dict, records: list[dict]) -> tuple[bool | None, str
     return ok, why
 
 
+def longer_run(record: dict, records: list[dict], epochs: int) -> dict | None:
+    """The record (under ``record``'s attack) of ``record``'s run trained to ``epochs`` at its
+    final rate — found by following :func:`continuation` one epoch at a time — or None."""
+    attack = record["config"].get("attack", "pgd")
+    run = record
+    while run is not None and run["config"]["epochs"] < epochs:
+        run = continuation(_same_run(run, records), records)
+    if run is None or run["config"]["epochs"] != epochs:
+        return None
+    found = _same_run(run, records, attack)
+    return found if found["config"].get("attack") == attack else None
+
+
 def settled_run(record: dict, records: list[dict]) -> dict | None:
     """The record (under ``record``'s attack) of the shortest run, in ``record``'s chain of
     one-epoch-longer continuations (:func:`continuation`), that passes :func:`run_convergence`;
@@ -175,19 +188,34 @@ def settled_run(record: dict, records: list[dict]) -> dict | None:
     settled run has no record under that attack.  rll's choice, for the verdicts: a row still
     moving at the table budget is judged at the budget where it settles, the same configuration
     trained longer at its final rate (the paper trains every row to its own schedule's end)."""
-    attack = record["config"].get("attack", "pgd")
     run = record
     for _ in range(8):
         ok, _why = run_convergence(run, records)
         if ok:
-            found = _same_run(run, records, attack)
-            return found if found["config"].get("attack") == attack else None
+            return longer_run(record, records, run["config"]["epochs"])
         if ok is None:
             return None
         run = continuation(_same_run(run, records), records)
         if run is None:
             return None
     return None
+
+
+def settled_row(row_records: list[dict], records: list[dict]) -> list[dict] | None:
+    """The seeds of one table row moved to where the row settles: when any seed is still moving
+    (:func:`run_convergence`), the budget at which every seed has settled (the most epochs of
+    their :func:`settled_run`), each seed's run at that budget, all passing the test; None when
+    no seed moves or some seed lacks such a run (a mean never mixes budgets)."""
+    if not any(run_convergence(r, records)[0] is False for r in row_records):
+        return None
+    settled = [settled_run(r, records) for r in row_records]
+    if any(s is None for s in settled):
+        return None
+    epochs = max(s["config"]["epochs"] for s in settled)
+    moved = [longer_run(r, records, epochs) for r in row_records]
+    if any(m is None or run_convergence(m, records)[0] is not True for m in moved):
+        return None
+    return moved
 
 
 def image_epochs(config: dict) -> int:
@@ -361,4 +389,4 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
 __all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
            "cheapest_qualifying", "table_cost",
-           "continuation", "converged", "run_convergence", "settled_run", "curve", "image_epochs"]
+           "continuation", "converged", "run_convergence", "settled_run", "settled_row", "longer_run", "curve", "image_epochs"]

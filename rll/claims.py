@@ -78,24 +78,22 @@ def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> 
     :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
     other budgets, older fidelity revisions) never enter a table claim.  With ``settle``, a row
     still moving at the table budget is replaced by its run at the budget where it settles
-    (:func:`rll.budget.settled_run`, rll's choice), marked ``table_epochs`` and
-    ``table_convergence``."""
-    from rll.budget import settled_run
+    (:func:`rll.budget.settled_row`: every seed of it, or none; rll's choice), marked
+    ``table_epochs`` and ``table_convergence``."""
+    from rll.budget import settled_row
 
-    pairs = []
-    for r in records:
-        if not (all(r["config"].get(k) == v for k, v in match.items()) and experiments.is_table_run(r["config"])
-                and current(r)):
-            continue
-        row = _row(r, records)
-        longer = settled_run(r, records) if settle and row["converged"] is False else None
-        pairs.append((row, _row(longer, records) | {"table_epochs": row["epochs"], "table_convergence": row["convergence"]}
-                      if longer is not None else None))
-    # A row's seeds move together: all to where they settle, or none (no mixed budgets in a mean).
-    by_row: dict = {}
-    for row, settled in pairs:
-        by_row.setdefault(_row_key(row), []).append(settled)
-    return [settled if all(s is not None for s in by_row[_row_key(row)]) else row for row, settled in pairs]
+    chosen = [r for r in records if all(r["config"].get(k) == v for k, v in match.items())
+              and experiments.is_table_run(r["config"]) and current(r)]
+    rows = [_row(r, records) for r in chosen]
+    groups: dict = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(_row_key(row), []).append(i)
+    for members in groups.values() if settle else ():
+        moved = settled_row([chosen[i] for i in members], records)
+        for i, longer in zip(members, moved or ()):
+            rows[i] = _row(longer, records) | {"table_epochs": rows[i]["epochs"], "table_converged": rows[i]["converged"],
+                                               "table_convergence": rows[i]["convergence"]}
+    return rows
 
 
 def _row_key(r: dict) -> tuple:
@@ -179,8 +177,10 @@ def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "pap
         why = why.removeprefix(f"{state}: ")
         seeds = f"{len(mine)} seed{'s' if len(mine) > 1 else ''}"
         if merged.get("table_epochs"):
+            moving = [r for r in mine if r["table_converged"] is False]
             out.append(f"{_label(merged)} ({seeds}): still moving at {merged['table_epochs']} epochs — "
-                       f"{mine[0]['table_convergence']}; {state} at {merged['epochs']} epochs — {why}; "
+                       + "; ".join(f"seed {r['seed']}: {r['table_convergence']}" for r in moving)
+                       + f"; {state} at {merged['epochs']} epochs — {why}; "
                        f"the verdicts use the {merged['epochs']}-epoch runs (rll's choice)")
             continue
         out.append(f"{_label(merged)} ({seeds}): {state} — {why}")
@@ -266,10 +266,11 @@ def judge_robust_smoothest(rows: list[dict]) -> tuple[str, str]:
         ok_lip = _ordered(bo_lip[LIPSCHITZ] - wr_lip[LIPSCHITZ], spread_lip)
         verdicts.append(None if None in (ok_adv, ok_lip) and False not in (ok_adv, ok_lip) else
                         (ok_adv is True and ok_lip is True))
-        evidence.append(f"{ds}/{model}: weakest robust row adv {wr_adv['adv_test_acc']:.1f}% vs best other "
-                        f"{bo_adv['adv_test_acc']:.1f}%{_spread_note(spread_adv)}; least smooth robust row Lipschitz "
-                        f"(released estimator) {wr_lip[LIPSCHITZ]:.2f} vs smoothest other {bo_lip[LIPSCHITZ]:.2f}"
-                        f"{_spread_note(spread_lip)}")
+        name = lambda r: experiments.method_label(r["method"], r.get("params") or {})  # noqa: E731
+        evidence.append(f"{ds}/{model}: weakest robust row ({name(wr_adv)}) adv {wr_adv['adv_test_acc']:.1f}% vs best "
+                        f"other ({name(bo_adv)}) {bo_adv['adv_test_acc']:.1f}%{_spread_note(spread_adv)}; least smooth "
+                        f"robust row ({name(wr_lip)}) Lipschitz (released estimator) {wr_lip[LIPSCHITZ]:.2f} vs smoothest "
+                        f"other ({name(bo_lip)}) {bo_lip[LIPSCHITZ]:.2f}{_spread_note(spread_lip)}")
     return _combine(verdicts), "; ".join(evidence)
 
 
