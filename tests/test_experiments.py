@@ -146,6 +146,17 @@ def test_claims_on_synthetic_rows():
     assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == claims.FAILS
 
 
+def test_a_comparison_across_a_tables_rows_waits_for_all_of_them():
+    """CNN1 rows land one by one: its block stays out of the robust/smoothest and correlation
+    claims until all ten of Table 2's rows are stored (a collapsed one counts as stored)."""
+    paper = [dict(r) for r in experiments.paper_reference()["table2"]["rows"] if r["model"] == "cnn1"]
+    assert claims._incomplete_blocks(paper, ("table2",)) == {}
+    assert claims._incomplete_blocks(paper[:4], ("table2",)) == {("mnist", "cnn1"): (4, 10)}
+    rows, note = claims._complete(paper[:4] + [dict(paper[0], model="cnn2")],
+                                  claims._incomplete_blocks(paper[:4], ("table2",)))
+    assert [r["model"] for r in rows] == ["cnn2"] and note == "mnist/cnn1 left out until all its rows are stored (4 of 10)"
+
+
 def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
     def row(method, adv, lip, sd=0.0, converged=True):
         return {"dataset": "mnist", "model": "cnn2", "method": method, "params": {}, "dropout": 0.0,
