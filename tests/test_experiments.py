@@ -304,6 +304,13 @@ def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
         == claims.FAILS
     rows = claims._rows_from_records(store.records())
     assert len(rows) == 1 and rows == claims._rows_from_records([store.get(table)])
+    # a run that has not fitted its own training set (which holds the test set) robustly tests
+    # nothing, converged or not: the claim stays inconclusive and says why
+    row = {"dataset": "mnist", "seed": 0, "epochs": 40, "trained_on": 2500, "adv_train_acc": 97.75}
+    verdict, evidence = claims._fitted([row], claims.FAILS, "mnist: 97.80% adversarial")
+    assert verdict == claims.INCONCLUSIVE and "under-fitted" in evidence and "97.75% after 40 epochs on 2500 images" in evidence
+    assert evidence.endswith("would be 'does not hold': mnist: 97.80% adversarial")
+    assert claims._fitted([dict(row, adv_train_acc=99.5)], claims.FAILS, "e") == (claims.FAILS, "e")
 
 
 def test_mt_stronger_pairs_the_same_model_per_seed():
