@@ -38,6 +38,7 @@ NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
 FLAT_CLEAN = 0.5     # points of clean accuracy the last epoch may still add (or lose)
 FLAT_ADV = 1.0       # points of PGD-10 accuracy the last epoch may still move (at least 2 standard errors)
+MAX_EXTRA_EPOCHS = 8  # how many epochs beyond the table's a row may take to settle (settled_run)
 #: Training-split sizes, for runs on the whole split.
 TRAIN_SPLIT_SIZE = {"mnist": 60000, "cifar10": 50000, "svhn": 73257}
 
@@ -189,7 +190,7 @@ def settled_run(record: dict, records: list[dict]) -> dict | None:
     moving at the table budget is judged at the budget where it settles, the same configuration
     trained longer at its final rate (the paper trains every row to its own schedule's end)."""
     run = record
-    for _ in range(8):
+    for _ in range(MAX_EXTRA_EPOCHS + 1):
         ok, _why = run_convergence(run, records)
         if ok:
             return longer_run(record, records, run["config"]["epochs"])

@@ -10,9 +10,10 @@ over seeds), with the evidence that decided it.
 
 Our rows are the current fidelity revision's runs (:data:`rll.losses.FIDELITY_REVISION`) at each
 dataset's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a dataset without
-one) — except a row still moving there, which is judged where it settles, trained longer at the
-final rate (:func:`rll.budget.settled_run`, rll's choice, named in the evidence); a seed whose
-model collapsed to chance level is named and left out before the seeds are averaged.
+one) — except a row still moving there, which is judged where it settles, every seed trained
+longer at the final rate (:func:`rll.budget.settled_row`, rll's choice, named in the evidence); a
+seed whose model collapsed to chance level is named and left out before the seeds are averaged; a
+comparison across a table's rows waits until all of a block's rows are stored.
 """
 from __future__ import annotations
 
