@@ -38,6 +38,9 @@ NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
 FLAT_CLEAN = 0.5     # points of clean accuracy the last epoch may still add (or lose)
 FLAT_ADV = 1.0       # points of PGD-10 accuracy the last epoch may still move (at least 2 standard errors)
+#: Per dataset, (natural's clean, AT's PGD-10 test accuracy) a model block must reach for the
+#: verdicts to read it: the rule's bars, applied to every model of the dataset.
+TRAINED_BARS = {"mnist": (NATURAL_MIN, AT_MIN)}
 MAX_EXTRA_EPOCHS = 8  # how many epochs beyond the table's a row may take to settle (settled_run)
 #: Training-split sizes, for runs on the whole split.
 TRAIN_SPLIT_SIZE = {"mnist": 60000, "cifar10": 50000, "svhn": 73257}

@@ -143,15 +143,43 @@ def _unconverged(rows: list[dict]) -> tuple[list[str], list[str]]:
             [f"{', '.join(names)} ({why})" for why, names in untested.items()])
 
 
-def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, str]:
-    """A claim about trained models holds only on converged runs: with any row still moving or
-    untested (:func:`rll.budget.run_convergence`) the verdict becomes :data:`INCONCLUSIVE`, the
-    computed one kept in the evidence."""
+def undertrained_blocks(rows: list[dict]) -> dict:
+    """The (dataset, model) blocks of PGD-10 ``rows`` (seeds merged) whose models are not trained
+    well enough to test a claim: below the budget rule's bars (:data:`rll.budget.TRAINED_BARS`),
+    natural's clean or AT's PGD-10 test accuracy.  ``{block: reason}``.  A convergence test
+    passes a run that a small final learning rate barely moves; these bars catch a block whose
+    budget was too short for it (the rule picks the budget on CNN2)."""
+    from rll.budget import TRAINED_BARS
+
+    out = {}
+    for (ds, model), rs in _groups(rows).items():
+        if ds not in TRAINED_BARS:
+            continue
+        natural_min, at_min = TRAINED_BARS[ds]
+        why = [f"natural {r['test_acc']:.2f}% clean < {natural_min:g}" for r in rs
+               if r["method"] == "natural" and r.get("dropout", 0) == 0 and r["test_acc"] < natural_min]
+        why += [f"AT {r['adv_test_acc']:.2f}% PGD-10 < {at_min:g}" for r in rs
+                if r["method"] == "at" and r.get("dropout", 0) == 0 and r["adv_test_acc"] < at_min]
+        if why:
+            out[(ds, model)] = ", ".join(why)
+    return out
+
+
+def _precondition(rows: list[dict], verdict: str, evidence: str, undertrained: dict | None = None) -> tuple[str, str]:
+    """A claim about trained models holds only on converged runs of blocks trained well enough:
+    with any row still moving or untested (:func:`rll.budget.run_convergence`), or a block of
+    ``rows`` in ``undertrained`` (:func:`undertrained_blocks`), the verdict becomes
+    :data:`INCONCLUSIVE`, the computed one kept in the evidence."""
     moving, untested = _unconverged(rows)
+    blocks = {(r["dataset"], r["model"]) for r in rows}
+    under = {b: why for b, why in (undertrained or {}).items() if b in blocks}
     evidence = "; ".join(x for x in (_settled_note(rows), evidence) if x)
-    if verdict == NOT_RUN or not (moving or untested):
+    if verdict == NOT_RUN or not (moving or untested or under):
         return verdict, evidence
     why = []
+    if under:
+        why.append("under-trained (below the budget rule's bars): "
+                   + "; ".join(f"{ds}/{model}: {w}" for (ds, model), w in sorted(under.items())))
     if moving:
         why.append(f"still moving (one more epoch at the final rate, or the last epoch, moved clean or "
                    f"PGD-10 accuracy more than {_flat()}): {', '.join(moving)}")
@@ -163,8 +191,9 @@ def _precondition(rows: list[dict], verdict: str, evidence: str) -> tuple[str, s
 
 def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
     """One line per current table row of ``dataset`` (seeds merged): converged, still moving or
-    untested, with the test that decided it (:func:`rll.budget.run_convergence`) — the
-    precondition of every verdict about trained models, shown under each table."""
+    untested, with the test that decided it (:func:`rll.budget.run_convergence`), then one per
+    model block below the budget rule's bars (:func:`undertrained_blocks`) — the preconditions
+    of every verdict about trained models, shown under each table."""
     rows = _rows_from_records(records, dataset=dataset, attack="pgd", fidelity=fidelity)
     out = []
     order = OTHERS + ROBUST
@@ -185,6 +214,9 @@ def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "pap
                        f"the verdicts use the {merged['epochs']}-epoch runs (rll's choice)")
             continue
         out.append(f"{_label(merged)} ({seeds}): {state} — {why}")
+    for (_, model), why in sorted(undertrained_blocks(_mean_by_row(rows)).items()):
+        out.append(f"{model}: under-trained at this budget — {why} (the budget rule's bars); the verdicts read "
+                   f"this block as inconclusive whatever its convergence test says")
     return out
 
 
@@ -471,6 +503,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
     pgd_ours, pgd_note = _drop_collapsed(pgd_rows)
     pgd_ours = _mean_by_row(pgd_ours)
     pgd_table, pgd_partial = _complete(pgd_ours, _incomplete_blocks(pgd_rows, ("table2", "table3", "table4")))
+    undertrained = undertrained_blocks(pgd_ours)   # judged on PGD-10, for the MT claims too
     mt_rows = _rows_from_records(run_records, attack="mt", fidelity="paper")
     mt_ours, mt_note = _drop_collapsed(mt_rows)
     mt_ours = _mean_by_row(mt_ours)
@@ -493,7 +526,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
             ("Local Lipschitzness is correlated with adversarial accuracy", "5.2", judge_lipschitz_correlates),
             ("The robust methods have larger clean and adversarial generalization gaps than Natural, GR and LLR",
              "5.2", judge_robust_gaps)):
-        a, ea = _precondition(pgd_table, *judge(pgd_table))
+        a, ea = _precondition(pgd_table, *judge(pgd_table), undertrained=undertrained)
         b, eb = judge(pgd_paper)
         out.append(Verdict(claim, section, a, "; ".join(x for x in (ea, pgd_partial, pgd_note) if x), b, eb))
     for metric, words in (("gap", "narrows the clean generalization gap"),
@@ -507,7 +540,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
                           "smoothest", judge_robust_smoothest),
                          ("Under the multi-targeted attack too, local Lipschitzness is correlated with "
                           "adversarial accuracy", judge_lipschitz_correlates)):
-        a, ea = _precondition(mt_table, *judge(mt_table))
+        a, ea = _precondition(mt_table, *judge(mt_table), undertrained=undertrained)
         b, eb = judge(mt_paper)
         out.append(Verdict(claim, "D.1, Tables 9–13", a, "; ".join(x for x in (ea, mt_partial, mt_note) if x), b, eb))
     # one model under both attacks, whether or not it converged (this claim has no precondition)

@@ -157,6 +157,23 @@ def test_a_comparison_across_a_tables_rows_waits_for_all_of_them():
     assert [r["model"] for r in rows] == ["cnn2"] and note == "mnist/cnn1 left out until all its rows are stored (4 of 10)"
 
 
+def test_a_block_below_the_budget_rules_bars_is_under_trained_whatever_its_convergence_test_says():
+    """Natural CNN1 at the CNN2-chosen budget: 96.7% clean, flat at the decayed rate — the
+    block's claims are inconclusive, the MT ones too (judged on the PGD-10 rows)."""
+    def row(model, method, clean, adv):
+        return {"dataset": "mnist", "model": model, "method": method, "params": {}, "dropout": 0.0,
+                "test_acc": clean, "adv_test_acc": adv, "converged": True}
+    rows = [row("cnn1", "natural", 96.69, 82.2), row("cnn1", "at", 98.0, 91.0),
+            row("cnn2", "natural", 98.66, 85.0), row("cnn2", "at", 98.8, 89.5)]
+    under = claims.undertrained_blocks(rows)
+    assert under == {("mnist", "cnn1"): "natural 96.69% clean < 98.5", ("mnist", "cnn2"): "AT 89.50% PGD-10 < 90"}
+    verdict, evidence = claims._precondition(rows[:2], claims.HOLDS, "e", undertrained=under)
+    assert verdict == claims.INCONCLUSIVE and "under-trained (below the budget rule's bars): mnist/cnn1: natural 96.69%" \
+        in evidence and "mnist/cnn2" not in evidence
+    assert claims._precondition(rows[:2], claims.HOLDS, "e", undertrained={}) == (claims.HOLDS, "e")
+    assert claims.undertrained_blocks([dict(r, dataset="cifar10") for r in rows]) == {}   # bars for MNIST only
+
+
 def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
     def row(method, adv, lip, sd=0.0, converged=True):
         return {"dataset": "mnist", "model": "cnn2", "method": method, "params": {}, "dropout": 0.0,
