@@ -292,6 +292,31 @@ def convergence_notes(frame) -> list[str]:
             zip(page["images × epochs"], page["decays after"], page["method"], frame["convergence"])]
 
 
+def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",)) -> list[str]:
+    """For the models the rule was not measured on: one line per seed-0 paper-fidelity natural or
+    AT run (PGD-10 record) of ``dataset`` — its budget, clean and PGD-10 test accuracy against
+    the bar the verdicts hold it to (:data:`TRAINED_BARS`), and its convergence test."""
+    natural_min, at_min = TRAINED_BARS[dataset]
+    out = []
+    latest = {_identity(r["config"]): r for r in records}
+    runs = [r for r in latest.values() if r["config"]["dataset"] == dataset and r["config"]["model"] not in exclude
+            and r["config"]["seed"] == 0 and r["config"]["fidelity"] == "paper" and r["config"]["attack"] == "pgd"
+            and r["config"]["method"] in ("natural", "at")]
+    for r in sorted(runs, key=lambda r: (r["config"]["model"], r["config"]["method"], image_epochs(r["config"]))):
+        c, m = r["config"], r["metrics"]
+        if c["method"] == "natural":
+            value, bar, what = m["test_acc"], natural_min, "clean"
+        else:
+            value, bar, what = m["adv_test_acc"], at_min, "PGD-10"
+        ok, why = run_convergence(r, records)
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        out.append(f"{c['model'].upper()} {label}, {c['train_size'] or 'all':,} images × {c['epochs']} epochs "
+                   f"(decays after {list(c['milestones'])}): {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
+                   f"PGD-10 — {what} {'meets' if value >= bar else 'is below'} the bar of {bar:g} %; "
+                   f"{ {True: 'converged', False: 'still moving', None: 'untested'}[ok]} ({why.removeprefix('untested: ')})")
+    return out
+
+
 def _both(a, b) -> bool | None:
     """Both converged: False if either is still moving, None if either is untested."""
     flags = [None if f is None or (isinstance(f, float) and np.isnan(f)) else bool(f) for f in (a, b)]
@@ -393,4 +418,4 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
 __all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
            "cheapest_qualifying", "table_cost",
-           "continuation", "converged", "run_convergence", "settled_run", "settled_row", "longer_run", "curve", "image_epochs"]
+           "continuation", "converged", "run_convergence", "settled_run", "settled_row", "longer_run", "bar_lines", "curve", "image_epochs"]

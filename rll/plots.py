@@ -341,10 +341,11 @@ def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str 
     return fig
 
 
-def learning_curves(records: list[dict], *, title: str = "learning curves (CNN2, seed 0)"):
+def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | None = None):
     """Clean and PGD-10 test accuracy and the released-estimator Lipschitz constant after every
     epoch (the records' learning curves, :func:`rll.budget.curve`) against training images seen:
-    one colour per budget, one marker per method; the paper's final numbers dotted, labelled."""
+    one colour per budget, one marker per method; the paper's final numbers for ``model``
+    (Table 2) dotted, labelled."""
     from rll import budget, experiments
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
@@ -368,7 +369,7 @@ def learning_curves(records: list[dict], *, title: str = "learning curves (CNN2,
         for ax, (metric, _, _) in zip(axes, metrics):
             ax.plot(seen, [p[metric] for p in points], marker=markers.get(label, "^"), markersize=4, color=color,
                     alpha=0.85, label=f"{label}, {key}")
-    paper = {r["label"]: r for r in experiments.paper_reference()["table2"]["rows"] if r["model"] == "cnn2"}
+    paper = {r["label"]: r for r in experiments.paper_reference()["table2"]["rows"] if r["model"] == model}
     for ax, (_, name, paper_key) in zip(axes, metrics):
         for label in sorted(methods):
             if label in paper:
@@ -380,6 +381,7 @@ def learning_curves(records: list[dict], *, title: str = "learning curves (CNN2,
         ax.set_xlabel("training images seen")
         ax.set_title(name, fontsize=9)
     axes[0].legend(fontsize=6, loc="lower right")
+    title = title or f"learning curves ({model.upper()}, seed 0)"
     fig.suptitle(title + "; dotted: the paper's final number", fontsize=10)
     fig.tight_layout()
     return fig

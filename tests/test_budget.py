@@ -10,8 +10,8 @@ from rll.train import TrainConfig
 
 
 def _record(store, method, train_size, epochs, milestones, clean, adv, *, rates=None, seed=0, attack="pgd",
-            **params):
-    cfg = TrainConfig.from_paper("mnist", "cnn2", method, train_size=train_size, epochs=epochs,
+            model="cnn2", **params):
+    cfg = TrainConfig.from_paper("mnist", model, method, train_size=train_size, epochs=epochs,
                                  milestones=milestones, seed=seed, attack=attack, **params)
     rates = rates or [0.0064] * epochs
     history = [{"epoch": e + 1, "lr": rates[e], "loss": 1.0 / (e + 1),
@@ -208,3 +208,15 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     r3 = _record(lone, "gr", 34000, 3, (2,), [93.0, 96.0, 97.0], [75.0, 85.0, 87.6], rates=rates(3))
     _record(lone, "gr", 34000, 4, (2,), [93.0, 96.0, 97.0, 97.2], [75.0, 85.0, 87.6, 91.0], rates=rates(4))
     assert budget.settled_run(r3, lone.records()) is None
+
+
+def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
+    store = ResultsStore(tmp_path)
+    rates = [0.0064, 0.0064, 0.00064]
+    _record(store, "natural", 34000, 3, (2,), [93.2, 96.3, 96.7], [75.0, 81.7, 82.9], rates=rates, model="cnn1")
+    _record(store, "at", 34000, 3, (2,), [96.0, 97.5, 98.0], [85.0, 89.0, 91.5], rates=rates, model="cnn1")
+    _record(store, "natural", 34000, 3, (2,), [97.0, 98.4, 98.6], [80.0, 82.0, 84.0], rates=rates)   # CNN2: not listed
+    at, natural = budget.bar_lines(store.records())   # sorted by model, then method
+    assert natural.startswith("CNN1 Natural, 34,000 images × 3 epochs (decays after [2]): 96.70 % clean, 82.90 % "
+                              "PGD-10 — clean is below the bar of 98.5 %; untested (")
+    assert "PGD-10 meets the bar of 90 %" in at
