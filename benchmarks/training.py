@@ -73,6 +73,15 @@ class _ReleasedStyleDataset(torch.utils.data.Dataset):
         return img, self.y[i]
 
 
+def synthetic(name: str, images: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``images`` uint8 noise images shaped for model ``name`` and random labels (seed 0): the
+    cost of a step does not depend on the values."""
+    shape = MODELS[name][0]
+    g = torch.Generator().manual_seed(0)
+    return (torch.randint(0, 256, (images, *shape), generator=g, dtype=torch.uint8),
+            torch.randint(0, 10, (images,), generator=g))
+
+
 def reference_loop(model_name: str, method: str, x_u8: torch.Tensor, y: torch.Tensor, *, eps: float,
                    pad: int | None, device: torch.device, batch: int, workers: int):
     """A ``run(steps) -> images/s`` closure over the released-style loop (state kept between calls)."""
@@ -164,10 +173,8 @@ def _process_worker(method: str, steps: int, warmup: int, rounds: int, barrier, 
     """One single-threaded sweep worker: rll's CNN2 loop (channels-last, as the CPU sweeps run),
     each timed round started together with the other workers' (``barrier``)."""
     torch.set_num_threads(1)
-    shape, eps, pad, _ = MODELS["cnn2"]
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (1024, *shape), generator=g, dtype=torch.uint8)
-    y = torch.randint(0, 10, (1024,), generator=g)
+    x, y = synthetic("cnn2", 1024)
+    _, eps, pad, _ = MODELS["cnn2"]
     run = our_loop("cnn2", method, x, y, eps=eps, pad=pad, device=torch.device("cpu"), batch=64,
                    channels_last=True)
     run(warmup)
@@ -190,10 +197,8 @@ def threads_vs_processes(method: str, cores: int, *, steps: int, warmup: int, re
         p.start()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cores)
-    shape, eps, pad, _ = MODELS["cnn2"]
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (1024, *shape), generator=g, dtype=torch.uint8)
-    y = torch.randint(0, 10, (1024,), generator=g)
+    x, y = synthetic("cnn2", 1024)
+    _, eps, pad, _ = MODELS["cnn2"]
     run = our_loop("cnn2", method, x, y, eps=eps, pad=pad, device=torch.device("cpu"), batch=64, channels_last=True)
     run(warmup)
     best_threads = best_processes = 0.0
@@ -259,10 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     print(head)
     print(sep)
     for name in args.models:
-        shape, eps, pad, _ = MODELS[name]
-        g = torch.Generator().manual_seed(0)
-        x = torch.randint(0, 256, (args.images, *shape), generator=g, dtype=torch.uint8)
-        y = torch.randint(0, 10, (args.images,), generator=g)
+        x, y = synthetic(name, args.images)
+        _, eps, pad, _ = MODELS[name]
         for method in args.methods:
             steps = args.steps
             small = not name.startswith("wrn")
