@@ -292,11 +292,24 @@ def convergence_notes(frame) -> list[str]:
             zip(page["images × epochs"], page["decays after"], page["method"], frame["convergence"])]
 
 
+def against_bar(row: dict, dataset: str = "mnist") -> tuple[float, float, str] | None:
+    """The number a natural or AT row (``method`` and its metrics) is held to, its bar
+    (:data:`TRAINED_BARS`) and what it measures: natural's clean, AT's PGD-10 test accuracy; None
+    for other methods or a dataset without bars."""
+    if dataset not in TRAINED_BARS or row.get("dropout", 0):
+        return None
+    natural_min, at_min = TRAINED_BARS[dataset]
+    if row["method"] == "natural":
+        return row["test_acc"], natural_min, "clean"
+    if row["method"] == "at":
+        return row["adv_test_acc"], at_min, "PGD-10"
+    return None
+
+
 def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",)) -> list[str]:
     """For the models the rule was not measured on: one line per seed-0 paper-fidelity natural or
     AT run (PGD-10 record) of ``dataset`` — its budget, clean and PGD-10 test accuracy against
     the bar the verdicts hold it to (:data:`TRAINED_BARS`), and its convergence test."""
-    natural_min, at_min = TRAINED_BARS[dataset]
     out = []
     latest = {_identity(r["config"]): r for r in records}
     runs = [r for r in latest.values() if r["config"]["dataset"] == dataset and r["config"]["model"] not in exclude
@@ -304,10 +317,7 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
             and r["config"]["method"] in ("natural", "at")]
     for r in sorted(runs, key=lambda r: (r["config"]["model"], r["config"]["method"], image_epochs(r["config"]))):
         c, m = r["config"], r["metrics"]
-        if c["method"] == "natural":
-            value, bar, what = m["test_acc"], natural_min, "clean"
-        else:
-            value, bar, what = m["adv_test_acc"], at_min, "PGD-10"
+        value, bar, what = against_bar({"method": c["method"], **m}, dataset)
         ok, why = run_convergence(r, records)
         label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
         out.append(f"{c['model'].upper()} {label}, {c['train_size'] or 'all':,} images × {c['epochs']} epochs "
@@ -418,4 +428,4 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
 __all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
            "cheapest_qualifying", "table_cost",
-           "continuation", "converged", "run_convergence", "settled_run", "settled_row", "longer_run", "bar_lines", "curve", "image_epochs"]
+           "continuation", "converged", "run_convergence", "settled_run", "settled_row", "longer_run", "against_bar", "bar_lines", "curve", "image_epochs"]

@@ -149,17 +149,16 @@ def undertrained_blocks(rows: list[dict]) -> dict:
     natural's clean or AT's PGD-10 test accuracy.  ``{block: reason}``.  A convergence test
     passes a run that a small final learning rate barely moves; these bars catch a block whose
     budget was too short for it (the rule picks the budget on CNN2)."""
-    from rll.budget import TRAINED_BARS
+    from rll.budget import against_bar
 
     out = {}
     for (ds, model), rs in _groups(rows).items():
-        if ds not in TRAINED_BARS:
-            continue
-        natural_min, at_min = TRAINED_BARS[ds]
-        why = [f"natural {r['test_acc']:.2f}% clean < {natural_min:g}" for r in rs
-               if r["method"] == "natural" and r.get("dropout", 0) == 0 and r["test_acc"] < natural_min]
-        why += [f"AT {r['adv_test_acc']:.2f}% PGD-10 < {at_min:g}" for r in rs
-                if r["method"] == "at" and r.get("dropout", 0) == 0 and r["adv_test_acc"] < at_min]
+        why = []
+        for r in rs:
+            held = against_bar(r, ds)
+            if held is not None and held[0] < held[1]:
+                value, bar, what = held
+                why.append(f"{'AT' if r['method'] == 'at' else r['method']} {value:.2f}% {what} < {bar:g}")
         if why:
             out[(ds, model)] = ", ".join(why)
     return out
