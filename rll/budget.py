@@ -308,8 +308,9 @@ def against_bar(row: dict, dataset: str = "mnist") -> tuple[float, float, str] |
 
 def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",)) -> list[str]:
     """For the models the rule was not measured on: one line per seed-0 paper-fidelity natural or
-    AT run (PGD-10 record) of ``dataset`` — its budget, clean and PGD-10 test accuracy against
-    the bar the verdicts hold it to (:data:`TRAINED_BARS`), and its convergence test."""
+    AT run (PGD-10 record) of ``dataset`` — its budget (marked when it is the model's table
+    budget), clean and PGD-10 test accuracy against the bar the verdicts hold it to
+    (:data:`TRAINED_BARS`), and its convergence test."""
     out = []
     latest = {_identity(r["config"]): r for r in records}
     runs = [r for r in latest.values() if r["config"]["dataset"] == dataset and r["config"]["model"] not in exclude
@@ -320,8 +321,9 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
         value, bar, what = against_bar({"method": c["method"], **m}, dataset)
         ok, why = run_convergence(r, records)
         label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        table = " (its table budget)" if experiments.at_budget(c, experiments.model_budget(dataset, c["model"])) else ""
         out.append(f"{c['model'].upper()} {label}, {c['train_size'] or 'all':,} images × {c['epochs']} epochs "
-                   f"(decays after {list(c['milestones'])}): {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
+                   f"(decays after {list(c['milestones'])}){table}: {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
                    f"PGD-10 — {what} {'meets' if value >= bar else 'is below'} the bar of {bar:g} %; "
                    f"{ {True: 'converged', False: 'still moving', None: 'untested'}[ok]} ({why.removeprefix('untested: ')})")
     return out
@@ -368,61 +370,61 @@ def cheapest_qualifying(rule):
 
 def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), full_evaluation_seeds=(0,),
                released_pairs: int = 4):
-    """The measured cost of the table sweep at the table budget and the projection of the whole
-    table from it: per method, the median training seconds and the median evaluation seconds of
-    its stored runs (seed-0 models get every attack, the others PGD-10 only), then the total for
-    every (model, method, seed) of :func:`rll.experiments.table_progress`'s plan plus
-    ``released_pairs`` released-fidelity runs (GR/LLR, evaluated fully).  Seconds of one core on
-    this machine, under whatever else it ran; a DataFrame and the projected total (hours on one
-    core)."""
+    """The measured cost of the table sweep at each model's table budget and the projection of
+    the whole table from it: per (model, method), the median training seconds and the median
+    evaluation seconds of its stored runs (seed-0 models get every attack, the others PGD-10
+    only), then the total for every (model, method, seed) of
+    :func:`rll.experiments.table_progress`'s plan plus ``released_pairs`` released-fidelity runs
+    (GR and LLR on CNN2, then on CNN1, evaluated fully, costed as their paper-fidelity rows).
+    A (model, method) not measured yet is assumed at the median of its model's measured methods
+    (of all, if its model has none).  Seconds of one core on this machine, under whatever else
+    it ran; a DataFrame and the projected total (hours on one core)."""
     import json
 
     import pandas as pd
 
-    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, table_configs
+    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, at_budget, model_budget, table_configs
 
-    budget = TABLE_BUDGETS.get(dataset, {})
     by_model: dict = {}
     for r in records:
         c = r["config"]
-        if c["dataset"] != dataset or any((list(v) if isinstance(v, tuple) else v) != c.get(k) for k, v in budget.items()):
+        if c["dataset"] != dataset or c["fidelity"] != "paper" or not at_budget(c, model_budget(dataset, c["model"])):
             continue
         by_model.setdefault(json.dumps({**c, "attack": None}, sort_keys=True), []).append(r)
     measured: dict = {}
     for recs in by_model.values():
         c, p = recs[0]["config"], recs[0]["provenance"]
-        full = {a for a in FULL_EVALUATION} <= {x["config"]["attack"] for x in recs}
-        m = measured.setdefault(c["method"], {"train": [], "eval full": [], "eval pgd": []})
+        full = set(FULL_EVALUATION) <= {x["config"]["attack"] for x in recs}
+        m = measured.setdefault((c["model"], c["method"]), {"train": [], "eval full": [], "eval pgd": []})
         if p.get("train_seconds") is not None:
             m["train"].append(p["train_seconds"])
         m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
-    rows = []
-    for method, m in sorted(measured.items()):
-        rows.append({"method": method, "runs": len(m["train"]),
-                     "train s (median)": float(np.median(m["train"])) if m["train"] else np.nan,
-                     "evaluation s, every attack (median)": float(np.median(m["eval full"])) if m["eval full"] else np.nan,
-                     "evaluation s, PGD-10 only (median)": float(np.median(m["eval pgd"])) if m["eval pgd"] else np.nan})
+    columns = {"train": "train s (median)", "eval full": "evaluation s, every attack (median)",
+               "eval pgd": "evaluation s, PGD-10 only (median)"}
+    rows = [{"model": model, "method": method, "runs": len(m["train"]),
+             **{name: float(np.median(m[key])) if m[key] else np.nan for key, name in columns.items()}}
+            for (model, method), m in sorted(measured.items())]
     frame = pd.DataFrame(rows)
     if not len(frame):
         return frame, float("nan")
-    med = frame.set_index("method")
-    train_all = med["train s (median)"].median()
-    full_all = med["evaluation s, every attack (median)"].median()
-    pgd_all = med["evaluation s, PGD-10 only (median)"].median()
+
+    def seconds(model: str, method: str, column: str) -> float:
+        own = frame[(frame["model"] == model) & (frame["method"] == method)][column].dropna()
+        same_model = frame[frame["model"] == model][column].dropna()
+        for values in (own, same_model, frame[column].dropna()):
+            if len(values):
+                return float(values.median())
+        return 0.0
+
     total = 0.0
-    plan = [c for c in table_configs("table2", dataset=dataset, seeds=tuple(seeds), **budget)
+    plan = [c for c in table_configs("table2", dataset=dataset, seeds=tuple(seeds), budgets=TABLE_BUDGETS.get(dataset))
             if c.seed in full_evaluation_seeds or c.model == "cnn2"]
     for c in plan:
-        row = med.loc[c.method] if c.method in med.index else None
-        train = row["train s (median)"] if row is not None and not np.isnan(row["train s (median)"]) else train_all
-        if c.seed in full_evaluation_seeds:
-            ev = row["evaluation s, every attack (median)"] if row is not None else np.nan
-            ev = full_all if np.isnan(ev) else ev
-        else:
-            ev = row["evaluation s, PGD-10 only (median)"] if row is not None else np.nan
-            ev = pgd_all if np.isnan(ev) else ev
-        total += train + (0.0 if np.isnan(ev) else ev)
-    total += released_pairs * (train_all + (0.0 if np.isnan(full_all) else full_all))
+        evaluation = columns["eval full"] if c.seed in full_evaluation_seeds else columns["eval pgd"]
+        total += seconds(c.model, c.method, columns["train"]) + seconds(c.model, c.method, evaluation)
+    released = [(model, method) for model in ("cnn2", "cnn1") for method in ("gr", "llr")][:released_pairs]
+    for model, method in released:
+        total += seconds(model, method, columns["train"]) + seconds(model, method, columns["eval full"])
     return frame, total / 3600
 
 

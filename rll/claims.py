@@ -9,7 +9,7 @@ trained models whose runs are not shown converged, :func:`rll.budget.run_converg
 over seeds), with the evidence that decided it.
 
 Our rows are the current fidelity revision's runs (:data:`rll.losses.FIDELITY_REVISION`) at each
-dataset's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a dataset without
+model's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a model without
 one) — except a row still moving there, which is judged where it settles, every seed trained
 longer at the final rate (:func:`rll.budget.settled_row`, rll's choice, named in the evidence); a
 seed whose model collapsed to chance level is named and left out before the seeds are averaged; a
@@ -60,8 +60,8 @@ def _row(record: dict, records: list[dict] | None = None) -> dict:
 
 
 def current(record: dict, *, table_budget: bool = True) -> bool:
-    """A record of the current fidelity revision and, with ``table_budget``, at its dataset's
-    table budget (if the dataset has one)."""
+    """A record of the current fidelity revision and, with ``table_budget``, at its model's
+    table budget (if it has one, :func:`rll.experiments.model_budget`)."""
     c = record["config"]
     from rll.train import is_current
 
@@ -69,9 +69,7 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
         return False
     if not table_budget:
         return True
-    want = experiments.TABLE_BUDGETS.get(c["dataset"])
-    return want is None or all(
-        (list(v) if isinstance(v, tuple) else v) == c.get(k) for k, v in want.items())
+    return experiments.at_budget(c, experiments.model_budget(c["dataset"], c["model"]))
 
 
 def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> list[dict]:

@@ -275,6 +275,9 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="default: the paper's")
     p.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH",
                    help="learning-rate decays (default: the fidelity's rule for the epochs)")
+    p.add_argument("--table-budget", action="store_true",
+                   help="each model's table budget (rll.experiments.TABLE_BUDGETS: training images, epochs, "
+                        "milestones) instead of --train-size, --epochs, --milestones")
     p.add_argument("--lr", type=float, default=None, help="default: the paper's schedule")
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--test-size", type=int, default=None)
@@ -338,12 +341,18 @@ def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
 def _run_sweep(args: argparse.Namespace) -> int:
     from rll import experiments
 
+    budgets = None
+    if args.table_budget:
+        budgets = experiments.TABLE_BUDGETS.get(args.dataset)
+        if budgets is None:
+            raise ValueError(f"{args.dataset} has no table budget (rll.experiments.TABLE_BUDGETS has "
+                             f"{', '.join(experiments.TABLE_BUDGETS)}); give --epochs, --train-size, --milestones")
     configs = experiments.check_table_params(
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr,
         device=None if args.executor else args.device, data_root=args.data_root, checksums=_checksums(args),
-        milestones=tuple(args.milestones) if args.milestones is not None else None)
+        milestones=tuple(args.milestones) if args.milestones is not None else None, budgets=budgets)
     if args.executor is not None or any(getattr(args, k) is not None for k in _EXECUTOR_OPTIONS):
         return _submit_sweep(args, configs)
     if args.dry_run:

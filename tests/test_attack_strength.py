@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rll import attack_strength as S
 from rll import experiments
@@ -87,8 +88,14 @@ def test_robustness_frame_puts_autoattack_and_the_worst_class_beside_pgd(tmp_pat
     assert "Square only: 2 examples" in frame.loc["GR", "flags"] and frame.loc["Natural", "flags"] == ""
 
 
-def test_table_budget_defaults_to_the_datasets_table_budget():
+def test_table_budget_defaults_to_each_models_table_budget():
     budget, exact = experiments.table_budget("mnist")
-    assert budget == experiments.TABLE_BUDGETS["mnist"] and exact
+    assert budget == {"budgets": experiments.TABLE_BUDGETS["mnist"]} and exact
+    configs = experiments.check_table_params("table2", dataset="mnist", methods=["natural"], **budget)
+    assert {c.model: (c.train_size, c.epochs, c.milestones) for c in configs} == {
+        model: (b["train_size"], b["epochs"], tuple(b["milestones"])) for model, b in experiments.TABLE_BUDGETS["mnist"].items()}
+    assert configs[0].epochs != configs[1].epochs      # CNN1 trains longer than CNN2
+    with pytest.raises(ValueError, match="either per-model budgets or epochs"):
+        experiments.check_table_params("table2", dataset="mnist", epochs=2, **budget)
     assert experiments.table_budget("mnist", epochs=2, train_size=128) == ({"epochs": 2, "train_size": 128}, True)
     assert experiments.table_budget("svhn") == ({}, False)

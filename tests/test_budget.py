@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rll import budget, plots, report
+from rll import budget, experiments, plots, report
 from rll.results import ResultsStore
 from rll.train import TrainConfig
 
@@ -151,17 +151,29 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
     from rll import experiments
 
     store = ResultsStore(tmp_path)
-    b = experiments.TABLE_BUDGETS["mnist"]
+    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     nat0 = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=0, **b)
     at1 = TrainConfig.from_paper("mnist", "cnn2", "at", seed=1, **b)
     for attack in experiments.FULL_EVALUATION:
         store.put(nat0.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 100.0, "eval_seconds": 900.0})
     store.put(at1, {"test_acc": 99.0}, {"train_seconds": 1000.0, "eval_seconds": 100.0})
+    short_cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **b)   # CNN2's budget: not CNN1's
+    store.put(short_cnn1, {"test_acc": 97.0}, {"train_seconds": 5.0, "eval_seconds": 5.0})
     frame, hours = budget.table_cost(store.records())
     by = frame.set_index("method")
+    assert set(frame["model"]) == {"cnn2"}
     assert by.loc["natural", "train s (median)"] == 100.0 and by.loc["at", "evaluation s, PGD-10 only (median)"] == 100.0
     # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
     assert hours > 0 and np.isfinite(hours)
+    # CNN1 at its own budget is measured on its own; its unmeasured methods take its median
+    cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **experiments.TABLE_BUDGETS["mnist"]["cnn1"])
+    for attack in experiments.FULL_EVALUATION:
+        store.put(cnn1.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 3600.0, "eval_seconds": 0.0})
+    frame, more_hours = budget.table_cost(store.records())
+    assert frame.set_index(["model", "method"]).loc[("cnn1", "natural"), "train s (median)"] == 3600.0
+    # 10 CNN1 rows and 2 released CNN1 runs: before, each at the median of all measured methods
+    # (training 550 s, the mean of natural's 100 and AT's 1000; every-attack evaluation 900 s)
+    assert more_hours == pytest.approx(hours + 12 * ((3600.0 + 0.0) - (550.0 + 900.0)) / 3600)
 
 
 def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_every_seed_or_none(tmp_path):
@@ -183,7 +195,7 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     assert budget.settled_run(gr4, records)["config"] == gr4["config"]
     # seed 1 has no 4-epoch run (seed 0's 5-epoch run does not stand in for it): both seeds stay at 3 epochs
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(claims.experiments, "TABLE_BUDGETS", {"mnist": {"train_size": 34000, "epochs": 3, "milestones": (2,)}})
+        mp.setattr(claims.experiments, "TABLE_BUDGETS", {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}})
         rows = claims._rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"]) for r in rows) == [(0, 3), (1, 3)]
         assert claims._precondition(claims._mean_by_row(rows), "holds", "e")[0] == claims.INCONCLUSIVE
@@ -220,3 +232,11 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
     assert natural.startswith("CNN1 Natural, 34,000 images × 3 epochs (decays after [2]): 96.70 % clean, 82.90 % "
                               "PGD-10 — clean is below the bar of 98.5 %; untested (")
     assert "PGD-10 meets the bar of 90 %" in at
+    # a run at CNN1's own table budget says so
+    b = experiments.TABLE_BUDGETS["mnist"]["cnn1"]
+    _record(store, "natural", b["train_size"], b["epochs"], b["milestones"], [98.5] * b["epochs"], [86.0] * b["epochs"],
+            model="cnn1")
+    lines = budget.bar_lines(store.records())
+    assert [line for line in lines if "(its table budget)" in line] == [
+        line for line in lines if f"× {b['epochs']} epochs (decays after {list(b['milestones'])}) (its table budget): 98.50 % "
+        "clean, 86.00 % PGD-10 — clean meets the bar of 98.5 %" in line] and len(lines) == 3

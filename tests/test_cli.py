@@ -166,3 +166,22 @@ def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path
     assert "mnist cnn2 natural" in lines[0] and "mnist cnn2 at" in lines[2], lines
     assert lines[-1] == "0 of 4 stored; 4 left for the sweep"
     assert not list(tmp_path.iterdir()), "a dry run writes nothing"
+
+
+def test_sweep_table_budget_gives_each_model_its_own(tmp_path):
+    from rll.experiments import TABLE_BUDGETS
+    from rll.losses import FIDELITY_REVISION
+    from rll.results import ResultsStore
+    from rll.train import TrainConfig
+
+    cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", **TABLE_BUDGETS["mnist"]["cnn1"])
+    ResultsStore(tmp_path).put(cnn1, {"test_acc": 99.0}, {"fidelity_revision": FIDELITY_REVISION})
+    out = rll("sweep", "table2", "--dataset", "mnist", "--methods", "natural", "--table-budget",
+              "--results-dir", str(tmp_path), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[-1] for line in out.stdout.splitlines()[:2]] == ["stored", "train"], out.stdout
+    assert out.stdout.splitlines()[-1] == "1 of 2 stored; 1 left for the sweep"
+    both = rll("sweep", "table2", "--dataset", "mnist", "--table-budget", "--epochs", "2", "--dry-run")
+    assert both.returncode != 0 and "either per-model budgets or epochs" in both.stderr
+    none = rll("sweep", "table3", "--dataset", "svhn", "--table-budget", "--dry-run")
+    assert none.returncode != 0 and "svhn has no table budget" in none.stderr

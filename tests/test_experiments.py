@@ -196,7 +196,7 @@ def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
 def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
     from rll.train import TrainConfig
 
-    budget = experiments.TABLE_BUDGETS["mnist"]
+    budget = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     store = ResultsStore(tmp_path)
     for seed, acc in ((0, 99.0), (1, 9.8), (2, 98.0)):
         cfg = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=seed, **budget)
@@ -304,7 +304,7 @@ def test_proof_of_concept_frame_spread_over_seeds(tmp_path):
 
 def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
     table = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["rst(lam=2)"],
-                                      test_size=50, **experiments.TABLE_BUDGETS["mnist"])[0]
+                                      test_size=50, **experiments.TABLE_BUDGETS["mnist"]["cnn2"])[0]
     poc = experiments.proof_of_concept_configs(datasets=["mnist"], epochs=2, train_size=100, test_size=50)
     assert experiments.is_table_run(table.canonical()) and not experiments.is_table_run(poc[1].canonical())
     assert [experiments.is_proof_of_concept_run(c.canonical()) for c in poc + [table]] == [True, True, False]
@@ -395,7 +395,7 @@ def test_llr_step_comparison_released_step_moves_less_than_signed_steps(data_roo
 
 
 def test_table_progress_marks_done_missing_and_not_run(tmp_path):
-    budget = experiments.TABLE_BUDGETS["mnist"]
+    budget = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
                                         seeds=[0, 1], **budget)
     store = ResultsStore(tmp_path)
@@ -408,6 +408,20 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path):
     cnn2 = frame[frame["model"] == "cnn2"].set_index("method")
     assert cnn2.loc["Natural", "seed 0"] == "done" and cnn2.loc["Natural", "seed 1"] == "done"
     assert cnn2.loc["AT", "seed 0"] == "missing mt, aa-apgd, aa" and cnn2.loc["AT", "seed 1"] == "not run"
+    # each model at its own table budget: CNN1 at CNN2's budget is not CNN1's table row
+    cnn1_short, = experiments.table_configs("table2", dataset="mnist", models=["cnn1"], methods=["natural"], **budget)
+    cnn1, = experiments.table_configs("table2", dataset="mnist", models=["cnn1"], methods=["natural"],
+                                      budgets=experiments.TABLE_BUDGETS["mnist"])
+    assert cnn1.epochs > cnn1_short.epochs
+    store.put(cnn1_short, _metrics(adv=1.0, lip=1.0), {})
+    frame = experiments.table_progress(store.records(), seeds=(0, 1))
+    assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 0"] == "not run"
+    store.put(cnn1, _metrics(adv=1.0, lip=1.0), {})
+    frame = experiments.table_progress(store.records(), seeds=(0, 1))
+    assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 0"] == "missing mt, aa-apgd, aa"
+    record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": claims.FIDELITY_REVISION}}  # noqa: E731
+    assert claims.current(record(cnn1)) and not claims.current(record(cnn1_short))
+    assert claims.current(record(cnn1_short), table_budget=False)
 
 
 def test_provenance_lines_name_runs_of_an_older_fidelity_revision(tmp_path):
