@@ -626,9 +626,10 @@ def paper_budget(config):
 
 def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
     """How the numbers of a table were obtained: one line per distinct budget, naming the
-    epochs and learning rate (and the paper's, from ``paper(config)``), training/test
-    examples, seeds, fidelity, devices, dates and commits; and the configurations not yet
-    run.  Says so when budgets are mixed."""
+    epochs, the decays and the learning rate (and the paper's, from ``paper(config)``),
+    training/test examples, models, seeds, fidelity, devices, dates and commits; and the
+    configurations not yet run.  Says so when a model's runs mix budgets (models with budgets
+    of their own, :data:`TABLE_BUDGETS`, do not)."""
     budgets: dict = {}
     missing = []
     for config, record in runs:
@@ -636,24 +637,31 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
             missing.append(config)
             continue
         c, p = record["config"], record["provenance"]
-        key = (c["epochs"], p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"], c["lr"],
-               c.get("train_with_test", False))
-        b = budgets.setdefault(key, {"seeds": set(), "devices": set(), "dates": set(), "commits": set(), "n": 0,
-                                     "paper": paper(config)})
+        key = (c["epochs"], tuple(c["milestones"]), p.get("n_train"), p.get("n_test"), c["fidelity"], c["attack"],
+               c["lr"], c.get("train_with_test", False))
+        b = budgets.setdefault(key, {"seeds": set(), "models": set(), "devices": set(), "dates": set(),
+                                     "commits": set(), "n": 0, "paper": paper(config)})
         b["n"] += 1
         b["seeds"].add(c["seed"])
+        b["models"].add(c["model"])
         b["devices"].add(p.get("device", "?"))
         b["dates"].add(str(p.get("started_utc", "?"))[:10])
         b["commits"].add(str(p.get("git_commit") or "?")[:10])
     lines = []
-    if len({key[:-1] for key in budgets}) > 1:     # runs with and without the test set share a budget
+    per_model: dict = {}   # runs with and without the test set share a budget
+    for key, b in budgets.items():
+        for model in b["models"]:
+            per_model.setdefault(model, set()).add(key[:-1])
+    if any(len(keys) > 1 for keys in per_model.values()):
         lines.append("NOTE: this table mixes budgets; each line below is one budget.")
-    for (epochs, n_train, n_test, fidelity, attack, lr, with_test), b in budgets.items():
+    for (epochs, milestones, n_train, n_test, fidelity, attack, lr, with_test), b in budgets.items():
         ref = b["paper"]
         lr_note = f"lr {lr:g}" + ("" if abs(lr - ref.lr) < 1e-12 else f" (paper's schedule: {ref.lr:g})")
         lines.append(
-            f"{b['n']} runs: {epochs} epochs (paper: {ref.epochs}), {lr_note}, {n_train} training / "
-            f"{n_test} test examples{' (trained on both)' if with_test else ''}, seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
+            f"{b['n']} runs: {epochs} epochs (paper: {ref.epochs}), decays after {list(milestones)}, {lr_note}, "
+            f"{n_train} training / {n_test} test examples{' (trained on both)' if with_test else ''}, "
+            f"{'model' if len(b['models']) == 1 else 'models'} {', '.join(sorted(b['models']))}, "
+            f"seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
     from rll.losses import FIDELITY_REVISION

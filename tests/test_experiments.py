@@ -120,6 +120,15 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     lines = experiments.provenance_lines(runs)
     assert lines[0].startswith("NOTE: this table mixes budgets")
     assert lines[-1] == "Not yet run (1 configurations): cnn2 TRADES(β=6) (seed 0)"
+    # each model at a budget of its own is no mix
+    cnn1 = experiments.table_configs("table2", dataset="mnist", models=["cnn1"], methods=["natural"],
+                                     epochs=5, milestones=(4,), seeds=[0], train_size=500, test_size=100)[0]
+    store.put(cnn1, _metrics(adv=70.0, lip=5.0), {"n_train": 500, "n_test": 100, "device": "cpu"})
+    own = experiments.collect_runs([longer, cnn1], results_dir=tmp_path, exact_budget=True)
+    lines = experiments.provenance_lines(own)
+    budget_lines = [line for line in lines if "runs: " in line]
+    assert len(budget_lines) == 2 and not any("mixes" in line for line in lines)
+    assert "5 epochs (paper: 160), decays after [4]" in budget_lines[1] and "model cnn1, seeds [0]" in budget_lines[1]
 
 
 def test_claims_on_synthetic_rows():
@@ -279,7 +288,7 @@ def test_proof_of_concept_frame_pairs_the_control(tmp_path):
         "mnist: adversarial test accuracy 90.00% with the test set, 60.00% without it (+30.00 points); paper 99.98%",
         "svhn: not yet run"]
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
-    assert "2 epochs (paper: 40), lr 0.0128" in lines[0]
+    assert "2 epochs (paper: 40), decays after [1], lr 0.0128" in lines[0]
     assert lines[-1] == ("Not yet run (2 configurations): wrn-40-10 RST(λ=2) (seed 0); "
                          "wrn-40-10 RST(λ=2) with the test set (seed 0)")
 
