@@ -279,8 +279,9 @@ def glue_all(values: dict, *, prefix: str = "") -> dict:
 def table_numbers(frame) -> dict:
     """The numbers a table page quotes in prose, computed from :func:`rll.experiments.table_frame`:
     rows with runs, the most robust and the smoothest rows (ours and the paper's), the Spearman
-    correlation of Lipschitz constant and adversarial accuracy, and the mean |Δ| of clean and
-    adversarial test accuracy.  Every value is a string ready for prose ("not yet run" when the
+    correlation of Lipschitz constant and adversarial accuracy, the paper's Lipschitz constants
+    as a multiple of ours (the same estimator), and the mean |Δ| of clean and adversarial test
+    accuracy.  Every value is a string ready for prose ("not yet run" when the
     store has none)."""
     from rll.experiments import spearman
 
@@ -307,6 +308,11 @@ def table_numbers(frame) -> dict:
             out[f"smoothest_{src}"] = NO_RUN
         rho = spearman(lip, adv) if np.isfinite(adv).sum() >= 3 else np.nan
         out[f"spearman_{src}"] = fmt(rho, "+.2f", "not defined (fewer than three rows run)")
+    ours_lip, paper_lip = (frame[(lipschitz, src)].astype(float).to_numpy() for src in ("ours", "paper"))
+    both = np.isfinite(ours_lip) & np.isfinite(paper_lip) & (ours_lip > 0)
+    ratio = paper_lip[both] / ours_lip[both]
+    out["lipschitz_paper_over_ours"] = (f"{np.median(ratio):.1f}× ours (median over {both.sum()} rows; "
+                                        f"{ratio.min():.1f}× to {ratio.max():.1f}×)" if both.any() else NO_RUN)
     for metric in ("test_acc", "adv_test_acc"):
         if (metric, "Δ") in frame.columns:
             d = frame[(metric, "Δ")].astype(float).to_numpy()

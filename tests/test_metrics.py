@@ -185,6 +185,38 @@ def test_lipschitz_is_the_ratio_at_the_final_iterate(mode, step, sign):
     torch.testing.assert_close(got, want)
 
 
+def test_released_lipschitz_is_the_released_loop():
+    """An independent re-statement of the released ``estimate_local_lip_v2`` (lolip/utils.py:
+    batch 16, x′ = x + 0.001·N(0, I), ten steps x′ ← x′ + 0.003·sign(∇(−mean ratio)), then the
+    ε-ball clip and the [0, 1] clamp; Σ ratio / n at the final iterate, logits, l1 over l∞ with
+    1e-6 added to x − x′) gives rll's ``mode="released"`` on the same random start, on a small
+    CNN (inputs on the box's edge included)."""
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
+    x = torch.rand(40, 1, 28, 28, generator=gen(3))
+    x[:4] = 0.0
+
+    def ratio(a, b):
+        return (model(a).flatten(1) - model(b).flatten(1)).norm(p=1, dim=1) / \
+            ((a - b).flatten(1) + 1e-6).norm(p=float("inf"), dim=1)
+
+    noise = 0.001 * torch.randn(x.shape, generator=gen(5))
+    total = 0.0
+    for i in range(0, len(x), 16):
+        xb, x_adv = x[i:i + 16], (x[i:i + 16] + noise[i:i + 16])
+        for _ in range(10):
+            x_adv = x_adv.detach().requires_grad_(True)
+            loss = -ratio(xb, x_adv).mean()
+            loss.backward()
+            x_adv = x_adv.detach() + 0.003 * x_adv.grad.sign()
+            x_adv = (xb + (x_adv - xb).clamp(-EPS, EPS)).clamp(0, 1)
+        with torch.no_grad():
+            total += ratio(xb, x_adv).sum().item()
+    released = total / len(x)
+    assert local_lipschitz(model, x, eps=EPS, mode="released", batch_size=len(x), generator=gen(5)) == \
+        pytest.approx(released, rel=1e-5)
+
+
 def test_lipschitz_constant_model_is_zero():
     model = linear_model(torch.zeros(3, 8))
     x = interior_points(20)

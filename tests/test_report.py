@@ -91,6 +91,11 @@ def test_table_numbers_from_real_table_frame(tmp_path):
     assert numbers["smoothest_ours"] == "TRADES(β=6) at 2.00"
     assert numbers["spearman_ours"] == "-0.50"
     assert numbers["rows_run"] == "3" and numbers["seeds_max"] == "2"
+    paper_lip = [experiments.paper_row("mnist", "cnn1", m, p, 0.0, "pgd")["test_lipschitz"]
+                 for m, p in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0}))]
+    ratios = sorted(p / ours for p, ours in zip(paper_lip, (50.0, 5.0, 2.0)))
+    assert numbers["lipschitz_paper_over_ours"] == (f"{ratios[1]:.1f}× ours (median over 3 rows; "
+                                                    f"{ratios[0]:.1f}× to {ratios[2]:.1f}×)")
     seeds = report.seed_frame(runs)
     assert len(seeds) == 6 and set(seeds["seed"]) == {0, 1}
     assert "±" in report.compact_frame(frame).iloc[0]["test acc."]        # two seeds: the spread is shown
@@ -101,6 +106,7 @@ def test_table_numbers_without_runs_say_so():
     frame = experiments.table_frame([(c, None) for c in configs], attack="pgd")
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == report.NO_RUN and numbers["smoothest_ours"] == report.NO_RUN
+    assert numbers["lipschitz_paper_over_ours"] == report.NO_RUN
     assert numbers["most_robust_paper"].endswith("%") and numbers["spearman_paper"].startswith(("-", "+"))
     assert report.compact_frame(frame).iloc[0]["test acc."].startswith("— (")
 
