@@ -907,14 +907,16 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     """What :func:`run_sweep` would do with each configuration: ``(config, status)`` with
     status ``stored``, ``claimed by <owner>`` (another worker trains it now), ``missing
     <attacks>`` (trained, some attacks' records absent: the sweep evaluates them), ``to train``
-    (``... again`` when an older fidelity revision's record is stored) or, given
-    ``checkpoint_dir``, ``to train from the N-epoch checkpoint`` (a shorter run's epochs are this
-    one's first: :func:`rll.train.shorter_checkpoint`).  ``python -m rll sweep --dry-run``
-    prints it."""
+    (``... again`` when an older fidelity revision's record is stored), ``to evaluate from its
+    checkpoint`` (trained, its checkpoint on this machine), ``to resume from epoch N`` or ``to
+    train from the N-epoch checkpoint`` (a shorter run's epochs are this one's first:
+    :func:`rll.train.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
+    ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
     from rll.results import ResultsStore
     from rll.train import shorter_checkpoint
 
     store = ResultsStore(results_dir if results_dir is not None else REPO / "results" / "runs")
+    checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else REPO / "checkpoints"
     out = []
     for config in configs:
         missing = _missing_attacks(store, config, attacks)
@@ -924,14 +926,33 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
         elif claim:
             status = f"claimed by {claim.get('owner', '?')}"
         elif len(missing) == len(attacks or (config.attack,)):
-            shorter = shorter_checkpoint(config, checkpoint_dir) if checkpoint_dir is not None else None
-            status = f"to train from the {shorter[1]['epoch']}-epoch checkpoint" if shorter else "to train"
-            if (old := store.get(config)) is not None:
+            old = store.get(config)
+            status = _checkpoint_status(config, checkpoint_dir, older_record=old is not None)
+            if old is not None:
                 status += f" again (fidelity revision {old['provenance'].get('fidelity_revision', 1)} stored)"
         else:
             status = "missing " + ", ".join(missing)
         out.append((config, status))
     return out
+
+
+def _checkpoint_status(config, checkpoint_dir, *, older_record: bool) -> str:
+    """Where training ``config`` would start: its own checkpoint (finished or not) unless it is
+    an older fidelity revision's (``older_record``: the store holds an older record of it), a
+    shorter run's, or scratch — as :func:`rll.train.train` decides."""
+    from rll.train import CheckpointMismatch, _current_checkpoint, checkpoint_path, load_checkpoint, shorter_checkpoint
+
+    own = checkpoint_path(config, checkpoint_dir)
+    if own.exists():
+        try:
+            ckpt = load_checkpoint(own, config)
+        except CheckpointMismatch:
+            return f"to train (its checkpoint {own.name} does not match: the sweep will stop on it)"
+        done = int(ckpt.get("epoch", 0))
+        if _current_checkpoint(ckpt, older_record=older_record):
+            return "to evaluate from its checkpoint" if done >= config.epochs else f"to resume from epoch {done}"
+    shorter = shorter_checkpoint(config, checkpoint_dir)
+    return f"to train from the {shorter[1]['epoch']}-epoch checkpoint" if shorter else "to train"
 
 
 def _missing_attacks(store, config, attacks=None) -> list[str]:

@@ -158,7 +158,8 @@ def test_every_command_prints_its_help():
 
 def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path):
     out = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "at",
-              "--seeds", "0", "1", "--epochs", "1", "--results-dir", str(tmp_path), "--dry-run")
+              "--seeds", "0", "1", "--epochs", "1", "--results-dir", str(tmp_path), "--dry-run",
+              "--checkpoint-dir", str(tmp_path / "checkpoints"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert [(line.split()[:2], line.endswith("to train")) for line in lines[:4]] == [
@@ -177,7 +178,7 @@ def test_sweep_table_budget_gives_each_model_its_own(tmp_path):
     cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", **TABLE_BUDGETS["mnist"]["cnn1"])
     ResultsStore(tmp_path).put(cnn1, {"test_acc": 99.0}, {"fidelity_revision": FIDELITY_REVISION})
     out = rll("sweep", "table2", "--dataset", "mnist", "--methods", "natural", "--table-budget",
-              "--results-dir", str(tmp_path), "--dry-run")
+              "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert [line.split()[-1] for line in out.stdout.splitlines()[:2]] == ["stored", "train"], out.stdout
     assert out.stdout.splitlines()[-1] == "1 of 2 stored; 1 left for the sweep"

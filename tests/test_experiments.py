@@ -455,7 +455,8 @@ def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
     store.put(llr, _metrics(adv=85.0, lip=3.0), {})                  # no revision: revision 1
     assert store.claim(trades.training_canonical(), owner="worker 7")
     status = dict((c.label(), s) for c, s in experiments.sweep_status(configs, results_dir=tmp_path,
-                                                                      attacks=("pgd", "mt")))
+                                                                      attacks=("pgd", "mt"),
+                                                                      checkpoint_dir=tmp_path / "ck"))
     assert status == {natural.label(): "stored", at.label(): "missing mt",
                       trades.label(): "claimed by worker 7", llr.label(): "to train again (fidelity revision 1 stored)"}
     # without --attacks, the configurations' own attack (PGD-10) decides

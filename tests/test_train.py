@@ -454,8 +454,9 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     payload = torch.load(ck, weights_only=True)
     del payload["fidelity_revision"]          # a checkpoint from before checkpoints named it
     torch.save(payload, ck)
-    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res")[0][1] == \
-        "to train again (fidelity revision 1 stored)"
+    for checkpoints in (None, tmp_path / "ck"):     # the older run's checkpoint is no start either
+        assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=checkpoints)[0][1] == \
+            "to train again (fidelity revision 1 stored)"
     again = train(cfg, **kw)
     assert again["provenance"]["fidelity_revision"] == FIDELITY_REVISION
     assert again["provenance"]["resumed_from_epoch"] is None          # trained from scratch
@@ -463,6 +464,14 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     assert ResultsStore(tmp_path / "res").get(cfg)["provenance"]["fidelity_revision"] == FIDELITY_REVISION
     assert load_checkpoint(ck, cfg)["fidelity_revision"] == FIDELITY_REVISION
     assert train(cfg, **kw)["provenance"]["started_utc"] == again["provenance"]["started_utc"]   # now stored
+    path.unlink()                              # the record lost, the finished checkpoint kept
+    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
+        "to evaluate from its checkpoint"
+    payload = torch.load(ck, weights_only=True)
+    payload["epoch"] = 0                       # as if interrupted before its only epoch ended
+    torch.save(payload, ck)
+    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
+        "to resume from epoch 0"
 
 
 def test_a_shorter_run_with_another_schedule_is_not_a_start(tmp_path, data_root):
