@@ -329,6 +329,32 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
     return out
 
 
+def lipschitz_growth_lines(records: list[dict], *, dataset: str = "mnist", methods=("natural", "at")) -> list[str]:
+    """How the released-estimator Lipschitz constant moves during training: for each seed-0
+    paper-fidelity PGD-10 run at its model's table budget (:func:`rll.experiments.model_budget`)
+    with a learning curve, its value after the first epoch, after the last epoch at the full
+    learning rate and at the end (learning-curve points), beside the paper's (trained 160
+    epochs): how far our short runs are from the paper's scale of this constant."""
+    out = []
+    for r in records:
+        c = r["config"]
+        if (c["dataset"] != dataset or c["method"] not in methods or c["seed"] != 0 or c["attack"] != "pgd"
+                or c["fidelity"] != "paper" or not experiments.at_budget(c, experiments.model_budget(dataset, c["model"]))):
+            continue
+        points = [p for p in curve(r) if p.get("test_lipschitz_released") is not None]
+        if not points:
+            continue
+        full_rate = [p for p in points if p["lr"] == points[0]["lr"]]
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        paper = experiments.paper_row(dataset, c["model"], c["method"], experiments.row_params(c["method"], c["params"]),
+                                      c["dropout"], "pgd") or {}
+        out.append(f"{c['model'].upper()} {label}: {points[0]['test_lipschitz_released']:.2f} after epoch 1, "
+                   f"{full_rate[-1]['test_lipschitz_released']:.2f} after epoch {full_rate[-1]['epoch']} (the last at "
+                   f"the full rate), {points[-1]['test_lipschitz_released']:.2f} after epoch {points[-1]['epoch']}; "
+                   f"the paper's, after 160 epochs: {paper.get('test_lipschitz', float('nan')):.2f}")
+    return sorted(out)
+
+
 def _both(a, b) -> bool | None:
     """Both converged: False if either is still moving, None if either is untested."""
     flags = [None if f is None or (isinstance(f, float) and np.isnan(f)) else bool(f) for f in (a, b)]
@@ -430,4 +456,4 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
 __all__ = ["AT_MIN", "FLAT_ADV", "FLAT_CLEAN", "NATURAL_MIN", "adv_tolerance", "budget_frame", "budget_rule",
            "cheapest_qualifying", "table_cost",
-           "continuation", "converged", "run_convergence", "settled_run", "settled_row", "longer_run", "against_bar", "bar_lines", "curve", "image_epochs"]
+           "continuation", "converged", "lipschitz_growth_lines", "run_convergence", "settled_run", "settled_row", "longer_run", "against_bar", "bar_lines", "curve", "image_epochs"]

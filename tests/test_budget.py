@@ -240,3 +240,21 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
     assert [line for line in lines if "(its table budget)" in line] == [
         line for line in lines if f"× {b['epochs']} epochs (decays after {list(b['milestones'])}) (its table budget): 98.50 % "
         "clean, 86.00 % PGD-10 — clean meets the bar of 98.5 %" in line] and len(lines) == 3
+
+
+def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp_path):
+    store = ResultsStore(tmp_path)
+    b = experiments.TABLE_BUDGETS["mnist"]["cnn1"]
+    rates = [0.0064] * b["milestones"][0] + [0.00064] * (b["epochs"] - b["milestones"][0])
+    rec = _record(store, "natural", b["train_size"], b["epochs"], b["milestones"], [98.0] * b["epochs"],
+                  [80.0] * b["epochs"], rates=rates, model="cnn1")
+    lips = [3.0 + e for e in range(b["epochs"])]
+    for h, lip in zip(rec["provenance"]["history"], lips):
+        h["curve"]["test_lipschitz_released"] = lip
+    _record(store, "natural", 34000, 3, (2,), [98.0] * 3, [80.0] * 3, model="cnn1")   # not CNN1's table budget
+    paper = experiments.paper_row("mnist", "cnn1", "natural", {}, 0.0, "pgd")["test_lipschitz"]
+    last_full = b["milestones"][0]
+    assert budget.lipschitz_growth_lines([rec]) == [
+        f"CNN1 Natural: {lips[0]:.2f} after epoch 1, {lips[last_full - 1]:.2f} after epoch {last_full} (the last at the "
+        f"full rate), {lips[-1]:.2f} after epoch {b['epochs']}; the paper's, after 160 epochs: {paper:.2f}"]
+    assert budget.lipschitz_growth_lines([r for r in store.records() if r["config"]["epochs"] == 3]) == []
