@@ -914,7 +914,6 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     :func:`rll.train.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
     ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
     from rll.results import ResultsStore
-    from rll.train import shorter_checkpoint
 
     store = ResultsStore(results_dir if results_dir is not None else REPO / "results" / "runs")
     checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else REPO / "checkpoints"
@@ -927,9 +926,8 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
         elif claim:
             status = f"claimed by {claim.get('owner', '?')}"
         elif len(missing) == len(attacks or (config.attack,)):
-            old = store.get(config)
-            status = _checkpoint_status(config, checkpoint_dir, older_record=old is not None)
-            if old is not None:
+            status = _checkpoint_status(config, checkpoint_dir, store)
+            if (old := store.get(config)) is not None:
                 status += f" again (fidelity revision {old['provenance'].get('fidelity_revision', 1)} stored)"
         else:
             status = "missing " + ", ".join(missing)
@@ -937,23 +935,21 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     return out
 
 
-def _checkpoint_status(config, checkpoint_dir, *, older_record: bool) -> str:
-    """Where training ``config`` would start: its own checkpoint (finished or not) unless it is
-    an older fidelity revision's (``older_record``: the store holds an older record of it), a
-    shorter run's, or scratch — as :func:`rll.train.train` decides."""
-    from rll.train import CheckpointMismatch, _current_checkpoint, checkpoint_path, load_checkpoint, shorter_checkpoint
+def _checkpoint_status(config, checkpoint_dir, store) -> str:
+    """Where training ``config`` would start (:func:`rll.train.start_point`), in words."""
+    from rll.train import CheckpointMismatch, checkpoint_path, start_point
 
-    own = checkpoint_path(config, checkpoint_dir)
-    if own.exists():
-        try:
-            ckpt = load_checkpoint(own, config)
-        except CheckpointMismatch:
-            return f"to train (its checkpoint {own.name} does not match: the sweep will stop on it)"
-        done = int(ckpt.get("epoch", 0))
-        if _current_checkpoint(ckpt, older_record=older_record):
-            return "to evaluate from its checkpoint" if done >= config.epochs else f"to resume from epoch {done}"
-    shorter = shorter_checkpoint(config, checkpoint_dir)
-    return f"to train from the {shorter[1]['epoch']}-epoch checkpoint" if shorter else "to train"
+    try:
+        ckpt, shorter = start_point(config, checkpoint_dir, store)
+    except CheckpointMismatch:
+        return (f"to train (its checkpoint {checkpoint_path(config, checkpoint_dir).name} does not match: "
+                "the sweep will stop on it)")
+    if ckpt is None:
+        return "to train"
+    done = int(ckpt.get("epoch", 0))
+    if shorter is not None:
+        return f"to train from the {done}-epoch checkpoint"
+    return "to evaluate from its checkpoint" if done >= config.epochs else f"to resume from epoch {done}"
 
 
 def _missing_attacks(store, config, attacks=None) -> list[str]:

@@ -647,6 +647,22 @@ def _older_record(store: ResultsStore, config: TrainConfig) -> bool:
     return record is not None and not is_current(record)
 
 
+def start_point(config: TrainConfig, checkpoint_dir: str | os.PathLike,
+                store: ResultsStore) -> tuple[dict | None, Path | None]:
+    """Where training ``config`` starts: ``(its own checkpoint, None)`` — finished or not —
+    unless it was written under an older meaning of the fidelities (:func:`_current_checkpoint`;
+    the store's record of the run tells an unnamed one's age); else ``(a shorter run's
+    checkpoint, its path)`` (:func:`shorter_checkpoint`); else ``(None, None)``, from scratch.
+    Raises :class:`CheckpointMismatch` if its own checkpoint is another configuration's."""
+    own = checkpoint_path(config, checkpoint_dir)
+    if own.exists():
+        ckpt = load_checkpoint(own, config)
+        if _current_checkpoint(ckpt, older_record=_older_record(store, config)):
+            return ckpt, None
+    shorter = shorter_checkpoint(config, checkpoint_dir)
+    return (shorter[1], shorter[0]) if shorter is not None else (None, None)
+
+
 def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -> tuple[Path, dict] | None:
     """The checkpoint of a shorter run whose epochs are the first epochs of ``config``'s — same
     model, data, method, seed and learning rate in every epoch it trained (:func:`_same_prefix`)
@@ -906,14 +922,9 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     t0 = time.perf_counter()
     git_commit()   # the code this process runs (cached), not a commit made while it trains
     ckpt_file = checkpoint_path(config, checkpoint_dir)
-    ckpt = load_checkpoint(ckpt_file, config) if resume and ckpt_file.exists() else None
-    if ckpt is not None and not _current_checkpoint(ckpt, older_record=_older_record(store, config)):
-        ckpt = None     # written under an older meaning of the fidelities: train from scratch
-    extended_from = None
-    if resume and ckpt is None and (shorter := shorter_checkpoint(config, checkpoint_dir)) is not None:
-        extended_from = {"epochs": int(shorter[1]["epoch"]),
-                         "checkpoint": _relative_checkpoint(shorter[0], checkpoint_dir)}
-        ckpt = shorter[1]
+    ckpt, shorter_path = start_point(config, checkpoint_dir, store) if resume else (None, None)
+    extended_from = ({"epochs": int(ckpt["epoch"]), "checkpoint": _relative_checkpoint(shorter_path, checkpoint_dir)}
+                     if shorter_path is not None else None)
 
     x_tr, y_tr, note_tr = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
