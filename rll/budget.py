@@ -79,6 +79,19 @@ def _identity(config: dict, *drop: str) -> str:
     return json.dumps({k: v for k, v in config.items() if k not in drop}, sort_keys=True, default=str)
 
 
+def _seed0_paper_pgd(config: dict) -> bool:
+    """A seed-0, paper-fidelity run's PGD-10 record: the runs the budget page reads."""
+    return config["seed"] == 0 and config["fidelity"] == "paper" and config["attack"] == "pgd"
+
+
+def _label_and_paper(config: dict) -> tuple[str, dict]:
+    """A run's method label as the paper writes it, and the paper's PGD-10 table row for it ({} if none)."""
+    params = experiments.row_params(config["method"], config["params"])
+    return (experiments.method_label(config["method"], params),
+            experiments.paper_row(config["dataset"], config["model"], config["method"], params, config["dropout"],
+                                  "pgd") or {})
+
+
 def _revision(record: dict):
     return record.get("provenance", {}).get("fidelity_revision")
 
@@ -244,11 +257,9 @@ def budget_frame(records: list[dict]):
     latest = {_identity(r["config"]): r for r in records}
     for r in latest.values():
         c, m, p = r["config"], r["metrics"], r["provenance"]
-        if c["model"] != "cnn2" or c["seed"] != 0 or c["fidelity"] != "paper" or c["attack"] != "pgd":
+        if c["model"] != "cnn2" or not _seed0_paper_pgd(c):
             continue
-        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
-        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], experiments.row_params(
-            c["method"], c["params"]), c["dropout"], "pgd") or {}
+        label, paper = _label_and_paper(c)
         ok, why = run_convergence(r, records)
         rows.append({"train images": c["train_size"], "epochs": c["epochs"], "milestones": tuple(c["milestones"]),
                      "image-epochs": image_epochs(c), "method": label, "clean": m["test_acc"],
@@ -314,13 +325,12 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
     out = []
     latest = {_identity(r["config"]): r for r in records}
     runs = [r for r in latest.values() if r["config"]["dataset"] == dataset and r["config"]["model"] not in exclude
-            and r["config"]["seed"] == 0 and r["config"]["fidelity"] == "paper" and r["config"]["attack"] == "pgd"
-            and r["config"]["method"] in ("natural", "at")]
+            and _seed0_paper_pgd(r["config"]) and r["config"]["method"] in ("natural", "at")]
     for r in sorted(runs, key=lambda r: (r["config"]["model"], r["config"]["method"], image_epochs(r["config"]))):
         c, m = r["config"], r["metrics"]
         value, bar, what = against_bar({"method": c["method"], **m}, dataset)
         ok, why = run_convergence(r, records)
-        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        label, _ = _label_and_paper(c)
         table = " (its table budget)" if experiments.at_budget(c, experiments.model_budget(dataset, c["model"])) else ""
         out.append(f"{c['model'].upper()} {label}, {c['train_size'] or 'all':,} images × {c['epochs']} epochs "
                    f"(decays after {list(c['milestones'])}){table}: {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
@@ -338,16 +348,14 @@ def lipschitz_growth_lines(records: list[dict], *, dataset: str = "mnist", metho
     out = []
     for r in records:
         c = r["config"]
-        if (c["dataset"] != dataset or c["method"] not in methods or c["seed"] != 0 or c["attack"] != "pgd"
-                or c["fidelity"] != "paper" or not experiments.at_budget(c, experiments.model_budget(dataset, c["model"]))):
+        if (c["dataset"] != dataset or c["method"] not in methods or not _seed0_paper_pgd(c)
+                or not experiments.at_budget(c, experiments.model_budget(dataset, c["model"]))):
             continue
         points = [p for p in curve(r) if p.get("test_lipschitz_released") is not None]
         if not points:
             continue
         full_rate = [p for p in points if p["lr"] == points[0]["lr"]]
-        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
-        paper = experiments.paper_row(dataset, c["model"], c["method"], experiments.row_params(c["method"], c["params"]),
-                                      c["dropout"], "pgd") or {}
+        label, paper = _label_and_paper(c)
         out.append(f"{c['model'].upper()} {label}: {points[0]['test_lipschitz_released']:.2f} after epoch 1, "
                    f"{full_rate[-1]['test_lipschitz_released']:.2f} after epoch {full_rate[-1]['epoch']} (the last at "
                    f"the full rate), {points[-1]['test_lipschitz_released']:.2f} after epoch {points[-1]['epoch']}; "
