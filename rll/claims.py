@@ -414,23 +414,56 @@ def _model_key(r: dict) -> tuple:
             r.get("seed"), r.get("budget"))
 
 
+#: Points by which MT may exceed PGD-10 and still count as "not weaker" (rounding of the tables).
+MT_TIE_POINTS = 0.05
+
+
+def _mt_comparison(pgd_row: dict, mt_row: dict) -> tuple[float, float, bool]:
+    """``(PGD − MT, tolerance, paired)`` for one model.  Paired when the MT record holds
+    ``pgd_acc_same_images`` (PGD-10 on MT's own test images): tolerance
+    :data:`MT_TIE_POINTS`.  Otherwise (older records) PGD-10 on its images against MT on a
+    subset: MT's figure is an estimate of its whole-test-set value with binomial standard error
+    SE = 100·√(p(1−p)/n) on its n images, and a difference within 2·SE counts as a tie (rll's
+    choice)."""
+    if mt_row.get("pgd_acc_same_images") is not None:
+        return mt_row["pgd_acc_same_images"] - mt_row["adv_test_acc"], MT_TIE_POINTS, True
+    n_mt = (mt_row.get("evaluated_on") or {}).get("adv_test_acc")
+    n_pgd = (pgd_row.get("evaluated_on") or {}).get("adv_test_acc")
+    tolerance = MT_TIE_POINTS
+    if n_mt and n_pgd and n_mt < n_pgd:
+        p = mt_row["adv_test_acc"] / 100
+        tolerance = max(tolerance, 2 * 100 * float(np.sqrt(p * (1 - p) / n_mt)))
+    return pgd_row["adv_test_acc"] - mt_row["adv_test_acc"], tolerance, n_mt is None or n_mt == n_pgd
+
+
 def judge_mt_stronger(pgd_rows: list[dict], mt_rows: list[dict]) -> tuple[str, str]:
-    """Appendix D.1: the multi-targeted attack gives lower (or equal, within 0.05 points)
-    adversarial accuracy than PGD on the same models (ours: the same checkpoint, per seed)."""
+    """Appendix D.1: the multi-targeted attack gives lower (or equal) adversarial accuracy than
+    PGD on the same models (ours: the same checkpoint, per seed; on the same images where the
+    record allows, else within the MT subset's sampling error, :func:`_mt_comparison`)."""
     index = {_model_key(r): r for r in pgd_rows}
-    diffs, weaker = [], []
+    diffs, weaker, unpaired = [], [], []
     for r in mt_rows:
-        if _model_key(r) in index:
-            diffs.append(index[_model_key(r)]["adv_test_acc"] - r["adv_test_acc"])
-            if diffs[-1] < -0.05:
-                seed = f" seed {r['seed']}" if r.get("seed") is not None else ""
-                weaker.append(f"{r['dataset']}/{_label(r)}{seed} ({diffs[-1]:+.2f})")
+        if _model_key(r) not in index:
+            continue
+        diff, tolerance, paired = _mt_comparison(index[_model_key(r)], r)
+        diffs.append((diff, diff >= -tolerance))
+        seed = f" seed {r['seed']}" if r.get("seed") is not None else ""
+        if not paired:
+            unpaired.append(f"{r['dataset']}/{_label(r)}{seed} ({diff:+.2f}, 2·SE {tolerance:.2f})"
+                            if -tolerance <= diff < -MT_TIE_POINTS else "")
+        if not diffs[-1][1]:
+            weaker.append(f"{r['dataset']}/{_label(r)}{seed} ({diff:+.2f})")
     if not diffs:
         return NOT_RUN, ""
-    verdicts = [d >= -0.05 for d in diffs]
-    return _combine(verdicts), (f"PGD − MT adversarial accuracy over {len(diffs)} rows: "
-                                f"min {min(diffs):+.2f}, median {np.median(diffs):+.2f}, max {max(diffs):+.2f} points"
-                                + (f"; MT weaker on {', '.join(weaker)}" if weaker else ""))
+    values = [d for d, _ in diffs]
+    evidence = (f"PGD − MT adversarial accuracy over {len(diffs)} rows: min {min(values):+.2f}, "
+                f"median {np.median(values):+.2f}, max {max(values):+.2f} points")
+    if unpaired:
+        ties = [u for u in unpaired if u]
+        evidence += (f"; {len(unpaired)} not on the same images (PGD-10 on the whole test set, MT on a "
+                     f"subset: a difference within 2 standard errors of the subset is a tie)"
+                     + (f", MT above PGD-10 within it on {', '.join(ties)}" if ties else ""))
+    return _combine([ok for _, ok in diffs]), evidence + (f"; MT weaker on {', '.join(weaker)}" if weaker else "")
 
 
 #: Adversarial test accuracy (percent) above which a proof-of-concept network counts as

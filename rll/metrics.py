@@ -421,7 +421,9 @@ def evaluate(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor] | 
       ``plan.pgd_test_images``, ``adv_train_acc`` on ``plan.train_images``;
     * ``mt``: the multi-targeted attack (``selection``) on ``plan.mt_test_images`` and
       ``plan.mt_train_images``; on the test side both selections come from the same attack
-      run (``adv_test_acc_released_selection``, ``adv_test_acc_worst_selection``);
+      run (``adv_test_acc_released_selection``, ``adv_test_acc_worst_selection``), and, when
+      PGD was evaluated first, ``pgd_acc_same_images`` (PGD-10 on the MT test images, so the two
+      attacks compare on the same images);
     * ``aa-apgd`` / ``aa``: AutoAttack on ``plan.aa_images`` / ``plan.aa_standard_images``
       test images: ``adv_test_acc`` (robust to every component), ``components`` (each
       component's robust accuracy), ``clean_acc_same_images``, and, when PGD was evaluated
@@ -479,6 +481,10 @@ def evaluate(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor] | 
                 if attack == "pgd":
                     pgd_flags = (te_size, flags)
                     m["per_class_adv_test_acc"] = per_class_percent(flags, te[1], num_classes)
+                elif pgd_flags is not None:   # PGD on MT's own images: a paired comparison
+                    same = _flags_on_subset(pgd_flags, len(y_te), te_size)
+                    if same is not None:
+                        m["pgd_acc_same_images"] = _percent(same)
                 if tr is not None:
                     trs = tr if attack == "pgd" else _subset(*tr, plan.mt_train_images)
                     m["adv_train_acc"] = adversarial_accuracy(model, *trs, eps=eps, attack=attack,

@@ -350,6 +350,25 @@ def test_mt_stronger_pairs_the_same_model_per_seed():
     assert verdict == claims.FAILS and evidence.endswith("MT weaker on mnist/cnn2 AT seed 1 (-5.00)")
 
 
+def test_mt_stronger_compares_on_the_same_images_or_within_the_subsets_sampling_error():
+    def row(adv, attack, n, **extra):
+        return {"dataset": "mnist", "model": "cnn1", "method": "gr", "params": {}, "dropout": 0.0, "seed": 0,
+                "budget": (8,), "attack": attack, "adv_test_acc": adv, "evaluated_on": {"adv_test_acc": n}, **extra}
+    pgd = [row(91.0, "pgd", 10000)]
+    # an older record: MT on 1 000 images 0.1 above PGD-10 on 10 000 — within 2·SE (≈1.8): a tie
+    verdict, evidence = claims.judge_mt_stronger(pgd, [row(91.1, "mt", 1000)])
+    assert verdict == claims.HOLDS
+    assert "1 not on the same images" in evidence and "mnist/cnn1 GR seed 0 (-0.10, 2·SE 1.80)" in evidence
+    # beyond 2·SE it is a real difference
+    verdict, evidence = claims.judge_mt_stronger(pgd, [row(93.5, "mt", 1000)])
+    assert verdict == claims.FAILS and evidence.endswith("MT weaker on mnist/cnn1 GR seed 0 (-2.50)")
+    # with PGD-10 on MT's own images the comparison is paired and the tolerance is the tables' rounding
+    verdict, evidence = claims.judge_mt_stronger(pgd, [row(91.1, "mt", 1000, pgd_acc_same_images=91.0)])
+    assert verdict == claims.FAILS and "not on the same images" not in evidence
+    verdict, _ = claims.judge_mt_stronger(pgd, [row(91.1, "mt", 1000, pgd_acc_same_images=91.3)])
+    assert verdict == claims.HOLDS
+
+
 def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
     table = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
                                       epochs=2, seeds=[0, 1], train_size=100, test_size=50)

@@ -325,6 +325,9 @@ def test_every_attack_evaluated_before_the_run_returns(tmp_path, data_root):
                                    "adv_test_acc": 200, "adv_train_acc": 300}
     assert mt["evaluated_on"]["adv_test_acc"] == 60 and mt["evaluated_on"]["adv_train_acc"] == 40
     assert mt["adv_test_acc"] == mt["adv_test_acc_released_selection"] >= mt["adv_test_acc_worst_selection"]
+    # PGD-10 restricted to MT's 60 images (a paired comparison), not the 200-image figure
+    assert round(mt["pgd_acc_same_images"] * 60 / 100, 6).is_integer()
+    assert "pgd_acc_same_images" not in pgd
     assert aa["evaluated_on"]["adv_test_acc"] == 80 and aa["adv_train_acc"] is None
     assert set(aa["components"]) == {"apgd-ce", "apgd-dlr"}
     assert aa["adv_test_acc"] <= min(aa["components"].values()) <= aa["clean_acc_same_images"]
