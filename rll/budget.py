@@ -417,7 +417,7 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
     import pandas as pd
 
-    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, at_budget, model_budget, table_configs
+    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, at_budget, in_table_plan, model_budget, table_configs
 
     by_model: dict = {}
     for r in records:
@@ -452,7 +452,7 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
     total = 0.0
     plan = [c for c in table_configs("table2", dataset=dataset, seeds=tuple(seeds), budgets=TABLE_BUDGETS.get(dataset))
-            if c.seed in full_evaluation_seeds or c.model == "cnn2"]
+            if in_table_plan(c)]
     for c in plan:
         evaluation = columns["eval full"] if c.seed in full_evaluation_seeds else columns["eval pgd"]
         total += seconds(c.model, c.method, columns["train"]) + seconds(c.model, c.method, evaluation)

@@ -447,6 +447,11 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path):
     store.put(cnn1, _metrics(adv=1.0, lip=1.0), {})
     frame = experiments.table_progress(store.records(), seeds=(0, 1))
     assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 0"] == "missing mt, aa-apgd, aa"
+    # the plan asks CNN1 for seed 0 only: its seed 1 is beyond the plan until it is stored
+    assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 1"] == experiments.BEYOND_PLAN
+    store.put(cnn1.replace(seed=1), _metrics(adv=1.0, lip=1.0), {})
+    frame = experiments.table_progress(store.records(), seeds=(0, 1))
+    assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 1"] == "done"
     record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": claims.FIDELITY_REVISION}}  # noqa: E731
     assert claims.current(record(cnn1)) and not claims.current(record(cnn1_short))
     assert claims.current(record(cnn1_short), table_budget=False)
