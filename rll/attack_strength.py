@@ -65,7 +65,8 @@ def flags(autoattack_metrics: dict) -> list[str]:
 
 def attack_strength_frame(records: list[dict]):
     """One row per stored model with a PGD-10 record and at least one other attack's: clean
-    and PGD-10 accuracy, the multi-targeted attack under both selections, each AutoAttack
+    and PGD-10 accuracy, the multi-targeted attack under both selections (and PGD-10 on its
+    images, where the record holds it), each AutoAttack
     configuration and its components (each on its own fixed test subset, sizes in
     ``images``), and the flags."""
     import pandas as pd
@@ -83,6 +84,7 @@ def attack_strength_frame(records: list[dict]):
             mt = attacks["mt"]["metrics"]
             row[("MT", "released selection")] = mt.get("adv_test_acc_released_selection", mt["adv_test_acc"])
             row[("MT", "per-example worst")] = mt.get("adv_test_acc_worst_selection", np.nan)
+            row[("MT", "PGD-10 same images")] = mt.get("pgd_acc_same_images", np.nan)
             row[("MT", "images")] = mt.get("evaluated_on", {}).get("adv_test_acc")
         raised = []
         for name, label in AUTOATTACK_NAMES.items():

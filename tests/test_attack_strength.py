@@ -18,7 +18,8 @@ def _records(tmp_path):
         per_class[3] = 40.0 + c.seed
         store.put(c, {"test_acc": 99.0, "adv_test_acc": 80.0 + c.seed, "per_class_adv_test_acc": per_class}, {})
         store.put(c.replace(attack="mt"), {"test_acc": 99.0, "adv_test_acc": 78.0, "adv_test_acc_released_selection": 78.0,
-                                           "adv_test_acc_worst_selection": 76.5, "evaluated_on": {"adv_test_acc": 1000}}, {})
+                                           "adv_test_acc_worst_selection": 76.5, "evaluated_on": {"adv_test_acc": 1000},
+                                           **({"pgd_acc_same_images": 79.5} if c.seed == 0 else {})}, {})
         masked = c.method == "gr" and c.seed == 1
         store.put(c.replace(attack="aa-apgd"), {
             "adv_test_acc": 70.0 if masked else 79.0, "pgd_acc_same_images": 80.0 + c.seed,
@@ -48,6 +49,8 @@ def test_attack_strength_frame_groups_each_models_records(tmp_path):
     gr1 = frame[(frame[("", "method")] == "GR") & (frame[("", "seed")] == 1)].iloc[0]
     assert gr1[("", "flags")] == "AA (APGD-CE + APGD-DLR): AA 11.0 points below PGD-10"
     assert np.isnan(gr1[("AA standard", "acc")])
+    # PGD-10 on MT's own images where the record holds it (newer records), else left empty
+    assert gr0[("MT", "PGD-10 same images")] == 79.5 and np.isnan(gr1[("MT", "PGD-10 same images")])
 
 
 def test_autoattack_by_row_and_per_class(tmp_path):
