@@ -687,6 +687,15 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
         lines.append(f"NOTE: {len(older)} of these runs were trained under fidelity revision 1, before the "
                      "corrections of December 2026 (among them: the AT/RST inner attack ran in eval mode); they "
                      "stay until re-run (results/README.md) and never enter the verdicts.")
+    beyond = [c for c in missing if not in_table_plan(c)]
+    missing = [c for c in missing if in_table_plan(c)]
+    if beyond:
+        by_model: dict = {}
+        for c in beyond:
+            by_model.setdefault(f"{c.dataset} {c.model}", set()).add(c.seed)
+        lines.append(f"Beyond the plan (rll.experiments.TABLE_PLAN_SEEDS), not run: {len(beyond)} configurations ("
+                     + "; ".join(f"{m} seeds {', '.join(map(str, sorted(s)))}" for m, s in sorted(by_model.items()))
+                     + ")")
     if missing:
         seeds: dict = {}
         several = len({c.dataset for c in missing}) > 1

@@ -129,6 +129,10 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     budget_lines = [line for line in lines if "runs: " in line]
     assert len(budget_lines) == 2 and not any("mixes" in line for line in lines)
     assert "5 epochs (paper: 160), decays after [4]" in budget_lines[1] and "model cnn1, seeds [0]" in budget_lines[1]
+    # a CNN1 seed the plan does not ask for is not "not yet run" but beyond the plan
+    lines = experiments.provenance_lines(own + [(cnn1.replace(seed=1), None), (longer.replace(seed=1), None)])
+    assert lines[-2:] == ["Beyond the plan (rll.experiments.TABLE_PLAN_SEEDS), not run: 1 configurations (mnist cnn1 seeds 1)",
+                          "Not yet run (1 configurations): cnn2 Natural (seed 1)"]
 
 
 def test_claims_on_synthetic_rows():
