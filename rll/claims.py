@@ -441,16 +441,16 @@ def judge_mt_stronger(pgd_rows: list[dict], mt_rows: list[dict]) -> tuple[str, s
     PGD on the same models (ours: the same checkpoint, per seed; on the same images where the
     record allows, else within the MT subset's sampling error, :func:`_mt_comparison`)."""
     index = {_model_key(r): r for r in pgd_rows}
-    diffs, weaker, unpaired = [], [], []
+    diffs, weaker, ties, unpaired = [], [], [], 0
     for r in mt_rows:
         if _model_key(r) not in index:
             continue
         diff, tolerance, paired = _mt_comparison(index[_model_key(r)], r)
         diffs.append((diff, diff >= -tolerance))
         seed = f" seed {r['seed']}" if r.get("seed") is not None else ""
-        if not paired:
-            unpaired.append(f"{r['dataset']}/{_label(r)}{seed} ({diff:+.2f}, 2·SE {tolerance:.2f})"
-                            if -tolerance <= diff < -MT_TIE_POINTS else "")
+        unpaired += not paired
+        if not paired and -tolerance <= diff < -MT_TIE_POINTS:
+            ties.append(f"{r['dataset']}/{_label(r)}{seed} ({diff:+.2f}, 2·SE {tolerance:.2f})")
         if not diffs[-1][1]:
             weaker.append(f"{r['dataset']}/{_label(r)}{seed} ({diff:+.2f})")
     if not diffs:
@@ -459,8 +459,7 @@ def judge_mt_stronger(pgd_rows: list[dict], mt_rows: list[dict]) -> tuple[str, s
     evidence = (f"PGD − MT adversarial accuracy over {len(diffs)} rows: min {min(values):+.2f}, "
                 f"median {np.median(values):+.2f}, max {max(values):+.2f} points")
     if unpaired:
-        ties = [u for u in unpaired if u]
-        evidence += (f"; {len(unpaired)} not on the same images (PGD-10 on the whole test set, MT on a "
+        evidence += (f"; {unpaired} not on the same images (PGD-10 on the whole test set, MT on a "
                      f"subset: a difference within 2 standard errors of the subset is a tie)"
                      + (f", MT above PGD-10 within it on {', '.join(ties)}" if ties else ""))
     return _combine([ok for _, ok in diffs]), evidence + (f"; MT weaker on {', '.join(weaker)}" if weaker else "")
