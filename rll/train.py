@@ -902,13 +902,26 @@ def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -
                      "or call ResultsStore.break_claim(config.training_canonical(), force=True)")
 
 
-def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed: int) -> dict:
+#: Training images the learning curves measure training accuracy on (a fixed subset, the
+#: regime check's "≥ 10 000 training images"; all of them when the run trains on fewer).
+CURVE_TRAIN_IMAGES = 10_000
+
+
+def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed: int,
+                 train=None) -> dict:
     """One point of the learning curves: clean accuracy on the whole test split, PGD-10 on
-    ``images`` fixed test images, both Lipschitz estimators on half as many."""
+    ``images`` fixed test images, both Lipschitz estimators on half as many, and (given the
+    ``train`` split) clean accuracy on :data:`CURVE_TRAIN_IMAGES` fixed training images."""
     plan = rmetrics.EvalPlan(pgd_test_images=images, lipschitz_images=max(1, images // 2), batch_size=64)
     m = rmetrics.evaluate(model, None, test, eps=eps, attacks=("pgd",), plan=plan, seed=seed)["pgd"]
     keys = ("test_acc", "adv_test_acc", "test_lipschitz", "test_lipschitz_released", "evaluated_on")
-    return {k: m[k] for k in keys}
+    point = {k: m[k] for k in keys}
+    if train is not None:
+        idx = rmetrics.fixed_subset(len(train[1]), CURVE_TRAIN_IMAGES)
+        x, y = train if idx is None else (train[0][idx.to(train[0].device)], train[1][idx.to(train[1].device)])
+        point["train_acc"] = rmetrics.accuracy(model, rdata.to_float(x), y, batch_size=512)
+        point["train_evaluated_on"] = len(y)
+    return point
 
 
 def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
@@ -1014,7 +1027,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                 t_curve = time.perf_counter()
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     entry["curve"] = _curve_point(model, test_float, eps=config.eps, images=curve_images,
-                                                  seed=config.seed)
+                                                  seed=config.seed, train=(x_tr, y_tr))
                 entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
             history.append(entry)
             world_sizes.append(group.world_size)

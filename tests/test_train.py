@@ -19,8 +19,9 @@ from rll import losses as rlosses
 from rll.losses import FIDELITY_REVISION
 from rll.results import ResultsStore
 from rll.train import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
-                       checkpoint_path, evaluate, load_checkpoint, scale_milestones, shorter_checkpoint,
-                       subset_indices, train)
+                       checkpoint_path, evaluate, load_checkpoint, load_trained_model, scale_milestones,
+                       shorter_checkpoint, subset_indices, train)
+from rll.data import load_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -335,7 +336,17 @@ def test_every_attack_evaluated_before_the_run_returns(tmp_path, data_root):
     assert len(pgd["per_class_test_acc"]) == 10 and len(pgd["per_class_adv_test_acc"]) == 10
     history = record["provenance"]["history"]
     assert [h["curve"]["evaluated_on"]["adv_test_acc"] for h in history] == [50, 50]
-    assert all(0 <= h["curve"]["adv_test_acc"] <= h["curve"]["test_acc"] + 100 for h in history)
+    # the last point measures the final model: its clean test accuracy is the record's (same
+    # 200 images), its training accuracy the final weights' on all 600 training images
+    assert history[-1]["curve"]["test_acc"] == pgd["test_acc"]
+    assert [h["curve"]["train_evaluated_on"] for h in history] == [600, 600]
+    model, _, _ = load_trained_model(cfg, checkpoint_dir=tmp_path / "ck")
+    mnist = load_dataset("mnist", "train", root=data_root)
+    x_tr, y_tr = mnist.images, mnist.labels
+    idx = subset_indices(60000, 600, cfg.seed, 0)
+    with torch.no_grad():
+        hits = (model(x_tr[idx].float().div(255)).argmax(1) == y_tr[idx]).double().mean().item()
+    assert history[-1]["curve"]["train_acc"] == pytest.approx(100 * hits, abs=1e-9)
     # a second call finds every record and trains nothing
     again = train(cfg, data_root=data_root, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck",
                   progress=False, device="cpu", attacks=("pgd", "aa-apgd"), eval_plan=plan)
