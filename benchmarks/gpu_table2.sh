@@ -38,7 +38,7 @@ STOP_AFTER=${STOP_AFTER:-5}                # minutes: no new configuration after
 TIMEOUT=${TIMEOUT:-480}                    # seconds: workers still running then are stopped
 BENCH_STEPS=${BENCH_STEPS:-30}
 MAX_MIB=${MAX_MIB:-60}
-EXTRA=${EXTRA:-"--amp --channels-last"}    # speed options (recorded in every record's provenance)
+EXTRA=${EXTRA:-"--precision auto --channels-last"}  # bf16 where measured safe (in the key), channels-last (provenance)
 
 mkdir -p "$OUT"
 work=$(mktemp -d)

@@ -139,6 +139,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-split", default="test", help="test, or test_partial for cifar10")
     g.add_argument("--train-with-test", action="store_true",
                    help="also train on the evaluated test subset (Appendix B, Table 6: proof of concept)")
+    _add_precision_arguments(g)
     o = p.add_argument_group("where and how")
     o.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
     _add_checksum_argument(o)
@@ -162,14 +163,37 @@ def _add_evaluation_arguments(g) -> None:
                    help="evaluation batch size (default: the plan's; full: 512)")
 
 
+def _add_precision_arguments(g) -> None:
+    from rll.losses import PRECISIONS
+
+    g.add_argument("--precision", choices=PRECISIONS + ("auto",), default=None,
+                   help="training arithmetic, part of the run's key: fp32 (default), bf16 (bfloat16 autocast; "
+                        "refused where it was measured to break the loss: TRADES, paper GR, paper LLR) or auto "
+                        "(bf16 where allowed, else fp32)")
+    g.add_argument("--amp", action="store_true", help="the same as --precision bf16")
+
+
+def _precision(args: argparse.Namespace, method: str | None = None, fidelity: str | None = None) -> str:
+    """--precision / --amp as a precision; ``auto`` resolved for ``method`` in ``fidelity``
+    (default: the run's own), or returned as ``auto`` when neither is known (a sweep)."""
+    from rll.losses import fastest_precision
+
+    if args.amp and args.precision not in (None, "bf16"):
+        raise ValueError(f"--amp means --precision bf16; it contradicts --precision {args.precision}")
+    precision = "bf16" if args.amp else (args.precision or "fp32")
+    method = method or getattr(args, "method", None)
+    if precision == "auto" and method is not None:
+        return fastest_precision(method, fidelity or args.fidelity)
+    return precision
+
+
 def _add_speed_arguments(g) -> None:
-    g.add_argument("--amp", action="store_true", help="bfloat16 autocast of the training passes (CUDA speed option)")
     g.add_argument("--channels-last", action="store_true", help="channels-last memory format (speed option)")
     g.add_argument("--compile", action="store_true", help="torch.compile the model (speed option; not paper GR/LLR)")
 
 
 def _speed(args: argparse.Namespace) -> dict:
-    return {"amp": args.amp, "channels_last": args.channels_last, "compile": args.compile}
+    return {"channels_last": args.channels_last, "compile": args.compile}
 
 
 def _eval_plan(args: argparse.Namespace):
@@ -194,7 +218,7 @@ def _config_from_args(args: argparse.Namespace):
         lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, batch_size=args.batch_size,
         eps=args.eps, seed=args.seed, fidelity=args.fidelity, attack=args.attack,
         train_size=args.train_size, test_size=args.test_size, test_split=args.test_split,
-        train_with_test=args.train_with_test)
+        train_with_test=args.train_with_test, precision=_precision(args))
 
 
 def _print_record(record: dict, as_json: bool) -> None:
@@ -283,6 +307,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-size", type=int, default=None)
     p.add_argument("--test-split", default="test")
     p.add_argument("--attack", default="pgd", help="the attack that names the configurations (default pgd)")
+    _add_precision_arguments(p)
     _add_evaluation_arguments(p)
     p.add_argument("--curve-images", type=int, default=None, metavar="N",
                    help="learning curves in every record (see train --help)")
@@ -352,7 +377,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr,
         device=None if args.executor else args.device, data_root=args.data_root, checksums=_checksums(args),
-        milestones=tuple(args.milestones) if args.milestones is not None else None, budgets=budgets)
+        milestones=tuple(args.milestones) if args.milestones is not None else None, budgets=budgets,
+        precision=_precision(args))
     if args.executor is not None or any(getattr(args, k) is not None for k in _EXECUTOR_OPTIONS):
         return _submit_sweep(args, configs)
     if args.dry_run:

@@ -447,12 +447,15 @@ def paper_row(dataset: str, model: str, method: str, params: dict, dropout: floa
 def table_configs(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None,
                   seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None,
                   test_size=None, test_split: str = "test", eps=None, lr=None, milestones=None,
-                  budgets=None) -> list:
+                  budgets=None, precision: str = "fp32") -> list:
     """The training configurations behind one table notebook: models × methods × dropout ×
     seeds.  ``methods`` defaults to the paper's rows; ``dropouts`` to ``(0,)`` except Table 4
     (no dropout and the paper's rate).  ``budgets`` (``{model: {"train_size", "epochs",
     "milestones"}}``, e.g. ``TABLE_BUDGETS[dataset]``) gives a model its own budget in place of
-    ``train_size``, ``epochs`` and ``milestones``."""
+    ``train_size``, ``epochs`` and ``milestones``.  ``precision``: ``fp32``, ``bf16`` (an error
+    for a row that refuses it) or ``auto`` (each row bf16 where
+    :func:`rll.losses.fastest_precision` allows it, else fp32)."""
+    from rll.losses import fastest_precision
     from rll.train import TrainConfig
 
     if table not in TABLE_MODELS:
@@ -471,12 +474,14 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
                   **(budgets or {}).get(model, {})}
         for spec in methods:
             method, params = parse_method(spec)
+            row_precision = fastest_precision(method, fidelity) if precision == "auto" else precision
             for dropout in dropouts:
                 for seed in seeds:
                     configs.append(TrainConfig(dataset=dataset, model=model, method=method, params=params,
                                                dropout=dropout, seed=int(seed), attack=attack,
                                                fidelity=fidelity, test_size=test_size,
-                                               test_split=test_split, eps=eps, lr=lr, **budget))
+                                               test_split=test_split, eps=eps, lr=lr,
+                                               precision=row_precision, **budget))
     return configs
 
 
@@ -754,7 +759,8 @@ def table_budget(dataset: str, *, epochs=None, train_size=None, milestones=None)
 def check_table_params(table: str, *, dataset: str, methods=None, models=None, dropouts=None, epochs=None, seeds=(0,),
                        attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
                        test_split: str = "test", eps=None, lr=None, device=None, data_root=None,
-                       train_missing: bool = False, checksums=None, milestones=None, budgets=None) -> list:
+                       train_missing: bool = False, checksums=None, milestones=None, budgets=None,
+                       precision: str = "fp32") -> list:
     """Validate a table notebook's parameters (one readable ``ValueError`` naming the valid
     choices) and return its configurations.  ``checksums`` (``{file name: md5}`` overriding
     the dataset's official md5s) is checked against the dataset's file names here, before
@@ -786,7 +792,7 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
     configs = table_configs(table, dataset=dataset, methods=methods, models=models, dropouts=dropouts,
                             epochs=epochs, seeds=tuple(seeds), attack=attack, fidelity=fidelity,
                             train_size=train_size, test_size=test_size, test_split=test_split, eps=eps, lr=lr,
-                            milestones=milestones, budgets=budgets)
+                            milestones=milestones, budgets=budgets, precision=precision)
     if train_missing:   # training needs both splits: fail now, not after hours of training
         rdata.load_dataset(dataset, "train", root=data_root, checksums=checksums)
         try:
@@ -896,7 +902,7 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     ``curve_images`` say how each trained model is evaluated before the next one starts
     (:func:`rll.train.train`): a configuration counts as stored only when every attack's
     record is there.  ``stop_after`` (minutes): start no new configuration after that long
-    (counted as ``not_started``); ``speed``: ``amp``, ``channels_last``, ``compile`` for
+    (counted as ``not_started``); ``speed``: ``channels_last``, ``compile`` for
     :func:`rll.train.train`."""
     from rll.results import ResultsStore
     from rll.train import RunClaimed, TrainingDiverged, train

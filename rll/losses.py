@@ -70,6 +70,46 @@ A string default means a choice among :data:`PARAM_CHOICES`."""
 PARAM_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {"gr": {"direction": ("l2", "sign")}}
 """The valid values of each non-numeric method parameter."""
 
+PRECISIONS = ("fp32", "bf16")
+"""Arithmetic of a training run: ``fp32``, or ``bf16`` — bfloat16 autocast of the whole loss,
+inner maximisation included; parameters, gradients and the optimiser stay float32.  Evaluation
+is always float32."""
+
+_KL = ("its KL between two nearly equal distributions is a difference of nearly equal log-probabilities: "
+       "in bf16 the inner ascent, started 0.001 away from x, followed rounding noise and the loss moved "
+       "by 11–14 %, its parameter gradient at cosine 0.6 from float32's")
+_GR = ("its finite difference (ℓ(x + h·d) − ℓ(x)) / h at h = 0.01 is a difference of two nearly equal "
+       "losses: in bf16 its rounding error was as large as the quotient itself (gradient cosine 0.4)")
+_LLR = ("its linearity gap ℓ(x + δ) − ℓ(x) − δᵀ∇ₓℓ is a difference of nearly equal terms: in bf16 the loss "
+        "moved by half its value (gradient cosine 0.85), with the outer loss in float32 too")
+BF16_REFUSED: dict[tuple[str, str], str] = {
+    ("trades", "paper"): _KL, ("trades", "released"): _KL,
+    ("gr", "paper"): _GR,
+    ("llr", "paper"): _LLR,
+}
+"""The (method, fidelity) pairs for which ``precision="bf16"`` is refused, and why — measured on
+a CNN2 after one epoch (``benchmarks/precision.py --losses``: loss and parameter gradient in bf16
+against float32 on the same batch, the same random draws).  Natural, AT, RST, released GR
+(h = 1) and released LLR kept gradient cosine ≥ 0.997 and are allowed; whether their trained
+models agree is the equivalence table (``benchmarks/README.md``, "Precision")."""
+
+
+def check_precision(method: str, fidelity: str, precision: str) -> None:
+    """Raise ``ValueError`` (naming the reason and the fix) if ``precision`` is unknown or
+    bf16 is refused for ``method`` in ``fidelity`` (:data:`BF16_REFUSED`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
+    if precision == "bf16" and (method, fidelity) in BF16_REFUSED:
+        raise ValueError(f"precision 'bf16' is refused for {method} in fidelity {fidelity!r}: "
+                         f"{BF16_REFUSED[method, fidelity]} (benchmarks/README.md, 'Precision'); train it "
+                         "with precision 'fp32' (drop --amp / --precision bf16; --precision auto picks bf16 "
+                         "only where it was measured safe)")
+
+
+def fastest_precision(method: str, fidelity: str) -> str:
+    """``"bf16"`` unless :data:`BF16_REFUSED` refuses it for ``method`` in ``fidelity``, else ``"fp32"``."""
+    return "fp32" if (method, fidelity) in BF16_REFUSED else "bf16"
+
 
 _DERIVED: dict[str, dict[str, Callable[[float, str], float]]] = {
     "at": {"step": lambda eps, fidelity: eps / 5},
@@ -386,5 +426,6 @@ def get_loss(method: str) -> LossFn:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}") from None
 
 
-__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "get_loss", "resolve_params", "natural_loss", "at_loss",
+__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "PRECISIONS", "BF16_REFUSED", "check_precision",
+           "fastest_precision", "get_loss", "resolve_params", "natural_loss", "at_loss",
            "rst_loss", "trades_loss", "gr_loss", "llr_loss"]

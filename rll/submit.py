@@ -69,7 +69,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         self.device = device
         self.attacks = tuple(attacks) if attacks else None     # as rll.train.train takes them
         self.eval_plan, self.curve_images = eval_plan, curve_images
-        self.speed = dict(speed or {})       # amp, channels_last, compile (rll.train.train)
+        self.speed = dict(speed or {})       # channels_last, compile (rll.train.train)
 
     def __call__(self) -> dict:
         from rll.train import RunClaimed, TrainConfig, TrainingDiverged, train
@@ -203,7 +203,7 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     count: the job breaks it).  ``attacks``, ``eval_plan`` and ``curve_images`` reach
     :func:`rll.train.train` as in :func:`rll.experiments.run_sweep`.  Paths are made absolute
     for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``, ``stored`` and
-    ``claimed_elsewhere``.  ``speed`` (``amp``, ``channels_last``, ``compile``) likewise."""
+    ``claimed_elsewhere``.  ``speed`` (``channels_last``, ``compile``) likewise."""
     from rll.data import resolve_root
 
     store = ResultsStore(Path(results_dir).resolve())

@@ -146,7 +146,7 @@ RESIZED_CROP = 64   # the crop size of those datasets (their DATASET_INFO shape)
 #: Fields that only affect evaluation: runs differing in these share one checkpoint.
 EVAL_ONLY_FIELDS = ("attack", "test_size", "test_split")
 #: Fields (with their default) that enter the store key only when set to another value.
-OPTIONAL_FIELDS = {"train_with_test": False}
+OPTIONAL_FIELDS = {"train_with_test": False, "precision": "fp32"}
 
 
 class CheckpointMismatch(ValueError):
@@ -254,6 +254,12 @@ class TrainConfig:
             that is evaluated): the paper's proof-of-concept networks "trained with access to
             the test set" (Appendix B, Table 6).  Default ``False``; it enters
             :meth:`canonical` only when ``True``, so the keys of ordinary runs do not change.
+        precision: the training arithmetic (:data:`rll.losses.PRECISIONS`): ``fp32`` (default)
+            or ``bf16``, bfloat16 autocast of the training passes — a speed option that changes
+            the numbers, so it is part of the run's key (only when ``bf16``: fp32 keys are the
+            keys of every earlier record).  Refused, with the measured reason, where it breaks
+            the loss (:data:`rll.losses.BF16_REFUSED`: TRADES, paper GR, paper LLR).
+            Evaluation is always float32.
     """
 
     dataset: str
@@ -275,6 +281,7 @@ class TrainConfig:
     test_size: int | None = None
     test_split: str = "test"
     train_with_test: bool = False
+    precision: str = "fp32"
 
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
@@ -284,6 +291,7 @@ class TrainConfig:
         _choices("method", self.method, tuple(rlosses.LOSSES))
         _choices("fidelity", self.fidelity, FIDELITIES)
         _choices("attack", self.attack, ATTACKS)
+        rlosses.check_precision(self.method, self.fidelity, self.precision)
         splits = tuple(s for s in rdata.DATASET_INFO[self.dataset].splits if s != "train")
         if self.test_split not in splits:
             raise ValueError(f"unknown test_split {self.test_split!r} for {self.dataset}; "
@@ -479,7 +487,7 @@ class TrainConfig:
         ps = ", ".join([f"{k}={v:g}" for k, v in self.params if k in shown and v is not None]
                        + [f"{k}={v}" for k, v in self.params if isinstance(v, str) and v != defaults[k]])
         return (f"{self.dataset} {self.model} {self.method}" + (f"({ps})" if ps else "")
-                + (" +test" if self.train_with_test else ""))
+                + (" +test" if self.train_with_test else "") + (" bf16" if self.precision == "bf16" else ""))
 
 
 # ====================================================================== data
@@ -756,7 +764,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
           eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
           curve_images: int | None = None, claim: bool = True,
           on_step: Callable[[int, int], None] | None = None,
-          amp: bool = False, channels_last: bool = False, compile: bool = False,
+          channels_last: bool = False, compile: bool = False,
           checksums: Mapping[str, str] | None = None, claim_owner: str | None = None) -> dict | None:
     """Train ``config``, evaluate it with every requested attack, store and return its record.
 
@@ -789,11 +797,12 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             workers never run it both (a claim left by a dead process on this host is broken;
             a live one raises :class:`RunClaimed`).
         on_step: hook called as ``on_step(epoch, step)`` (0-based) after every optimiser step.
-        amp, channels_last, compile: speed-ups for CUDA (off by default): bfloat16 autocast
-            of the training forward passes, channels-last memory format, ``torch.compile`` of
-            the model (not for GR/LLR in paper fidelity, which differentiate twice).  They
-            change the arithmetic, not the configuration: the record's provenance says which
-            were used.  Evaluation always runs in float32, eager.
+        channels_last, compile: speed options (off by default): channels-last memory format
+            and ``torch.compile`` of the model (not for GR/LLR in paper fidelity, which
+            differentiate twice).  They change the arithmetic only at rounding level, not the
+            configuration: the record's provenance says which were used.  bfloat16 is not one
+            of them: it is ``config.precision``, part of the key.  Evaluation always runs in
+            float32, eager.
         checksums: ``{file name: md5}`` overriding the dataset's official md5s
             (:func:`rll.data.load_dataset`), for one's own copies of the files.  Not part of
             the configuration (the same run on other bytes has the same key); the record's
@@ -827,7 +836,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
         return _train_claimed(config, store, data_root=data_root, checkpoint_dir=checkpoint_dir,
                               device=resolve_device(device), progress=progress, resume=resume,
                               attacks=attacks, plan=plan, curve_images=curve_images,
-                              on_step=on_step, amp=amp, channels_last=channels_last, compile_=compile,
+                              on_step=on_step, channels_last=channels_last, compile_=compile,
                               checksums=checksums, group=group)
     finally:
         if claim and group.is_main:
@@ -926,7 +935,7 @@ def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed:
 
 def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
                    device: torch.device, progress: bool, resume: bool, attacks: tuple[str, ...],
-                   plan: rmetrics.EvalPlan, curve_images: int | None, on_step, amp: bool,
+                   plan: rmetrics.EvalPlan, curve_images: int | None, on_step,
                    channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None,
                    group: rdist.Group = rdist.SINGLE) -> dict | None:
     from tqdm.auto import tqdm
@@ -997,7 +1006,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                 xb, yb = group.shard(xb), group.shard(y_fit[idx])     # this rank's share
                 weight = group.loss_weight(len(yb), len(idx), summed)
                 loss = train_step(fmodel, opt, loss_fn, xb, yb, eps=config.eps,
-                                  fidelity=config.fidelity, params=params, amp=amp,
+                                  fidelity=config.fidelity, params=params, amp=config.precision == "bf16",
                                   loss_scale=group.world_size * weight)
                 pending.append(loss if weight == 1.0 else loss * weight)
                 if len(pending) >= check_every or step == steps_per_epoch - 1:
@@ -1055,7 +1064,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                       "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
                                       "history": history,
                                       "n_trained_on": n,
-                                      "precision": "bf16-autocast" if amp else "fp32",
+                                      "precision": "bf16-autocast" if config.precision == "bf16" else "fp32",
                                       "channels_last": channels_last, "compiled": compile_,
                                       **_processes(world_sizes, group)},
                                epochs_done=config.epochs)

@@ -11,6 +11,8 @@ import pytest
 
 from rll.results import ResultsStore, ResultsWarning, config_hash, config_stem
 
+REPO = Path(__file__).resolve().parents[1]
+
 CFG = {"dataset": "mnist", "model": "cnn2", "method": "trades", "params": {"beta": 6.0},
        "epochs": 10, "milestones": [3, 5, 8, 9], "seed": 0}
 METRICS = {"train_acc": 99.5, "test_acc": 99.0, "adv_train_acc": 95.0, "adv_test_acc": 94.0,
@@ -43,8 +45,8 @@ def test_key_stable_and_order_independent():
     assert config_stem(shuffled) == config_stem(CFG)
     # tuples and lists are the same JSON
     assert config_hash({**CFG, "milestones": (3, 5, 8, 9)}) == config_hash(CFG)
-    # a fixed value: the key must not drift between versions
-    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    # a fixed value, pinned: the key must not drift between versions (sha256 of the sorted JSON)
+    assert config_hash({"a": 1, "b": [1, 2]}) == "8baa73198470"
     assert len(config_hash(CFG)) == 12
     assert config_hash({**CFG, "seed": 1}) != config_hash(CFG)
 
@@ -199,3 +201,36 @@ def test_committed_records_hold_no_machine_paths():
     machine_path = re.compile(r'"(/work|/tmp|/home|/root|/Users|[A-Za-z]:\\\\)[^"]*"')
     offenders = [f.relative_to(root).as_posix() for f in files if machine_path.search(f.read_text())]
     assert not offenders, f"records with machine paths: {offenders}"
+
+
+#: Stored runs and the file stems they were written under (results/runs/, committed before the
+#: precision field existed): their keys must never change, so each is rebuilt here from
+#: constructor arguments — not from the stored config — and its stem compared byte for byte.
+PINNED_KEYS = [
+    (dict(dataset="mnist", model="cnn2", method="natural", train_size=34000, epochs=3, milestones=(2,)),
+     "mnist-cnn2-natural-2f019aaa9678"),
+    (dict(dataset="mnist", model="cnn1", method="trades", params={"beta": 1}, train_size=34000, epochs=8,
+          milestones=(6,)), "mnist-cnn1-trades-beta1-steps10-6ea04e9c9a56"),
+    (dict(dataset="mnist", model="cnn1", method="gr", train_size=34000, epochs=3, milestones=(2,), attack="aa"),
+     "mnist-cnn1-gr-beta1-directionl2-0487ff477c1b"),
+]
+
+
+@pytest.mark.parametrize("kwargs, stem", PINNED_KEYS, ids=[s for _, s in PINNED_KEYS])
+def test_stored_configurations_keep_their_keys(kwargs, stem):
+    from rll.train import TrainConfig
+
+    config = TrainConfig(**kwargs)
+    assert config_stem(config) == stem
+    assert (REPO / "results" / "runs" / f"{stem}.json").exists()
+
+
+def test_two_precisions_of_one_configuration_never_share_a_key():
+    from rll.train import TrainConfig
+
+    fp32 = TrainConfig(dataset="mnist", model="cnn2", method="at", train_size=1000, epochs=2)
+    bf16 = fp32.replace(precision="bf16")
+    assert fp32.key != bf16.key and config_stem(fp32) != config_stem(bf16)
+    assert fp32.training_canonical() != bf16.training_canonical()       # nor a checkpoint
+    assert "precision" not in fp32.canonical() and bf16.canonical()["precision"] == "bf16"
+    assert TrainConfig.from_dict(bf16.canonical()) == bf16

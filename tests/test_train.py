@@ -564,23 +564,25 @@ def test_train_with_test_fits_the_evaluated_test_subset(tmp_path, data_root):
 
 @pytest.mark.slow
 def test_speed_options_run_end_to_end_on_cpu(tmp_path, data_root):
-    """``amp`` (bf16 autocast), ``channels_last`` and ``compile`` are meant for CUDA, but their
-    code paths are device-independent: on the CPU they must train (AT, whose inner attack
-    differentiates with respect to the input), evaluate, and say in the record what was used.
-    bf16 changes the arithmetic only slightly: the first epoch's loss stays within 0.05."""
+    """``precision="bf16"`` (autocast), ``channels_last`` and ``compile`` have device-independent
+    code paths: on the CPU they must train (AT, whose inner attack differentiates with respect to
+    the input), evaluate, and say in the record what was used — bf16 in the key, the others in
+    the provenance.  bf16 changes the arithmetic only slightly: the first epoch's loss stays
+    within 0.05."""
     import shutil
 
     cfg = TrainConfig.from_paper("mnist", "cnn1", "at", train_size=128, test_size=32, epochs=1, batch_size=32,
                                  milestones=())
 
-    def run(name, **options):
-        return train(cfg, data_root=data_root, results_dir=tmp_path / name / "res", checkpoint_dir=tmp_path / name / "ck",
-                     progress=False, device="cpu", **options)["provenance"]
+    def run(name, config=cfg, **options):
+        record = train(config, data_root=data_root, results_dir=tmp_path / name / "res",
+                       checkpoint_dir=tmp_path / name / "ck", progress=False, device="cpu", **options)
+        return record["provenance"] | {"config": record["config"]}
 
     fp32 = run("fp32")
-    fast = run("fast", amp=True, channels_last=True)
-    assert (fp32["precision"], fp32["channels_last"]) == ("fp32", False)
-    assert (fast["precision"], fast["channels_last"]) == ("bf16-autocast", True)
+    fast = run("fast", cfg.replace(precision="bf16"), channels_last=True)
+    assert (fp32["precision"], fp32["channels_last"], "precision" in fp32["config"]) == ("fp32", False, False)
+    assert (fast["precision"], fast["channels_last"], fast["config"]["precision"]) == ("bf16-autocast", True, "bf16")
     assert abs(fast["history"][0]["loss"] - fp32["history"][0]["loss"]) < 0.05
     if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("torch.compile on the CPU needs a C compiler")
@@ -658,3 +660,31 @@ def test_resimagenet_trains_on_random_crops_of_the_resized_images(tmp_path, png,
                    progress=False, device="cpu")
     assert calls == [(2, 64, 8, "cpu"), (2, 64, 8, "cpu")]
     assert record["provenance"]["n_train"] == 4 and 0 <= record["metrics"]["train_acc"] <= 100
+
+
+@pytest.mark.parametrize("method, fidelity, params", [("trades", "paper", {"beta": 6}), ("trades", "released", {}),
+                                                      ("gr", "paper", {}), ("llr", "paper", {})])
+def test_bf16_is_refused_where_it_was_measured_to_break_the_loss(method, fidelity, params, tmp_path):
+    """bf16 must never reach TRADES' KL, paper GR's finite difference or paper LLR's linearity
+    gap (``rll.losses.BF16_REFUSED``): the configuration refuses it, naming the reason and the
+    fix, before any data is read or step taken; ``auto`` gives those rows fp32."""
+    with pytest.raises(ValueError, match="refused.*fp32"):
+        TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
+                    precision="bf16")
+    rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], fidelity=fidelity,
+                                     methods=[method], precision="auto")
+    assert [c.precision for c in rows] == ["fp32"]
+
+
+def test_bf16_reaches_the_losses_it_was_measured_safe_for():
+    """Natural, AT, RST, released GR and released LLR accept bf16; ``auto`` picks it for them,
+    and a bad precision names the valid ones."""
+    for method, fidelity in (("natural", "paper"), ("at", "paper"), ("rst", "paper"), ("gr", "released"),
+                             ("llr", "released")):
+        assert TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity,
+                           precision="bf16").label().endswith(" bf16")
+    rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+                                     precision="auto")
+    assert [c.precision for c in rows] == ["bf16", "bf16"]
+    with pytest.raises(ValueError, match="valid choices: fp32, bf16"):
+        TrainConfig(dataset="mnist", model="cnn2", precision="fp16")

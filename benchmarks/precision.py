@@ -1,0 +1,261 @@
+"""bfloat16 against float32 for each training loss: speed, agreement of one step, and trained models.
+
+    python benchmarks/precision.py speed                   # img/s fp32 vs bf16, every loss, CNN2
+    python benchmarks/precision.py losses --data-root D    # one step's loss and gradient, bf16 vs fp32
+    python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
+    python benchmarks/precision.py table                   # the equivalence table from the stored runs
+
+``speed`` times rll.train's step (:func:`rll.train.train_step`, channels-last, batch 64, one
+thread unless ``--threads``) in float32 and under bfloat16 autocast, alternating rounds and
+keeping each loop's best (as ``benchmarks/training.py``), and prints the CPU's bf16-relevant
+flags (``amx_bf16``, ``avx512_bf16``) with the table.
+
+``losses`` trains a CNN2 for one epoch on 20 000 MNIST images (natural loss, fp32), then computes
+every loss twice on the same batch of 64 — float32 and bf16 autocast, the same random draws
+(``torch.manual_seed`` before each) — and reports the relative change of the loss and the cosine
+between the two parameter gradients; and GR's finite-difference quotient (ℓ(x + h·d) − ℓ(x)) / h at
+the paper's h = 0.01 and the released h = 1.  This is what :data:`rll.losses.BF16_REFUSED` rests on.
+
+``train`` trains CNN2 with each loss that accepts bf16 (natural, AT, released GR, released LLR)
+in both precisions, seeds 0 and 1, at a small budget (10 000 images × 2 epochs at the full rate),
+and evaluates each as the learning curves do (clean accuracy on the whole test set, PGD-10 on
+1 000 fixed test images, both Lipschitz estimators on 1 000).  Records go to ``--results-dir``
+(default ``results/precision``), so an interrupted run resumes where it stopped.  ``table``
+prints, per loss and quantity, the mean of each precision over the seeds, their difference and
+the seed spread (the larger of the two precisions' max − min over seeds); a quantity agrees when
+the difference is within that spread.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from rll.losses import BF16_REFUSED, LOSSES  # noqa: E402
+from rll.models import build_model  # noqa: E402
+from rll.train import make_batch, train_step  # noqa: E402
+
+#: (label, method, fidelity, parameters) of every loss measured.
+LOSS_ROWS = (
+    ("natural", "natural", "paper", {}),
+    ("AT", "at", "paper", {}),
+    ("RST(λ=1)", "rst", "paper", {"lam": 1.0}),
+    ("TRADES(β=6)", "trades", "paper", {"beta": 6.0}),
+    ("GR (paper, h = 0.01)", "gr", "paper", {}),
+    ("GR (released, h = 1)", "gr", "released", {}),
+    ("LLR (paper)", "llr", "paper", {}),
+    ("LLR (released)", "llr", "released", {}),
+)
+#: The equivalence runs: the losses that accept bf16 (the others are refused, so a bf16 run of
+#: them cannot be made), at the small budget.
+EQUIVALENCE_ROWS = (("natural", "paper", {}), ("at", "paper", {}), ("gr", "released", {}), ("llr", "released", {}))
+EQUIVALENCE_BUDGET = {"train_size": 10_000, "epochs": 2, "milestones": ()}
+EQUIVALENCE_SEEDS = (0, 1)
+QUANTITIES = (("test_acc", "clean %"), ("adv_test_acc", "PGD-10 %"),
+              ("test_lipschitz_released", "Lipschitz (released)"), ("train_acc", "train %"))
+
+
+def cpu_flags() -> str:
+    """The CPU's model name and its bf16-relevant flags (amx*, avx512_bf16, avx512f, avx2)."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor() or "unknown CPU"
+    model = re.search(r"Model name:\s*(.+)", text)
+    flags = set(re.findall(r"\b(amx\w*|avx512_bf16|avx512f|avx2)\b", text))
+    return f"{model.group(1).strip() if model else 'CPU'}; flags: {', '.join(sorted(flags)) or 'none of amx/avx512'}"
+
+
+def speed(args) -> None:
+    from benchmarks.training import MODELS, best_of, synthetic
+
+    torch.set_num_threads(args.threads)
+    x_u8, y = synthetic("cnn2", 1024)
+    _, eps, pad, _ = MODELS["cnn2"]
+
+    def loop(method, fidelity, params, amp):
+        torch.manual_seed(0)
+        model = build_model("cnn2", fidelity=fidelity).to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        gen = torch.Generator().manual_seed(0)
+        state = {"i": 0}
+
+        def run(steps):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                j = (state["i"] * 64) % (len(y) - 64)
+                state["i"] += 1
+                idx = torch.arange(j, j + 64)
+                xb = make_batch(x_u8, idx, pad, gen, channels_last=True)
+                train_step(model.train(), opt, LOSSES[method], xb, y[idx], eps=eps, fidelity=fidelity,
+                           params=params, amp=amp).item()
+            return steps * 64 / (time.perf_counter() - t0)
+        return run
+
+    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), CNN2, batch 64, "
+          "channels-last, best of rounds alternating fp32 and bf16")
+    print("| loss | fp32 img/s | bf16 img/s | bf16 / fp32 | bf16 allowed |")
+    print("|---|---:|---:|---:|---|")
+    for label, method, fidelity, params in LOSS_ROWS:
+        steps = args.steps or (30 if method in ("natural", "gr") else 6)
+        best = best_of({"fp32": loop(method, fidelity, params, False), "bf16": loop(method, fidelity, params, True)},
+                       warmup=2, steps=steps, repeats=args.repeats)
+        allowed = "no (refused)" if (method, fidelity) in BF16_REFUSED else "yes"
+        print(f"| {label} | {best['fp32']:.0f} | {best['bf16']:.0f} | {best['bf16'] / best['fp32']:.2f} | {allowed} |",
+              flush=True)
+
+
+def _one_epoch_model(data_root):
+    from rll.data import load_dataset
+
+    ds = load_dataset("mnist", "train", root=data_root)
+    x, y = ds.images[:20_000].float().div(255), ds.labels[:20_000]
+    torch.manual_seed(0)
+    model = build_model("cnn2", fidelity="paper")
+    opt = torch.optim.SGD(model.parameters(), lr=6.4e-3, momentum=0.9)
+    model.train()
+    for i in range(0, len(y) - 64, 64):
+        loss = F.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, x[-64:], y[-64:]
+
+
+def losses(args) -> None:
+    torch.set_num_threads(args.threads)
+    model, x, y = _one_epoch_model(args.data_root)
+
+    def step(method, fidelity, params, amp):
+        torch.manual_seed(123)
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = LOSSES[method](model.train(), x, y, eps=0.1, fidelity=fidelity, **params)
+        loss.backward()
+        return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    print("CNN2 after one natural epoch on 20 000 MNIST images; one batch of 64, same random draws")
+    print("| loss | loss fp32 | loss bf16 | relative change | gradient cosine | bf16 allowed |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, method, fidelity, params in LOSS_ROWS:
+        l32, g32 = step(method, fidelity, params, False)
+        l16, g16 = step(method, fidelity, params, True)
+        cos = F.cosine_similarity(g32, g16, dim=0).item()
+        allowed = "no (refused)" if (method, fidelity) in BF16_REFUSED else "yes"
+        print(f"| {label} | {l32:.4f} | {l16:.4f} | {abs(l16 - l32) / abs(l32):.3f} | {cos:.3f} | {allowed} |")
+
+    model.eval()
+    print("\nGR's finite-difference quotient (ℓ(x + h·d) − ℓ(x)) / h, eval mode, per example (64):")
+    print("| h | median quotient (fp32) | median abs(bf16 − fp32) | max abs(bf16 − fp32) |")
+    print("|---:|---:|---:|---:|")
+    for h in (0.01, 1.0):
+        q = {}
+        for amp in (False, True):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                x0 = x.clone().requires_grad_(True)
+                ce = F.cross_entropy(model(x0), y, reduction="none")
+                (g,) = torch.autograd.grad(ce.sum(), x0)
+                d = g / g.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, 1, 1, 1)
+                q[amp] = ((F.cross_entropy(model(x + h * d), y, reduction="none") - ce) / h).detach().float()
+        diff = (q[True] - q[False]).abs()
+        print(f"| {h:g} | {q[False].median():.4f} | {diff.median():.4f} | {diff.max():.4f} |")
+
+
+def _configs():
+    from rll.train import TrainConfig
+
+    for method, fidelity, params in EQUIVALENCE_ROWS:
+        for precision in ("fp32", "bf16"):
+            for seed in EQUIVALENCE_SEEDS:
+                yield TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
+                                  seed=seed, precision=precision, **EQUIVALENCE_BUDGET)
+
+
+def _plan():
+    from rll.metrics import EvalPlan
+
+    return EvalPlan(train_images=2000, pgd_test_images=1000, lipschitz_images=1000, batch_size=64)
+
+
+def train_runs(args) -> None:
+    from rll.train import train
+
+    torch.set_num_threads(args.threads)
+    for config in _configs():
+        record = train(config, data_root=args.data_root, results_dir=args.results_dir,
+                       checkpoint_dir=args.checkpoint_dir, eval_plan=_plan(), channels_last=True,
+                       progress=not args.quiet)
+        m = record["metrics"]
+        print(f"{config.label()} seed {config.seed}: clean {m['test_acc']:.2f}, PGD-10 {m['adv_test_acc']:.1f}, "
+              f"Lipschitz {m['test_lipschitz_released']:.2f}", flush=True)
+
+
+def equivalence_rows(results_dir) -> list[dict]:
+    """One row per (loss, quantity): each precision's mean over the seeds, their difference, the
+    seed spread and whether the difference is within it; rows whose runs are missing are left out."""
+    import numpy as np
+
+    from rll.experiments import method_label, row_params
+    from rll.results import ResultsStore
+
+    store = ResultsStore(results_dir)
+    rows = []
+    for method, fidelity, params in EQUIVALENCE_ROWS:
+        configs = [c for c in _configs() if (c.method, c.fidelity) == (method, fidelity)]
+        records = {(c.precision, c.seed): store.get(c) for c in configs}
+        if any(r is None for r in records.values()):
+            continue
+        label = method_label(method, row_params(method, params)) + (f" ({fidelity})" if method in ("gr", "llr") else "")
+        for key, name in QUANTITIES:
+            values = {p: np.array([records[p, s]["metrics"][key] for s in EQUIVALENCE_SEEDS]) for p in ("fp32", "bf16")}
+            spread = max(np.ptp(v) for v in values.values())
+            diff = values["bf16"].mean() - values["fp32"].mean()
+            rows.append({"loss": label, "quantity": name, "fp32": values["fp32"].mean(), "bf16": values["bf16"].mean(),
+                         "bf16 − fp32": diff, "seed spread": spread, "agree": abs(diff) <= spread,
+                         "seconds fp32": sum(records["fp32", s]["provenance"]["train_seconds"] for s in EQUIVALENCE_SEEDS),
+                         "seconds bf16": sum(records["bf16", s]["provenance"]["train_seconds"] for s in EQUIVALENCE_SEEDS)})
+    return rows
+
+
+def table(args) -> None:
+    rows = equivalence_rows(args.results_dir)
+    if not rows:
+        print(f"no complete equivalence runs in {args.results_dir}: run `python benchmarks/precision.py train` first")
+        return
+    b = EQUIVALENCE_BUDGET
+    print(f"CNN2, {b['train_size']} images × {b['epochs']} epochs at the full rate, seeds "
+          f"{', '.join(map(str, EQUIVALENCE_SEEDS))}; mean over seeds")
+    print("| loss | quantity | fp32 | bf16 | bf16 − fp32 | seed spread | within the spread |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['loss']} | {r['quantity']} | {r['fp32']:.2f} | {r['bf16']:.2f} | {r['bf16 − fp32']:+.2f} | "
+              f"{r['seed spread']:.2f} | {'yes' if r['agree'] else '**no**'} |")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=("speed", "losses", "train", "table"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=None, help="speed: timed steps per round")
+    ap.add_argument("--repeats", type=int, default=3, help="speed: alternating rounds, best kept")
+    ap.add_argument("--data-root", default=os.environ.get("RLL_DATA"))
+    ap.add_argument("--results-dir", default=str(REPO / "results" / "precision"))
+    ap.add_argument("--checkpoint-dir", default=str(REPO / "checkpoints" / "precision"))
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    {"speed": speed, "losses": losses, "train": train_runs, "table": table}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
