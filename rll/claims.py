@@ -21,12 +21,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rll import experiments
+from rll import experiments, regime
 from rll.losses import FIDELITY_REVISION
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
 INCONCLUSIVE = "inconclusive at this budget"
 WITHIN_SPREAD = "inconclusive (within seed spread)"
+OUTSIDE_REGIME = "inconclusive — outside the paper's regime"
+DEPENDS = "depends on the reading"
+#: The readings of the paper a claim about GR and LLR is judged under: the paper's text
+#: (``fidelity="paper"`` rows throughout) and the released code (GR and LLR rows trained at
+#: ``fidelity="released"``, the code that produced the paper's numbers; the other rows as in the
+#: paper reading, where the two fidelities differ only in the loss's reduction).
+READINGS = ("paper", "released")
+READING_METHODS = ("gr", "llr")
 #: The Lipschitz column every claim reads: the released estimator, the one the paper's numbers
 #: were produced by, so our rows and the paper's are judged on the same kind of estimate.
 LIPSCHITZ = "test_lipschitz_released"
@@ -54,9 +62,9 @@ def _row(record: dict, records: list[dict] | None = None) -> dict:
     ok, why = run_convergence(record, records if records is not None else [record])
     return {"dataset": c["dataset"], "model": c["model"], "method": c["method"],
             "params": experiments.row_params(c["method"], c["params"]), "dropout": c["dropout"],
-            "seed": c["seed"], "attack": c["attack"], "epochs": c["epochs"],
+            "seed": c["seed"], "attack": c["attack"], "epochs": c["epochs"], "fidelity": c["fidelity"],
             "budget": tuple(c[k] for k in experiments.BUDGET_FIELDS if k != "milestones"),
-            "converged": ok, "convergence": why, **record["metrics"]}
+            "converged": ok, "convergence": why, "regime": regime.run_failures(record), **record["metrics"]}
 
 
 def current(record: dict, *, table_budget: bool = True) -> bool:
@@ -123,9 +131,21 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
             merged[f"sd_{metric}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         flags = [x.get("converged") for x in rs]
         merged["converged"] = False if False in flags else True if all(f is True for f in flags) else None
+        merged["regime"] = _merge_seed_failures(rs)
         merged["seeds"] = len(rs)
         out.append(merged)
     return out
+
+
+def _merge_seed_failures(rows: list[dict]) -> list[tuple[str, str]]:
+    """The regime failures (:func:`rll.regime.run_failures`) of one row's seeds, one per kind:
+    a single seed's numbers as they are, several seeds' as ``seed 0: …, seed 1: …``."""
+    by_kind: dict[str, list[str]] = {}
+    for r in rows:
+        for kind, numbers in r.get("regime") or ():
+            seed = f"seed {r['seed']}: " if len(rows) > 1 and r.get("seed") is not None else ""
+            by_kind.setdefault(kind, []).append(seed + numbers)
+    return [(kind, ", ".join(sorted(parts))) for kind, parts in by_kind.items()]
 
 
 def _unconverged(rows: list[dict]) -> tuple[list[str], list[str]]:
@@ -184,6 +204,32 @@ def _precondition(rows: list[dict], verdict: str, evidence: str, undertrained: d
         why.append(f"convergence untested: {'; '.join(untested)}")
     return INCONCLUSIVE, (f"precondition not met at this budget — {'; '.join(why)}; "
                           f"on these runs the claim would be '{verdict}': {evidence}")
+
+
+def _in_regime(rows: list[dict], verdict: str, evidence: str, attack: str = "pgd") -> tuple[str, str]:
+    """The regime precondition of a claim about trained models (:mod:`rll.regime`): every row
+    it uses fitted its training set as the paper's did and settled at the full learning rate,
+    and each block's natural row reached half the paper's Lipschitz scale.  Otherwise the
+    verdict is :data:`OUTSIDE_REGIME`; the evidence names, per condition, the rows that fail it
+    with their numbers, then what the runs would say."""
+    if verdict == NOT_RUN:
+        return verdict, evidence
+    failing: dict[str, list[str]] = {kind: [] for kind in regime.KINDS}
+    for r in rows:
+        for kind, numbers in r.get("regime") or ():
+            failing[kind].append(f"{r['dataset']}/{_label(r)} ({numbers})")
+    for (ds, model), numbers in regime.block_failures(rows, attack).items():
+        failing["scale"].append(f"{ds}/{model} ({numbers})")
+    if not any(failing.values()):
+        return verdict, evidence
+    short = {"fit": "not fitted as the paper's were", "settled": "not settled at the full learning rate",
+             "scale": "natural's Lipschitz below half the paper's"}
+    count = lambda kind: (f"{len(failing[kind])} of {len(rows)} rows" if kind != "scale"  # noqa: E731
+                          else f"{len(failing[kind])} block{'s' if len(failing[kind]) > 1 else ''}")
+    summary = ", ".join(f"{count(kind)} {short[kind]}" for kind in regime.KINDS if failing[kind])
+    named = "; ".join(f"not {regime.KINDS[kind]}: {', '.join(names)}" for kind, names in failing.items() if names)
+    return OUTSIDE_REGIME, (f"{summary}. On these runs the claim would be '{verdict}': {evidence}. "
+                            f"In detail — {named}")
 
 
 def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
@@ -526,18 +572,60 @@ def _combine(verdicts: list[bool | None]) -> str:
 
 # ----------------------------------------------------------------------------- the list
 
+def _reading_rows(run_records: list[dict], attack: str, reading: str) -> list[dict]:
+    """The table rows of one reading (:data:`READINGS`): paper-fidelity rows, with GR and LLR
+    taken from the released-fidelity runs in the released reading."""
+    rows = _rows_from_records(run_records, attack=attack, fidelity="paper")
+    if reading == "released":
+        rows = [r for r in rows if r["method"] not in READING_METHODS] + [
+            r for r in _rows_from_records(run_records, attack=attack, fidelity="released")
+            if r["method"] in READING_METHODS]
+    return rows
+
+
+def _table_rows(run_records: list[dict], attack: str, reading: str, tables: tuple[str, ...]) -> tuple[list[dict], str]:
+    """Seed-merged rows of complete blocks for one reading, and the notes on what was left out
+    (incomplete blocks, collapsed seeds)."""
+    rows = _reading_rows(run_records, attack, reading)
+    kept, collapsed_note = _drop_collapsed(rows)
+    table, partial = _complete(_mean_by_row(kept), _incomplete_blocks(rows, tables))
+    return table, "; ".join(x for x in (partial, collapsed_note) if x)
+
+
+def _judge_trained(table: list[dict], judge, undertrained: dict, attack: str) -> tuple[str, str]:
+    """A claim about trained models on ``table``: outside the paper's regime
+    (:func:`_in_regime`) first, then the convergence and bar preconditions (:func:`_precondition`)."""
+    verdict, evidence = judge(table)
+    outside = _in_regime(table, verdict, evidence, attack)
+    if outside[0] == OUTSIDE_REGIME:
+        return outside
+    return _precondition(table, verdict, evidence, undertrained=undertrained)
+
+
+def _both_readings(results: dict) -> tuple[str, str]:
+    """One verdict from the verdicts under each reading (``{reading: (verdict, evidence)}``): the
+    common verdict when they agree (or when one reading has no runs), else :data:`DEPENDS`; the
+    evidence shows each reading's."""
+    (vp, ep), (vr, er) = results["paper"], results["released"]
+    evidence = (f"paper reading (GR, LLR as the paper describes them): {vp} — {ep} || released reading "
+                f"(GR, LLR as the released code trained them): {vr} — {er}")
+    if vr == NOT_RUN:
+        return vp, f"{ep} || released reading (GR, LLR as the released code trained them): not yet run"
+    if vp == NOT_RUN:
+        return vr, f"paper reading: not yet run || released reading: {er}"
+    return (vp if vp == vr else DEPENDS), evidence
+
+
 def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> list[Verdict]:
-    """Every claim with its verdict on our stored runs and on the paper's published numbers."""
-    pgd_rows = _rows_from_records(run_records, attack="pgd", fidelity="paper")
-    pgd_ours, pgd_note = _drop_collapsed(pgd_rows)
-    pgd_ours = _mean_by_row(pgd_ours)
-    pgd_table, pgd_partial = _complete(pgd_ours, _incomplete_blocks(pgd_rows, ("table2", "table3", "table4")))
-    undertrained = undertrained_blocks(pgd_ours)   # judged on PGD-10, for the MT claims too
-    mt_rows = _rows_from_records(run_records, attack="mt", fidelity="paper")
-    mt_ours, mt_note = _drop_collapsed(mt_rows)
-    mt_ours = _mean_by_row(mt_ours)
-    mt_table, mt_partial = _complete(mt_ours, _incomplete_blocks(
-        mt_rows, ("table9", "table10", "table11", "table12", "table13")))
+    """Every claim with its verdict on our stored runs and on the paper's published numbers.
+    Claims comparing a table's rows are judged under both readings of GR and LLR
+    (:data:`READINGS`, :func:`_both_readings`) and need the paper's regime (:func:`_in_regime`)."""
+    pgd_tables, mt_tables = ("table2", "table3", "table4"), ("table9", "table10", "table11", "table12", "table13")
+    pgd = {reading: _table_rows(run_records, "pgd", reading, pgd_tables) for reading in READINGS}
+    mt = {reading: _table_rows(run_records, "mt", reading, mt_tables) for reading in READINGS}
+    # judged on PGD-10, for the MT claims too
+    undertrained = {reading: undertrained_blocks(pgd[reading][0]) for reading in READINGS}
+    pgd_ours = pgd["paper"][0]
     pgd_paper = _paper_rows(("table2", "table3"))
     dropout_paper = _paper_rows(("table4",))
     dropout_ours = [r for r in pgd_ours if r["dataset"] in ("svhn", "cifar10")]
@@ -555,13 +643,18 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
             ("Local Lipschitzness is correlated with adversarial accuracy", "5.2", judge_lipschitz_correlates),
             ("The robust methods have larger clean and adversarial generalization gaps than Natural, GR and LLR",
              "5.2", judge_robust_gaps)):
-        a, ea = _precondition(pgd_table, *judge(pgd_table), undertrained=undertrained)
+        results = {}
+        for reading in READINGS:
+            table, notes = pgd[reading]
+            v, e = _judge_trained(table, judge, undertrained[reading], "pgd")
+            results[reading] = (v, "; ".join(x for x in (e, notes) if x))
+        a, ea = _both_readings(results)
         b, eb = judge(pgd_paper)
-        out.append(Verdict(claim, section, a, "; ".join(x for x in (ea, pgd_partial, pgd_note) if x), b, eb))
+        out.append(Verdict(claim, section, a, ea, b, eb))
     for metric, words in (("gap", "narrows the clean generalization gap"),
                           ("adv_gap", "narrows the adversarial generalization gap"),
                           (LIPSCHITZ, "lowers the test local Lipschitz constant")):
-        a, ea = _precondition(dropout_ours, *judge_dropout(dropout_ours, metric))
+        a, ea = _judge_trained(dropout_ours, lambda rows, m=metric: judge_dropout(rows, m), {}, "pgd")
         b, eb = judge_dropout(dropout_paper, metric)
         out.append(Verdict(f"Dropout {words} (SVHN, CIFAR-10)", "5.3, Table 4", a, ea, b, eb))
     mt_paper = _paper_rows(("table9", "table10", "table11", "table12", "table13"))
@@ -569,9 +662,14 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
                           "smoothest", judge_robust_smoothest),
                          ("Under the multi-targeted attack too, local Lipschitzness is correlated with "
                           "adversarial accuracy", judge_lipschitz_correlates)):
-        a, ea = _precondition(mt_table, *judge(mt_table), undertrained=undertrained)
+        results = {}
+        for reading in READINGS:
+            table, notes = mt[reading]
+            v, e = _judge_trained(table, judge, undertrained[reading], "mt")
+            results[reading] = (v, "; ".join(x for x in (e, notes) if x))
+        a, ea = _both_readings(results)
         b, eb = judge(mt_paper)
-        out.append(Verdict(claim, "D.1, Tables 9–13", a, "; ".join(x for x in (ea, mt_partial, mt_note) if x), b, eb))
+        out.append(Verdict(claim, "D.1, Tables 9–13", a, ea, b, eb))
     # one model under both attacks, whether or not it converged (this claim has no precondition)
     pgd_seeds, _ = _drop_collapsed(_rows_from_records(run_records, settle=False, attack="pgd", fidelity="paper"))
     mt_seeds, mt_seed_note = _drop_collapsed(_rows_from_records(run_records, settle=False, attack="mt",

@@ -1,0 +1,146 @@
+"""The paper's regime: when a trained model's numbers can test the paper's claims about trained models.
+
+A number from a model that has not fitted its training set, or whose quantities were still
+moving when its learning rate was decayed, tests none of the paper's Section 5 claims (the
+project's regime rule).  The regime is measured, per run, by three conditions:
+
+1. **Fit.**  Training accuracy measured on at least :data:`MIN_TRAIN_IMAGES` training images
+   within :data:`TRAIN_ACC_TOLERANCE` points of the paper's training accuracy for the same row
+   (Tables 2–4, 9–14).  The record's own ``train_acc`` counts when its evaluation plan measured
+   it on enough images; else the learning curve's last point (10 000 fixed training images,
+   :data:`rll.train.CURVE_TRAIN_IMAGES`) when that was taken after the run's last epoch.
+2. **Settled at the full learning rate.**  Over the last :data:`FLAT_WINDOW` learning-curve
+   points taken *before any decay*, test accuracy moved (max − min) at most
+   :data:`FLAT_TEST_ACC` points, the training loss at most :data:`FLAT_LOSS` (absolute, in
+   nats) and the released estimator's Lipschitz constant at most :data:`FLAT_LIPSCHITZ`
+   (relative).  A run with fewer full-rate curve points cannot show this.
+3. **Scale** (per block of a table, :func:`block_failures`): the natural row's released-
+   estimator Lipschitz constant at least :data:`NATURAL_LIPSCHITZ_FRACTION` of the paper's —
+   the claims about smoothness compare rows on a scale the paper's natural model sets.
+
+:func:`run_failures` returns what a run fails, as readable strings with the numbers; an empty
+list means the run is in the regime.  The thresholds are rll's choice (stated on the verdicts
+page); the paper states none.
+"""
+from __future__ import annotations
+
+from rll import experiments
+
+#: The fewest training images a training accuracy may be measured on.
+MIN_TRAIN_IMAGES = 10_000
+#: Points by which our training accuracy may fall short of (or exceed) the paper's.
+TRAIN_ACC_TOLERANCE = 0.5
+#: Full-rate learning-curve points over which flatness is judged.
+FLAT_WINDOW = 4
+#: Largest movement over the window: test accuracy (points), training loss (nats, absolute),
+#: released Lipschitz constant (relative to its last value).
+FLAT_TEST_ACC = 0.5
+FLAT_LOSS = 0.01
+FLAT_LIPSCHITZ = 0.10
+#: The natural row's released Lipschitz constant must reach this fraction of the paper's.
+NATURAL_LIPSCHITZ_FRACTION = 0.5
+LIPSCHITZ = "test_lipschitz_released"
+
+
+def train_accuracy(record: dict) -> tuple[float | None, int | None, str]:
+    """``(training accuracy, images it was measured on, where from)`` of ``record``: its
+    metrics' ``train_acc`` when measured on at least :data:`MIN_TRAIN_IMAGES`, else the last
+    learning-curve point's when that was measured after the last epoch, else the record's own
+    (on too few images)."""
+    metrics, prov = record["metrics"], record.get("provenance", {})
+    n = (metrics.get("evaluated_on") or {}).get("train_acc") or (prov.get("evaluation") or {}).get("train_images")
+    if n is None:
+        n = prov.get("n_train")
+    if n is not None and n >= MIN_TRAIN_IMAGES:
+        return metrics.get("train_acc"), n, "record"
+    history = prov.get("history") or []
+    last = history[-1] if history else {}
+    curve = last.get("curve") or {}
+    if curve.get("train_acc") is not None and last.get("epoch") == record["config"]["epochs"]:
+        return curve["train_acc"], curve.get("train_evaluated_on"), "learning curve"
+    return metrics.get("train_acc"), n, "record"
+
+
+def full_rate_points(record: dict) -> list[dict]:
+    """The learning-curve entries of ``record`` trained at its first (full) learning rate."""
+    history = [h for h in record.get("provenance", {}).get("history") or [] if h.get("curve")]
+    if not history:
+        return []
+    first = history[0]["lr"]
+    return [h for h in history if abs(h["lr"] - first) <= 1e-12 * max(1.0, abs(first))]
+
+
+#: The kinds of failure, in the order the evidence names them, with what each condition asks.
+KINDS = {
+    "fit": f"fitted as the paper's were (training accuracy on ≥ {MIN_TRAIN_IMAGES:,} images within "
+           f"{TRAIN_ACC_TOLERANCE:g} points of the paper's)".replace(",", " "),
+    "settled": f"settled at the full learning rate (over the last {FLAT_WINDOW} full-rate epochs: test accuracy "
+               f"within {FLAT_TEST_ACC:g} points, training loss within {FLAT_LOSS:g}, released Lipschitz within "
+               f"{FLAT_LIPSCHITZ:.0%})",
+    "scale": f"natural's Lipschitz constant (released estimator) at least {NATURAL_LIPSCHITZ_FRACTION:g} × the paper's",
+}
+
+
+def flatness(record: dict) -> tuple[bool | None, str]:
+    """Whether ``record``'s quantities settled at the full learning rate (condition 2): True,
+    False, or None when it has fewer than :data:`FLAT_WINDOW` full-rate curve points; with the
+    numbers."""
+    points = full_rate_points(record)
+    if len(points) < FLAT_WINDOW:
+        return None, f"{len(points)} full-rate epoch{'s' if len(points) != 1 else ''} with a learning curve"
+    window = points[-FLAT_WINDOW:]
+    acc = [h["curve"]["test_acc"] for h in window]
+    # a released-fidelity loss is summed over the batch: per example, as the paper-fidelity mean
+    per = record["config"].get("batch_size", 1) if record["config"].get("fidelity") == "released" else 1
+    loss = [h["loss"] / per for h in window]
+    lip = [h["curve"][LIPSCHITZ] for h in window]
+    moves = {"test accuracy": (max(acc) - min(acc), FLAT_TEST_ACC, ".2f", " points"),
+             "loss": (abs(loss[-1] - loss[0]), FLAT_LOSS, ".3f", ""),
+             "Lipschitz": (abs(lip[-1] - lip[0]) / max(abs(lip[-1]), 1e-12), FLAT_LIPSCHITZ, ".0%", "")}
+    span = f"epochs {window[0]['epoch']}–{window[-1]['epoch']}"
+    moving = [f"{name} moved {format(v, spec)}{unit}" for name, (v, bar, spec, unit) in moves.items() if v > bar]
+    if moving:
+        return False, f"{', '.join(moving)} over {span}"
+    return True, f"settled over {span}"
+
+
+def run_failures(record: dict, paper: dict | None = None) -> list[tuple[str, str]]:
+    """What ``record`` fails of conditions 1 and 2, as ``(kind, numbers)`` pairs (:data:`KINDS`;
+    empty: in the regime).  ``paper``: the paper's row for it (default
+    :func:`rll.experiments.paper_row`)."""
+    c = record["config"]
+    if paper is None:
+        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
+                                      c.get("attack", "pgd"))
+    out = []
+    acc, n, _ = train_accuracy(record)
+    if paper is not None and paper.get("train_acc") is not None and acc is not None:
+        if n is None or n < MIN_TRAIN_IMAGES or abs(acc - paper["train_acc"]) > TRAIN_ACC_TOLERANCE:
+            on = f" on {n:,}".replace(",", " ") if n is not None else ""
+            out.append(("fit", f"{acc:.2f}%{on} vs {paper['train_acc']:.2f}%"))
+    ok, why = flatness(record)
+    if ok is not True:
+        out.append(("settled", why))
+    return out
+
+
+def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
+    """Condition 3 per (dataset, model) block of table ``rows`` (seeds merged or not):
+    ``{(dataset, model): numbers}`` where the natural row's released Lipschitz constant is below
+    :data:`NATURAL_LIPSCHITZ_FRACTION` of the paper's natural row's."""
+    out = {}
+    for r in rows:
+        if r["method"] != "natural" or r.get("dropout", 0) or r.get(LIPSCHITZ) is None:
+            continue
+        paper = experiments.paper_row(r["dataset"], r["model"], "natural", {}, 0.0, attack)
+        if paper is None or paper.get("test_lipschitz") is None:
+            continue
+        need = NATURAL_LIPSCHITZ_FRACTION * paper["test_lipschitz"]
+        if r[LIPSCHITZ] < need:
+            out[(r["dataset"], r["model"])] = f"{r[LIPSCHITZ]:.2f} vs the paper's {paper['test_lipschitz']:.2f}"
+    return out
+
+
+__all__ = ["KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
+           "NATURAL_LIPSCHITZ_FRACTION", "train_accuracy", "full_rate_points", "flatness", "run_failures",
+           "block_failures"]

@@ -1,0 +1,102 @@
+"""The paper's regime (rll.regime) and the verdicts that require it (rll.claims), on hand-made
+records whose expected outcomes are worked out by hand from the paper's Table 2 (natural CNN2:
+train 100.00 %, Lipschitz 23.06; AT CNN2: train 99.98 %)."""
+from __future__ import annotations
+
+import pytest
+
+from rll import claims, regime
+
+
+def record(method="natural", *, train_acc=99.8, train_images=10_000, history=(), epochs=None, fidelity="paper",
+           lipschitz=14.0, batch_size=64):
+    history = list(history)
+    return {"config": {"dataset": "mnist", "model": "cnn2", "method": method, "params": {}, "dropout": 0.0,
+                       "attack": "pgd", "fidelity": fidelity, "batch_size": batch_size,
+                       "epochs": epochs or (history[-1]["epoch"] if history else 20)},
+            "metrics": {"train_acc": train_acc, "test_lipschitz_released": lipschitz,
+                        "evaluated_on": {"train_acc": train_images}},
+            "provenance": {"history": history, "evaluation": {"train_images": train_images}}}
+
+
+def curve(epochs, *, lr=0.0064, acc=99.4, loss=0.01, lip=13.0, step=(0.0, 0.0, 0.0), train_acc=None, start=1):
+    """``epochs`` history entries at ``lr``; each epoch adds ``step`` to (accuracy, loss, Lipschitz)."""
+    out = []
+    for i in range(epochs):
+        point = {"test_acc": acc + i * step[0], "test_lipschitz_released": lip + i * step[2]}
+        if train_acc is not None:
+            point["train_acc"], point["train_evaluated_on"] = train_acc, 10_000
+        out.append({"epoch": start + i, "lr": lr, "loss": loss + i * step[1], "curve": point})
+    return out
+
+
+def test_fit_needs_enough_images_and_the_papers_training_accuracy():
+    flat = curve(6)
+    assert regime.run_failures(record(train_acc=99.6, history=flat)) == []          # 100.00 − 0.5 ≤ 99.6
+    assert regime.run_failures(record(train_acc=99.4, history=flat)) == [("fit", "99.40% on 10 000 vs 100.00%")]
+    # 100 % on 2 000 images cannot show it: too few images
+    assert regime.run_failures(record(train_acc=100.0, train_images=2000, history=flat)) == [
+        ("fit", "100.00% on 2 000 vs 100.00%")]
+    # the learning curve's last point (10 000 images, after the last epoch) stands in for a small plan
+    with_curve = curve(6, train_acc=99.9)
+    assert regime.train_accuracy(record(train_acc=97.0, train_images=2000, history=with_curve)) == (
+        99.9, 10_000, "learning curve")
+    assert regime.run_failures(record(train_acc=97.0, train_images=2000, history=with_curve)) == []
+    # ... but not when the curve stops before the run's last epoch
+    assert regime.train_accuracy(record(train_acc=97.0, train_images=2000, history=with_curve, epochs=8))[2] == "record"
+
+
+def test_settled_is_judged_on_the_last_full_rate_epochs_only():
+    # Lipschitz 13 → 14.5 over the last four full-rate epochs: (14.5 − 13) / 14.5 = 10.3 % > 10 %
+    rising = curve(4, lip=13.0, step=(0, 0, 0.5))
+    ok, why = regime.flatness(record(history=rising))
+    assert ok is False and why == "Lipschitz moved 10% over epochs 1–4"
+    # 13 → 14.2: 8.5 % ≤ 10 %; accuracy within 0.5, loss within 0.01
+    assert regime.flatness(record(history=curve(4, lip=13.0, step=(0.1, -0.003, 0.4))))[0] is True
+    # decayed epochs do not count: three full-rate points are too few, whatever follows
+    decayed = curve(3) + curve(5, lr=0.00064, start=4)
+    ok, why = regime.flatness(record(history=decayed))
+    assert ok is None and why == "3 full-rate epochs with a learning curve"
+    # a released-fidelity loss is a sum over the batch of 64: 0.6 summed = 0.0094 per example
+    summed = curve(4, loss=3.0, step=(0, 0.2, 0))
+    assert regime.flatness(record(history=summed, fidelity="released"))[0] is True
+    assert regime.flatness(record(history=summed))[0] is False
+
+
+def test_natural_lipschitz_must_reach_half_the_papers():
+    rows = [{"dataset": "mnist", "model": "cnn2", "method": "natural", "dropout": 0.0,
+             "test_lipschitz_released": 11.0}]
+    assert regime.block_failures(rows) == {("mnist", "cnn2"): "11.00 vs the paper's 23.06"}
+    assert regime.block_failures([dict(rows[0], test_lipschitz_released=11.6)]) == {}   # ≥ 11.53
+
+
+def _row(method, fails=()):
+    return {"dataset": "mnist", "model": "cnn2", "method": method, "params": {}, "dropout": 0.0,
+            "test_lipschitz_released": 20.0, "regime": list(fails)}
+
+
+def test_a_verdict_outside_the_regime_says_so_and_what_the_runs_would_say():
+    rows = [_row("natural", [("fit", "98.30% on 2 000 vs 100.00%")]), _row("at")]
+    verdict, evidence = claims._in_regime(rows, claims.FAILS, "ρ = −0.24")
+    assert verdict == claims.OUTSIDE_REGIME
+    assert evidence.startswith("1 of 2 rows not fitted as the paper's were. On these runs the claim would be "
+                               "'does not hold': ρ = −0.24.")
+    assert "mnist/cnn2 Natural (98.30% on 2 000 vs 100.00%)" in evidence
+    assert claims._in_regime([_row("natural"), _row("at")], claims.HOLDS, "e") == (claims.HOLDS, "e")
+    low = [dict(_row("natural"), test_lipschitz_released=6.23), _row("at")]
+    verdict, evidence = claims._in_regime(low, claims.HOLDS, "e")
+    assert verdict == claims.OUTSIDE_REGIME and "mnist/cnn2 (6.23 vs the paper's 23.06)" in evidence
+
+
+@pytest.mark.parametrize("paper, released, expected", [
+    (claims.HOLDS, claims.HOLDS, claims.HOLDS),
+    (claims.FAILS, claims.HOLDS, claims.DEPENDS),
+    (claims.OUTSIDE_REGIME, claims.OUTSIDE_REGIME, claims.OUTSIDE_REGIME),
+    (claims.HOLDS, claims.NOT_RUN, claims.HOLDS),
+])
+def test_both_readings_give_one_badge_or_depends_on_the_reading(paper, released, expected):
+    verdict, evidence = claims._both_readings({"paper": (paper, "p-evidence"), "released": (released, "r-evidence")})
+    assert verdict == expected
+    assert "p-evidence" in evidence
+    if released != claims.NOT_RUN:
+        assert "r-evidence" in evidence and "released reading" in evidence
