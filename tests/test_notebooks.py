@@ -122,6 +122,21 @@ def test_table2_rejects_bad_parameters_through_papermill(tmp_path, params, messa
     assert message in err.value.evalue
 
 
+def test_a_misspelled_parameter_fails_before_compute_naming_the_valid_one(tmp_path):
+    """``papermill notebooks/table2.ipynb out.ipynb -p datset mnist`` as a user types it: a
+    non-zero exit, the message naming ``dataset``, and the kernel's traceback one line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "papermill", "notebooks/table2.ipynb", str(tmp_path / "out.ipynb"),
+                          "-p", "datset", "mnist"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode != 0
+    assert "unknown parameter 'datset'" in out.stderr and "did you mean 'dataset'?" in out.stderr
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert len(errors) == 1 and len(errors[0].traceback) <= 2, errors[0].traceback
+
+
 def _outputs_text(nb) -> str:
     out = []
     for cell in nb.cells:
