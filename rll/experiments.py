@@ -248,7 +248,7 @@ def store_summary(records: list[dict]):
         g["seeds"].add(c["seed"])
         g["dates"].add(str(p.get("started_utc", "?"))[:10])
     columns = ("dataset", "model", "kind", "attack", "fidelity", "epochs", "training examples", "test examples",
-               "device", "fidelity revision", "commit")
+               "device", "version of the methods", "commit")
     rows = [{**dict(zip(columns, key)), "runs": g["runs"], "seeds": ", ".join(map(str, sorted(g["seeds"]))),
              "run on": ", ".join(sorted(g["dates"]))} for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
     return pd.DataFrame(rows, columns=[*columns, "runs", "seeds", "run on"])
@@ -347,7 +347,7 @@ TABLE_BUDGETS = {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestone
 #: The seeds the table plan asks of each model (the converged-runs issue: CNN2 seeds 0–2, CNN1
 #: seed 0, more as the plan allows).  Other seeds are run only on request.
 TABLE_PLAN_SEEDS = {"mnist": {"cnn2": (0, 1, 2), "cnn1": (0,)}}
-BEYOND_PLAN = "beyond the plan"
+BEYOND_PLAN = "not planned"
 
 
 def in_table_plan(config) -> bool:
@@ -690,8 +690,8 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
 
     older = [r for _, r in runs if r is not None and r["provenance"].get("fidelity_revision", 1) < FIDELITY_REVISION]
     if older:
-        lines.append(f"NOTE: {len(older)} of these runs were trained under fidelity revision 1, before the "
-                     "corrections of December 2026 (among them: the AT/RST inner attack ran in eval mode); they "
+        lines.append(f"NOTE: {len(older)} of these runs were trained before the corrections of December 2026 "
+                     "to the methods' implementation (among them: the AT/RST inner attack ran in eval mode); they "
                      "stay until re-run (results/README.md) and never enter the verdicts.")
     beyond = [c for c in missing if not in_table_plan(c)]
     missing = [c for c in missing if in_table_plan(c)]
@@ -699,7 +699,8 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
         by_model: dict = {}
         for c in beyond:
             by_model.setdefault(f"{c.dataset} {c.model}", set()).add(c.seed)
-        lines.append(f"Beyond the plan (rll.experiments.TABLE_PLAN_SEEDS), not run: {len(beyond)} configurations ("
+        lines.append(f"Not planned and not run (the plan runs CNN2 with three seeds and CNN1 with one): {len(beyond)} "
+                     "configurations ("
                      + "; ".join(f"{m} seeds {', '.join(map(str, sorted(s)))}" for m, s in sorted(by_model.items()))
                      + ")")
     if missing:

@@ -131,7 +131,8 @@ def test_table_frame_means_seeds_and_reports_budgets(tmp_path):
     assert "5 epochs (paper: 160), decays after [4]" in budget_lines[1] and "model cnn1, seeds [0]" in budget_lines[1]
     # a CNN1 seed the plan does not ask for is not "not yet run" but beyond the plan
     lines = experiments.provenance_lines(own + [(cnn1.replace(seed=1), None), (longer.replace(seed=1), None)])
-    assert lines[-2:] == ["Beyond the plan (rll.experiments.TABLE_PLAN_SEEDS), not run: 1 configurations (mnist cnn1 seeds 1)",
+    assert lines[-2:] == ["Not planned and not run (the plan runs CNN2 with three seeds and CNN1 with one): 1 "
+                          "configurations (mnist cnn1 seeds 1)",
                           "Not yet run (1 configurations): cnn2 Natural (seed 1)"]
 
 
@@ -467,7 +468,7 @@ def test_provenance_lines_name_runs_of_an_older_fidelity_revision(tmp_path):
     store.put(poc[0], _metrics(adv=99.0, lip=1.0), {"n_train": 100, "n_test": 50})     # no revision: revision 1
     runs = experiments.collect_runs(poc, results_dir=tmp_path, exact_budget=True)
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
-    assert any(line.startswith("NOTE: 1 of these runs were trained under fidelity revision 1") for line in lines)
+    assert any(line.startswith("NOTE: 1 of these runs were trained before the corrections of December 2026") for line in lines)
 
 
 def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
