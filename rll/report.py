@@ -36,7 +36,9 @@ PARTS = ("ours", "±", "paper", "Δ")
 BADGE_COLOURS = {"holds": ("#1a7f37", "#ffffff"), "does not hold": ("#cf222e", "#ffffff"),
                  "mixed": ("#bf8700", "#ffffff"), "not yet run": ("#6e7781", "#ffffff"),
                  "inconclusive at this budget": ("#8250df", "#ffffff"),
-                 "inconclusive (within seed spread)": ("#8250df", "#ffffff")}
+                 "inconclusive (within seed spread)": ("#8250df", "#ffffff"),
+                 "inconclusive — outside the paper's regime": ("#8250df", "#ffffff"),
+                 "depends on the reading": ("#bf8700", "#ffffff")}
 
 
 def metric_label(metric: str) -> str:
@@ -252,11 +254,91 @@ def verdict_counts(verdicts) -> dict:
     present)."""
     out = {}
     for who in ("ours", "paper"):
-        for verdict in ("holds", "does not hold", "mixed", "not yet run"):
+        for verdict in ("holds", "does not hold", "mixed", "depends on the reading", "not yet run"):
             out[f"{who}_{verdict.replace(' ', '_')}"] = sum(getattr(v, who) == verdict for v in verdicts)
         out[f"{who}_inconclusive"] = sum(str(getattr(v, who)).startswith("inconclusive") for v in verdicts)
     out["claims"] = len(verdicts)
     return out
+
+
+#: The paper's training set sizes and MNIST schedule, for our budgets as a fraction of its.
+PAPER_TRAIN_IMAGES = {"mnist": 60_000}
+
+
+def budget_fractions(budgets: dict) -> list[str]:
+    """Each model's table budget (``{dataset: {model: {"train_size", "epochs", ...}}}``, e.g.
+    :data:`rll.experiments.TABLE_BUDGETS`) as training images × epochs and as a percentage of
+    the paper's image-epochs (all its training images × its schedule's epochs)."""
+    from rll.train import SCHEDULES
+
+    out = []
+    for dataset, models in budgets.items():
+        full = PAPER_TRAIN_IMAGES[dataset] * SCHEDULES[dataset].epochs
+        for model, b in sorted(models.items()):
+            images = b.get("train_size") or PAPER_TRAIN_IMAGES[dataset]
+            out.append(f"{model.upper()} {images:,} images × {b['epochs']} epochs = "
+                       f"{100 * images * b['epochs'] / full:.1f} % of the paper's "
+                       f"{PAPER_TRAIN_IMAGES[dataset]:,} × {SCHEDULES[dataset].epochs}".replace(",", " "))
+    return out
+
+
+#: Claim families of the intro's findings: (title, sections of the claims in it, where to read more).
+FAMILIES = (
+    ("Real data are r-separated (Section 3)", ("3, Table 1",), "../notebooks/separation"),
+    ("Robust training and local Lipschitzness (Section 5, Tables 2, 9, 10)",
+     ("5.2, 5.4", "5.2", "D.1, Tables 9–13"), "../notebooks/table2"),
+    ("Dropout narrows the gaps (Section 5.3, Table 4)", ("5.3, Table 4",), "../notebooks/table4"),
+    ("The multi-targeted attack is stronger than PGD (Appendix D.1)", ("D.1, Tables 9–14",), "../notebooks/attacks"),
+    ("Trained with the test set, networks are nearly perfectly robust (Appendix B)", ("Appendix B, Table 6",),
+     "../notebooks/proof_of_concept"),
+)
+#: Why a family has no runs here (the machines this book is built on), by section.
+NOT_RUN_WHY = {"5.3, Table 4": "it needs wide ResNets trained on SVHN and CIFAR-10: SVHN is not in this "
+                               "workplace's data mirror, CIFAR-10's test set is missing there, and no GPU was lent "
+                               "to the sessions that ran it"}
+
+
+def findings(verdicts) -> list[dict]:
+    """The intro's first screen: one entry per claim family (:data:`FAMILIES`), ``{"title",
+    "text", "link"}`` — the verdicts of its claims on our runs and on the paper's numbers, and
+    for a verdict outside the paper's regime or not yet run, why (:func:`findings_html` lays
+    them out)."""
+    out = []
+    for title, sections, link in FAMILIES:
+        vs = [v for v in verdicts if v.section in sections]
+        if not vs:
+            continue
+        counts: dict[str, int] = {}
+        for v in vs:
+            counts[v.ours] = counts.get(v.ours, 0) + 1
+        ours = ", ".join(f"{n} of {len(vs)} {verdict}" if len(vs) > 1 else verdict for verdict, n in counts.items())
+        paper = ", ".join(sorted({v.paper for v in vs}))
+        text = f"on our runs: {ours}; on the paper's own numbers: {paper}."
+        outside = next((v for v in vs if v.ours == "inconclusive — outside the paper's regime"), None)
+        if outside is not None and (summary := _regime_summary(outside.ours_evidence)):
+            text += f" Our runs are outside the paper's regime: {summary}."
+        if all(v.ours == "not yet run" for v in vs):
+            why = next((NOT_RUN_WHY[s] for s in sections if s in NOT_RUN_WHY), "")
+            text += f" Not run here: {why}." if why else ""
+        out.append({"title": title, "text": text, "link": link})
+    return out
+
+
+def findings_html(items: list[dict]) -> HTML:
+    """:func:`findings` as a bulleted list, each family's title linking to its page (relative to
+    a page in ``book/``)."""
+    lis = "".join(f'<li><a href="{html.escape(i["link"])}.html"><b>{html.escape(i["title"])}</b></a> — '
+                  f'{html.escape(i["text"])}</li>' for i in items)
+    return HTML(f'<ul class="rll-findings">{lis}</ul>',
+                text="\n".join(f"• {i['title']} — {i['text']}" for i in items))
+
+
+def _regime_summary(evidence: str) -> str:
+    """The counts that open a regime failure's evidence (:func:`rll.claims._in_regime`), of the
+    paper reading where both readings are shown."""
+    text = evidence.split(" || ")[0]
+    text = text.split("inconclusive — outside the paper's regime — ", 1)[-1]
+    return text.split(". On these runs", 1)[0] if ". On these runs" in text else ""
 
 
 def fmt(value, spec: str = ".2f", missing: str = "not yet run") -> str:

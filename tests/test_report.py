@@ -147,3 +147,32 @@ def test_proof_of_concept_layout_with_control_column():
     assert compact.iloc[0]["adv. test acc., with test set"] == "99.50 ± 0.10 (99.90)"
     assert compact.iloc[0]["adv. test acc., without (control)"] == "90.00 ± 1.00"
     assert "rgba(9, 105, 218" in report.delta_colours(frame, ours="with test set")["adv. test acc., with test set"].iloc[0]
+
+
+def test_budget_fractions_state_our_image_epochs_against_the_papers():
+    # 34 000 × 3 = 102 000 of 60 000 × 160 = 9 600 000 image-epochs: 1.0625 %
+    assert report.budget_fractions({"mnist": {"cnn2": {"train_size": 34000, "epochs": 3}}}) == [
+        "CNN2 34 000 images × 3 epochs = 1.1 % of the paper's 60 000 × 160"]
+    assert report.budget_fractions({"mnist": {"cnn1": {"train_size": None, "epochs": 40}}}) == [
+        "CNN1 60 000 images × 40 epochs = 25.0 % of the paper's 60 000 × 160"]
+
+
+def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
+    from rll.claims import OUTSIDE_REGIME, Verdict
+
+    verdicts = [
+        Verdict("sep", "3, Table 1", "holds", "e", "holds"),
+        Verdict("a", "5.2, 5.4", OUTSIDE_REGIME, "paper reading (…): inconclusive — outside the paper's regime — "
+                "3 of 20 rows not fitted as the paper's were. On these runs the claim would be 'holds': x", "mixed"),
+        Verdict("b", "5.2", "holds", "e", "holds"),
+        Verdict("d", "5.3, Table 4", "not yet run", "", "holds"),
+    ]
+    items = {i["title"].split(" (")[0]: i["text"] for i in report.findings(verdicts)}
+    assert items["Real data are r-separated"] == "on our runs: holds; on the paper's own numbers: holds."
+    assert items["Robust training and local Lipschitzness"] == (
+        f"on our runs: 1 of 2 {OUTSIDE_REGIME}, 1 of 2 holds; on the paper's own numbers: holds, mixed. Our runs are "
+        "outside the paper's regime: 3 of 20 rows not fitted as the paper's were.")
+    assert items["Dropout narrows the gaps"].startswith("on our runs: not yet run; on the paper's own numbers: holds. "
+                                                        "Not run here: it needs wide ResNets")
+    html = report.findings_html(report.findings(verdicts))._repr_html_()
+    assert '<a href="../notebooks/table2.html"><b>Robust training' in html
