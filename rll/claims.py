@@ -380,18 +380,27 @@ def _spread_note(spread: float) -> str:
     return f" (seed spread ±{spread:.2f}; an ordering needs a larger difference)" if spread > 0 else ""
 
 
+def lipschitz_correlation(rows: list[dict]) -> dict:
+    """The statistic of the Lipschitz–robustness claim, per (dataset, model) block of ``rows``
+    without dropout, with at least 4 rows: ``{block: (Spearman ρ(Lipschitz by the released
+    estimator, adversarial accuracy), rows)}``.  Every page that quotes it calls this."""
+    out = {}
+    for block, rs in _groups(rows).items():
+        rs = [r for r in rs if r.get("dropout", 0) == 0 and np.isfinite(r.get(LIPSCHITZ, np.nan))
+              and np.isfinite(r.get("adv_test_acc", np.nan))]
+        if len(rs) >= 4:
+            out[block] = (experiments.spearman([r[LIPSCHITZ] for r in rs], [r["adv_test_acc"] for r in rs]), len(rs))
+    return out
+
+
 def judge_lipschitz_correlates(rows: list[dict]) -> tuple[str, str]:
     """Section 5.2: local Lipschitzness is (negatively) correlated with adversarial accuracy:
-    Spearman ρ(Lipschitz, adversarial accuracy) ≤ −0.5 in each block."""
+    Spearman ρ(Lipschitz, adversarial accuracy) ≤ −0.5 in each block (:func:`lipschitz_correlation`)."""
     verdicts, evidence = [], []
-    for (ds, model), rs in _groups(rows).items():
-        rs = [r for r in rs if r.get("dropout", 0) == 0]
-        if len(rs) < 4:
-            continue
-        rho = experiments.spearman([r[LIPSCHITZ] for r in rs], [r["adv_test_acc"] for r in rs])
+    for (ds, model), (rho, n) in lipschitz_correlation(rows).items():
         verdicts.append(rho <= -0.5)
         evidence.append(f"{ds}/{model}: ρ(Lipschitz by the released estimator, adv accuracy) = {rho:+.2f} "
-                        f"over {len(rs)} rows")
+                        f"over {n} rows")
     return _combine(verdicts), "; ".join(evidence)
 
 

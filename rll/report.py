@@ -364,9 +364,8 @@ def table_numbers(frame) -> dict:
     correlation of Lipschitz constant and adversarial accuracy, the paper's Lipschitz constants
     as a multiple of ours (the same estimator), and the mean |Δ| of clean and adversarial test
     accuracy.  Every value is a string ready for prose ("not yet run" when the
-    store has none)."""
-    from rll.experiments import spearman
-
+    store has none).  The correlation is the verdict's own statistic, per model
+    (:func:`rll.claims.lipschitz_correlation`)."""
     names = [f"{m} {lab}" if frame[("", "model")].nunique() > 1 else str(lab)
              for m, lab in zip(frame[("", "model")], frame[("", "method")])]
     if ("", "dropout") in frame.columns:
@@ -388,8 +387,7 @@ def table_numbers(frame) -> dict:
             out[f"smoothest_{src}"] = f"{names[i]} at {lip[i]:.2f}"
         else:
             out[f"smoothest_{src}"] = NO_RUN
-        rho = spearman(lip, adv) if np.isfinite(adv).sum() >= 3 else np.nan
-        out[f"spearman_{src}"] = fmt(rho, "+.2f", "not defined (fewer than three rows run)")
+        out[f"spearman_{src}"] = _correlation_text(frame, lip, adv)
     ours_lip, paper_lip = (frame[(lipschitz, src)].astype(float).to_numpy() for src in ("ours", "paper"))
     both = np.isfinite(ours_lip) & np.isfinite(paper_lip) & (ours_lip > 0)
     ratio = paper_lip[both] / ours_lip[both]
@@ -401,6 +399,20 @@ def table_numbers(frame) -> dict:
             out[f"mean_abs_delta_{metric}"] = (f"{np.nanmean(np.abs(d)):.2f} points" if np.isfinite(d).any()
                                                else NO_RUN)
     return out
+
+
+def _correlation_text(frame, lipschitz, adv) -> str:
+    """Spearman ρ(Lipschitz, adversarial accuracy) per model of a table frame, by the claim's
+    own function: "CNN1 −0.28 (10 rows), CNN2 −0.24 (10 rows)"."""
+    from rll.claims import LIPSCHITZ, lipschitz_correlation
+
+    dropout = frame[("", "dropout")] if ("", "dropout") in frame.columns else [0.0] * len(frame)
+    rows = [{"dataset": "", "model": m, "dropout": d, LIPSCHITZ: float(lip), "adv_test_acc": float(a)}
+            for m, d, lip, a in zip(frame[("", "model")], dropout, lipschitz, adv)]
+    by_block = lipschitz_correlation(rows)
+    if not by_block:
+        return "not defined (fewer than four rows of a model)"
+    return ", ".join(f"{model.upper()} {rho:+.2f} ({n} rows)" for (_, model), (rho, n) in sorted(by_block.items()))
 
 
 def seed_frame(runs: list[tuple]):

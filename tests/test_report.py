@@ -75,11 +75,11 @@ def _write(store: ResultsStore, config: TrainConfig, metrics: dict) -> None:
 
 
 def test_table_numbers_from_real_table_frame(tmp_path):
-    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn1"], methods=["natural", "at", "trades(beta=6)"],
-                                        epochs=1, seeds=(0, 1))
+    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn1"],
+                                        methods=["natural", "at", "trades(beta=6)", "gr"], epochs=1, seeds=(0, 1))
     store = ResultsStore(tmp_path)
-    adv = {"natural": 10.0, "at": 80.0, "trades": 70.0}
-    lip = {"natural": 50.0, "at": 5.0, "trades": 2.0}
+    adv = {"natural": 10.0, "at": 80.0, "trades": 70.0, "gr": 40.0}
+    lip = {"natural": 50.0, "at": 5.0, "trades": 2.0, "gr": 30.0}
     for c in configs:
         _write(store, c, {"train_acc": 99.0, "test_acc": 98.0 + c.seed, "adv_test_acc": adv[c.method] + c.seed,
                           "test_lipschitz": lip[c.method], "test_lipschitz_released": lip[c.method],
@@ -89,15 +89,17 @@ def test_table_numbers_from_real_table_frame(tmp_path):
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == "AT at 80.50%"
     assert numbers["smoothest_ours"] == "TRADES(β=6) at 2.00"
-    assert numbers["spearman_ours"] == "-0.50"
-    assert numbers["rows_run"] == "3" and numbers["seeds_max"] == "2"
+    # ranks of Lipschitz (TRADES 1, AT 2, GR 3, natural 4) against adversarial accuracy (natural 1,
+    # GR 2, TRADES 3, AT 4): Σd² = 4 + 4 + 1 + 9 = 18, ρ = 1 − 6·18 / (4·15) = −0.80
+    assert numbers["spearman_ours"] == "CNN1 -0.80 (4 rows)"
+    assert numbers["rows_run"] == "4" and numbers["seeds_max"] == "2"
     paper_lip = [experiments.paper_row("mnist", "cnn1", m, p, 0.0, "pgd")["test_lipschitz"]
-                 for m, p in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0}))]
-    ratios = sorted(p / ours for p, ours in zip(paper_lip, (50.0, 5.0, 2.0)))
-    assert numbers["lipschitz_paper_over_ours"] == (f"{ratios[1]:.1f}× ours (median over 3 rows; "
-                                                    f"{ratios[0]:.1f}× to {ratios[2]:.1f}×)")
+                 for m, p in (("natural", {}), ("at", {}), ("trades", {"beta": 6.0}), ("gr", {}))]
+    ratios = sorted(p / ours for p, ours in zip(paper_lip, (50.0, 5.0, 2.0, 30.0)))
+    assert numbers["lipschitz_paper_over_ours"] == (f"{(ratios[1] + ratios[2]) / 2:.1f}× ours (median over 4 rows; "
+                                                    f"{ratios[0]:.1f}× to {ratios[3]:.1f}×)")
     seeds = report.seed_frame(runs)
-    assert len(seeds) == 6 and set(seeds["seed"]) == {0, 1}
+    assert len(seeds) == 8 and set(seeds["seed"]) == {0, 1}
     assert "±" in report.compact_frame(frame).iloc[0]["test acc."]        # two seeds: the spread is shown
 
 
@@ -107,7 +109,8 @@ def test_table_numbers_without_runs_say_so():
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == report.NO_RUN and numbers["smoothest_ours"] == report.NO_RUN
     assert numbers["lipschitz_paper_over_ours"] == report.NO_RUN
-    assert numbers["most_robust_paper"].endswith("%") and numbers["spearman_paper"].startswith(("-", "+"))
+    assert numbers["most_robust_paper"].endswith("%") and numbers["spearman_paper"].endswith(" rows)")
+    assert numbers["spearman_ours"] == "not defined (fewer than four rows of a model)"
     assert report.compact_frame(frame).iloc[0]["test acc."].startswith("— (")
 
 
