@@ -151,6 +151,14 @@ def test_claims_on_synthetic_rows():
     assert claims.judge_lipschitz_correlates(bad)[0] == claims.FAILS
     assert claims.judge_robust_gaps(bad)[0] == claims.FAILS
     assert claims.judge_robust_smoothest([])[0] == claims.NOT_RUN
+    # the compound claim judged per part: robust rows more robust (80 > 20) but one less smooth
+    # than GR (Lipschitz 40 > 30): the robust half holds, the smooth half does not
+    split = good[:3] + [row("trades", 85, 40, 4, 15, {"beta": 6})]
+    assert claims.judge_most_robust(split)[0] == claims.HOLDS
+    verdict, evidence = claims.judge_smoothest(split)
+    assert verdict == claims.FAILS and "least smooth robust row (TRADES(β=6)) Lipschitz (released estimator) 40.00 " \
+        "vs smoothest other (GR) 30.00" in evidence and "adv" not in evidence
+    assert claims.judge_robust_smoothest(split)[0] == claims.FAILS
     dead = dict(row("gr", 10, 0.0, 0, 0), test_acc=9.5)
     assert claims.collapsed(dead) and not claims.collapsed(dict(good[0], test_acc=99.0))
     kept, note = claims._drop_collapsed([dict(r, test_acc=99.0) for r in good] + [dead])
