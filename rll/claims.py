@@ -357,7 +357,7 @@ def _robust_comparison(rows: list[dict], part: str) -> tuple[str, str]:
     per (dataset, model) block, the weakest robust-method row against the best other row —
     ``part="robust"``: adversarial accuracy (higher is better); ``"smooth"``: the Lipschitz
     constant by the released estimator (lower is better); ``"both"``: both must hold."""
-    verdicts, evidence = [], []
+    verdicts, evidence, labels = [], [], []
     name = lambda r: experiments.method_label(r["method"], r.get("params") or {})  # noqa: E731
     for (ds, model), robust, others in _robust_vs_others(rows):
         parts, texts = [], []
@@ -374,8 +374,9 @@ def _robust_comparison(rows: list[dict], part: str) -> tuple[str, str]:
             texts.append(f"least smooth robust row ({name(wr)}) Lipschitz (released estimator) {wr[LIPSCHITZ]:.2f} vs "
                          f"smoothest other ({name(bo)}) {bo[LIPSCHITZ]:.2f}{_spread_note(spread)}")
         verdicts.append(False if False in parts else None if None in parts else True)
+        labels.append(f"{ds}/{model}")
         evidence.append(f"{ds}/{model}: " + "; ".join(texts))
-    return _combine(verdicts), "; ".join(evidence)
+    return _combine(verdicts), _why_mixed(labels, verdicts) + "; ".join(evidence)
 
 
 def judge_most_robust(rows: list[dict]) -> tuple[str, str]:
@@ -394,6 +395,16 @@ def judge_robust_smoothest(rows: list[dict]) -> tuple[str, str]:
     """Both parts at once (:func:`judge_most_robust` and :func:`judge_smoothest`): the paper's
     sentence as one claim; the verdicts judge the parts separately."""
     return _robust_comparison(rows, "both")
+
+
+def _why_mixed(labels: list[str], verdicts: list[bool | None]) -> str:
+    """For a mixed verdict, one line saying where the claim holds and where not (empty otherwise)."""
+    if _combine(verdicts) != MIXED:
+        return ""
+    groups = {True: "holds for", False: "does not hold for", None: "within the seed spread for"}
+    parts = [f"{words} {', '.join(label for label, v in zip(labels, verdicts) if v is key)}"
+             for key, words in groups.items() if key in verdicts]
+    return f"mixed: {'; '.join(parts)}. "
 
 
 def _spread_note(spread: float) -> str:
@@ -416,18 +427,19 @@ def lipschitz_correlation(rows: list[dict]) -> dict:
 def judge_lipschitz_correlates(rows: list[dict]) -> tuple[str, str]:
     """Section 5.2: local Lipschitzness is (negatively) correlated with adversarial accuracy:
     Spearman ρ(Lipschitz, adversarial accuracy) ≤ −0.5 in each block (:func:`lipschitz_correlation`)."""
-    verdicts, evidence = [], []
+    verdicts, evidence, labels = [], [], []
     for (ds, model), (rho, n) in lipschitz_correlation(rows).items():
         verdicts.append(rho <= -0.5)
+        labels.append(f"{ds}/{model}")
         evidence.append(f"{ds}/{model}: ρ(Lipschitz by the released estimator, adv accuracy) = {rho:+.2f} "
                         f"over {n} rows")
-    return _combine(verdicts), "; ".join(evidence)
+    return _combine(verdicts), _why_mixed(labels, verdicts) + "; ".join(evidence)
 
 
 def judge_robust_gaps(rows: list[dict]) -> tuple[str, str]:
     """Section 5.2: the robust methods have larger generalization gaps (clean and adversarial)
     than natural training, GR and LLR: compare the mean gaps of the two groups per block."""
-    verdicts, evidence = [], []
+    verdicts, evidence, labels = [], [], []
     for (ds, model), robust, others in _robust_vs_others(rows):
         parts = []
         for metric in ("gap", "adv_gap"):
@@ -435,9 +447,10 @@ def judge_robust_gaps(rows: list[dict]) -> tuple[str, str]:
             b = np.nanmean([r[metric] for r in others])
             spread = max([r.get(f"sd_{metric}", 0.0) for r in robust + others] + [0.0])
             verdicts.append(_ordered(a - b, spread))
+            labels.append(f"{ds}/{model} {'clean' if metric == 'gap' else 'adversarial'} gap")
             parts.append(f"{metric} robust {a:.2f} vs others {b:.2f}{_spread_note(spread)}")
         evidence.append(f"{ds}/{model}: " + ", ".join(parts))
-    return _combine(verdicts), "; ".join(evidence)
+    return _combine(verdicts), _why_mixed(labels, verdicts) + "; ".join(evidence)
 
 
 def judge_dropout(rows: list[dict], metric: str) -> tuple[str, str]:
