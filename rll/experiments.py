@@ -219,7 +219,8 @@ def environment_table():
 
     rows = {"python": platform.python_version(), "platform": platform.platform(),
             "device": f"{device_name('cuda' if torch.cuda.is_available() else 'cpu')} ({os.cpu_count()} cores)",
-            "git commit": "{} (uncommitted changes: {})".format(*git_commit())}
+            "git commit": "{} ({})".format(git_commit()[0], "with uncommitted changes" if git_commit()[1]
+                                            else "no uncommitted changes")}
     for pkg in ("rll", "torch", "numpy", "pandas", "matplotlib", "seaborn", "jupyter-book", "myst-nb",
                 "sphinxcontrib-bibtex", "sphinx-proof", "papermill", "jupytext", "ipywidgets"):
         try:
@@ -253,6 +254,38 @@ def store_summary(records: list[dict]):
              "run on": ", ".join(sorted(g["dates"]))} for key, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
     return pd.DataFrame(rows, columns=[*columns, "runs", "seeds", "run on"])
 
+
+def store_overview(records: list[dict]):
+    """What the results store holds, counted: one row per kind of run, dataset, network,
+    fidelity and budget (training images × epochs, decays), with the trained models (records
+    sharing a training count once), their seeds, the attacks they were evaluated with and the
+    records.  The detail by device and commit is :func:`store_summary`."""
+    import pandas as pd
+
+    groups: dict = {}
+    for r in records:
+        c, p = r["config"], r["provenance"]
+        kind = ("proof of concept" if is_proof_of_concept_run(c) else "Section 5 table" if is_table_run(c)
+                else "other")
+        images = p.get("n_trained_on") or p.get("n_train")
+        budget = (f"{images:,} × {c['epochs']}".replace(",", " ") if images else f"? × {c['epochs']}") + (
+            f", decays after {', '.join(map(str, c['milestones']))}" if c.get("milestones") else ", no decay")
+        key = (kind, c["dataset"], c["model"], c["fidelity"], budget)
+        g = groups.setdefault(key, {"models": set(), "seeds": set(), "attacks": set(), "records": 0})
+        g["models"].add(json.dumps({**c, "attack": None}, sort_keys=True))
+        g["seeds"].add(c["seed"])
+        g["attacks"].add(c["attack"])
+        g["records"] += 1
+    rows = [{"kind": k[0], "dataset": k[1], "model": k[2], "fidelity": k[3], "training images × epochs": k[4],
+             "trained models": len(g["models"]), "seeds": ", ".join(map(str, sorted(g["seeds"]))),
+             "attacks": ", ".join(a for a in ATTACK_ORDER if a in g["attacks"]), "records": g["records"]}
+            for k, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    return pd.DataFrame(rows, columns=["kind", "dataset", "model", "fidelity", "training images × epochs",
+                                       "trained models", "seeds", "attacks", "records"])
+
+
+#: The attacks in the order the book lists them.
+ATTACK_ORDER = ("pgd", "mt", "aa-apgd", "aa")
 
 #: The attacks every seed-0 table model is evaluated with; other seeds get PGD-10.
 FULL_EVALUATION = ("pgd", "mt", "aa-apgd", "aa")

@@ -214,6 +214,12 @@ def download_link(frame, filename: str, *, label: str | None = None) -> HTML:
                 f'href="data:text/csv;base64,{data}">⬇ {html.escape(label)}</a></p>', text=label)
 
 
+def details(summary: str, content) -> HTML:
+    """``content`` (anything with ``_repr_html_``, e.g. a pandas Styler) folded under ``summary``."""
+    inner = content._repr_html_() if hasattr(content, "_repr_html_") else html.escape(str(content))
+    return HTML(f"<details><summary>{html.escape(summary)}</summary>{inner}</details>", text=summary)
+
+
 def bullets(items) -> HTML:
     """A bulleted list (wrapping prose, not a sideways-scrolling text block)."""
     items = [str(i) for i in items]

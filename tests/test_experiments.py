@@ -498,3 +498,16 @@ def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
                       trades.label(): "claimed by worker 7", llr.label(): "to train again (fidelity revision 1 stored)"}
     # without --attacks, the configurations' own attack (PGD-10) decides
     assert [s for _, s in experiments.sweep_status(configs, results_dir=tmp_path)][:2] == ["stored", "stored"]
+
+
+def test_store_overview_counts_trained_models_once_per_kind_network_and_budget():
+    from rll.train import TrainConfig
+
+    base = TrainConfig(dataset="mnist", model="cnn2", method="at", train_size=34000, epochs=3, milestones=(2,))
+    records = [{"config": base.replace(seed=s, attack=a).canonical(), "provenance": {"n_train": 34000}}
+               for s in (0, 1) for a in (("pgd", "mt") if s == 0 else ("pgd",))]
+    frame = experiments.store_overview(records)
+    assert frame.to_dict("records") == [{
+        "kind": "Section 5 table", "dataset": "mnist", "model": "cnn2", "fidelity": "paper",
+        "training images × epochs": "34 000 × 3, decays after 2", "trained models": 2, "seeds": "0, 1",
+        "attacks": "pgd, mt", "records": 3}]
