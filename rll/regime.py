@@ -124,6 +124,38 @@ def run_failures(record: dict, paper: dict | None = None) -> list[tuple[str, str
     return out
 
 
+def truncated(record: dict, epoch: int) -> dict:
+    """``record`` as if its run had stopped after ``epoch`` (its learning curve up to there, the
+    curve's training accuracy as its own): what the regime check would say of that rung."""
+    history = [h for h in record.get("provenance", {}).get("history") or [] if h["epoch"] <= epoch]
+    curve = history[-1].get("curve", {}) if history else {}
+    metrics = {**record["metrics"], "train_acc": curve.get("train_acc"),
+               "evaluated_on": {"train_acc": curve.get("train_evaluated_on")}, LIPSCHITZ: curve.get(LIPSCHITZ)}
+    return {"config": {**record["config"], "epochs": epoch}, "metrics": metrics,
+            "provenance": {**record.get("provenance", {}), "history": history, "evaluation": {}}}
+
+
+def first_epoch_in_regime(record: dict, paper: dict | None = None) -> tuple[int | None, str]:
+    """The first epoch after which ``record``'s run meets conditions 1 and 2 on its learning
+    curve (:func:`truncated`), with the natural row's Lipschitz scale (condition 3) for a
+    natural run; ``(None, what the last epoch still fails)`` when none does."""
+    c = record["config"]
+    if paper is None:
+        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0), "pgd")
+    history = [h for h in record.get("provenance", {}).get("history") or [] if h.get("curve")]
+    why = "no learning curve"
+    for h in history:
+        rung = truncated(record, h["epoch"])
+        fails = run_failures(rung, paper)
+        if c["method"] == "natural" and not c.get("dropout"):
+            row = {"dataset": c["dataset"], "model": c["model"], "method": "natural", LIPSCHITZ: h["curve"][LIPSCHITZ]}
+            fails += [("scale", v) for v in block_failures([row]).values()]
+        if not fails:
+            return h["epoch"], f"in the regime after epoch {h['epoch']}"
+        why = "; ".join(f"{kind}: {numbers}" for kind, numbers in fails)
+    return None, f"not in the regime by epoch {history[-1]['epoch'] if history else 0}: {why}"
+
+
 def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
     """Condition 3 per (dataset, model) block of table ``rows`` (seeds merged or not):
     ``{(dataset, model): numbers}`` where the natural row's released Lipschitz constant is below
@@ -143,4 +175,4 @@ def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
 
 __all__ = ["KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
            "NATURAL_LIPSCHITZ_FRACTION", "train_accuracy", "full_rate_points", "flatness", "run_failures",
-           "block_failures"]
+           "truncated", "first_epoch_in_regime", "block_failures"]

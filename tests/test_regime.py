@@ -100,3 +100,18 @@ def test_both_readings_give_one_badge_or_depends_on_the_reading(paper, released,
     assert "p-evidence" in evidence
     if released != claims.NOT_RUN:
         assert "r-evidence" in evidence and "released reading" in evidence
+
+
+def test_first_epoch_in_the_regime_reads_the_learning_curve():
+    # AT CNN2 (paper: train 99.98 %): training accuracy 99.0 + 0.2·epoch is within 0.5 points of it
+    # (≥ 99.48) from epoch 3 (99.6); flat from the start, but four full-rate points exist only from
+    # epoch 4: the first epoch in the regime is 4
+    history = [{"epoch": e, "lr": 0.0064, "loss": 0.2, "curve": {
+        "test_acc": 99.3, "test_lipschitz_released": 6.0, "train_acc": 99.0 + 0.2 * e, "train_evaluated_on": 10_000}}
+        for e in range(1, 9)]
+    at = record("at", history=history)
+    assert regime.first_epoch_in_regime(at) == (4, "in the regime after epoch 4")
+    # a natural run also needs half the paper's Lipschitz constant (23.06 / 2 = 11.53)
+    low = record("natural", history=[dict(h, curve={**h["curve"], "train_acc": 99.9}) for h in history])
+    epoch, why = regime.first_epoch_in_regime(low)
+    assert epoch is None and why == "not in the regime by epoch 8: scale: 6.00 vs the paper's 23.06"
