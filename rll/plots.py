@@ -385,3 +385,55 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
     fig.suptitle(title + "; dotted: the paper's final number", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+#: The panels of :func:`regime_curves`: (curve key, row title, the paper's column).
+REGIME_METRICS = (("train_acc", "train acc. (%)", "train_acc"),
+                  ("test_acc", "test acc. (%)", "test_acc"),
+                  ("adv_test_acc", "PGD-10 acc. (%)", "adv_test_acc"),
+                  ("test_lipschitz_released", "Lipschitz", "test_lipschitz"),
+                  ("loss", "training loss", None))
+
+
+def regime_curves(runs: list[tuple[str, dict]], *, title: str = ""):
+    """Small multiples of learning curves: one column per run (``(label, record)``), one row per
+    quantity (:data:`REGIME_METRICS`), epochs on the x axis, the run's learning-rate decays as
+    vertical lines and the paper's final number for the row as a labelled dashed line; the y
+    axis shared along each row.  A released-fidelity loss (summed over the batch) is shown per
+    example."""
+    from rll import budget, experiments
+
+    cols = max(1, len(runs))
+    fig, axes = plt.subplots(len(REGIME_METRICS), cols, figsize=(2.3 * cols + 0.8, 1.6 * len(REGIME_METRICS) + 0.6),
+                             sharex="col", sharey="row", squeeze=False)
+    for j, (label, record) in enumerate(runs):
+        c = record["config"]
+        points = budget.curve(record)
+        per = c.get("batch_size", 1) if c.get("fidelity") == "released" else 1
+        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0), "pgd")
+        epochs = [p["epoch"] for p in points]
+        decays = [p["epoch"] - 1 for q, p in zip(points, points[1:]) if p["lr"] < q["lr"]]
+        for i, (key, name, paper_key) in enumerate(REGIME_METRICS):
+            ax = axes[i][j]
+            values = [p.get(key, np.nan) / (per if key == "loss" else 1) for p in points]
+            ax.plot(epochs, values, marker="o", markersize=2.5, linewidth=1.2, color="C0")
+            for d in decays:
+                ax.axvline(d + 0.5, color="grey", linewidth=0.7, linestyle="-.")
+            if paper is not None and paper_key and paper.get(paper_key) is not None:
+                ax.axhline(paper[paper_key], color="black", linewidth=0.8, linestyle="--")
+                ax.annotate("paper", (0.02, paper[paper_key]), xycoords=("axes fraction", "data"), fontsize=6,
+                            va="bottom")
+            ax.tick_params(labelsize=6)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=7)
+            if i == 0:
+                ax.set_title(label, fontsize=8)
+            if i == len(REGIME_METRICS) - 1:
+                ax.set_xlabel("epoch", fontsize=7)
+            if key == "loss":
+                ax.set_yscale("log")
+    fig.suptitle(title or ("learning curves: training accuracy on 10 000 fixed training images, PGD-10 on 1 000 test "
+                           "images, Lipschitz by the released estimator;\ndash-dotted: a learning-rate decay; dashed: the "
+                           "paper's final number"), fontsize=8)
+    fig.tight_layout()
+    return fig
