@@ -84,6 +84,16 @@ def _seed0_paper_pgd(config: dict) -> bool:
     return config["seed"] == 0 and config["fidelity"] == "paper" and config["attack"] == "pgd"
 
 
+def _paper_method(config: dict) -> bool:
+    """A table row's method as the tables run it — its parameters and the paper's learning rate —
+    not a diagnostic variant (another GR step h, another rate)."""
+    from rll.train import TrainConfig
+
+    default = TrainConfig(dataset=config["dataset"], model=config["model"], method=config["method"],
+                          fidelity=config["fidelity"])
+    return experiments.is_table_run(config) and abs(config["lr"] - default.lr) <= 1e-12
+
+
 def _label_and_paper(config: dict) -> tuple[str, dict]:
     """A run's method label as the paper writes it, and the paper's PGD-10 table row for it ({} if none)."""
     params = experiments.row_params(config["method"], config["params"])
@@ -257,11 +267,11 @@ def budget_frame(records: list[dict]):
     latest = {_identity(r["config"]): r for r in records}
     for r in latest.values():
         c, m, p = r["config"], r["metrics"], r["provenance"]
-        if c["model"] != "cnn2" or not _seed0_paper_pgd(c):
+        if c["model"] != "cnn2" or not _seed0_paper_pgd(c) or not _paper_method(c):
             continue
         label, paper = _label_and_paper(c)
         ok, why = run_convergence(r, records)
-        rows.append({"train images": c["train_size"], "epochs": c["epochs"], "milestones": tuple(c["milestones"]),
+        rows.append({"train images": c["train_size"] or TRAIN_SPLIT_SIZE[c["dataset"]], "epochs": c["epochs"], "milestones": tuple(c["milestones"]),
                      "image-epochs": image_epochs(c), "method": label, "clean": m["test_acc"],
                      "PGD-10": m["adv_test_acc"], "Lipschitz (released)": m.get("test_lipschitz_released"),
                      "Lipschitz (Eq. 3)": m.get("test_lipschitz"), "paper clean": paper.get("test_acc"),

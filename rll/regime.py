@@ -173,6 +173,55 @@ def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
     return out
 
 
-__all__ = ["KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
+def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn2") -> list[tuple[str, dict]]:
+    """The learning-curve runs on the whole training set at the paper's learning rate, seed 0,
+    PGD records of the table's methods (either fidelity; not diagnostic variants): ``(label,
+    record)``, the longest run of each (method, fidelity), in the tables' row order."""
+    from rll.budget import _paper_method
+
+    best: dict = {}
+    for r in records:
+        c = r["config"]
+        if (c["dataset"], c["model"], c["seed"], c["attack"]) != (dataset, model, 0, "pgd") or c["train_size"] is not None:
+            continue
+        if not _paper_method(c) or not any(h.get("curve") for h in r["provenance"].get("history") or []):
+            continue
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        label += " (released)" if c["fidelity"] == "released" else ""
+        key = (c["method"], tuple(sorted(experiments.row_params(c["method"], c["params"]).items())), c["fidelity"])
+        if key not in best or c["epochs"] > best[key][1]["config"]["epochs"]:
+            best[key] = (label, r)
+    order = ("natural", "gr", "llr", "at", "rst", "trades")
+    return sorted(best.values(), key=lambda lr: (order.index(lr[1]["config"]["method"]), lr[1]["config"]["fidelity"],
+                                                 lr[0]))
+
+
+def regime_frame(runs: list[tuple[str, dict]]):
+    """One row per learning-curve run (:func:`curve_runs`): its epochs, the last epoch's training
+    and test accuracy, PGD-10 accuracy and Lipschitz constant each beside the paper's, and the
+    first epoch at which it is in the paper's regime (:func:`first_epoch_in_regime`) or what
+    its last epoch still fails."""
+    import pandas as pd
+
+    rows = []
+    for label, r in runs:
+        c = r["config"]
+        last = [h for h in r["provenance"]["history"] if h.get("curve")][-1]
+        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
+                                      "pgd") or {}
+        epoch, why = first_epoch_in_regime(r, paper or None)
+        cell = lambda ours, key: (f"{ours:.2f} ({paper[key]:.2f})" if paper.get(key) is not None  # noqa: E731
+                                  else f"{ours:.2f}")
+        rows.append({"run": label, "epochs": last["epoch"],
+                     "train acc. (paper)": cell(last["curve"]["train_acc"], "train_acc"),
+                     "test acc. (paper)": cell(last["curve"]["test_acc"], "test_acc"),
+                     "PGD-10 (paper)": cell(last["curve"]["adv_test_acc"], "adv_test_acc"),
+                     "Lipschitz (paper)": cell(last["curve"][LIPSCHITZ], "test_lipschitz"),
+                     "in the regime from epoch": epoch if epoch is not None else "—",
+                     "what the last epoch fails": "" if epoch is not None else why.split(": ", 1)[-1]})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["curve_runs", "regime_frame", "KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
            "NATURAL_LIPSCHITZ_FRACTION", "train_accuracy", "full_rate_points", "flatness", "run_failures",
            "truncated", "first_epoch_in_regime", "block_failures"]
