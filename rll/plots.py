@@ -76,6 +76,19 @@ def _spread(frame, metric):
     return frame[(metric, "±")].to_numpy(dtype=float)
 
 
+def _log_x(ax) -> None:
+    """A log x scale labelled at the powers of ten and at 2 and 5 times them, plainly (1, 2, 5, 10,
+    …), with unlabelled minor ticks: labels that do not run into each other."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    formatter = ScalarFormatter()
+    formatter.set_scientific(False)
+    ax.xaxis.set_major_formatter(formatter)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _legend(ax, **kwargs):
     """A legend only when something is labelled (an empty table draws no markers, and
     matplotlib warns about a legend without artists)."""
@@ -133,7 +146,7 @@ def lipschitz_vs_robustness(frame, *, title: str = ""):
             ax.scatter(lip[ok], adv[ok], marker=marker, label=src, facecolors="none", edgecolors="#dd8452")
         for l, a, lab in zip(lip[ok], adv[ok], frame[("", "method")].to_numpy()[ok]):
             ax.annotate(lab, (l, a), fontsize=6, alpha=0.7, xytext=(2, 2), textcoords="offset points")
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_xlabel("test local Lipschitz constant (released estimator)")
     ax.set_ylabel("adversarial test accuracy (%)")
     ax.set_title(title or "smoother models are more robust?")
@@ -272,6 +285,9 @@ def delta_heatmap(frame, *, labels: dict | None = None, title: str = ""):
         names = [n + (f" +dropout" if d else "") for n, d in zip(names, frame[("", "dropout")])]
     delta = pd.DataFrame({(labels or {}).get(m, m.replace("_", " ")): frame[(m, "Δ")].to_numpy(dtype=float)
                           for m in metrics}, index=names)
+    if delta.notna().to_numpy().any():   # a metric without a paper counterpart has no Δ: no empty column
+        delta = delta.loc[:, delta.notna().any()]
+    metrics = list(delta.columns)
     scale = delta.abs().max().replace(0, np.nan)
     fig, ax = plt.subplots(figsize=(1.3 * max(len(metrics), 1) + 2.5, 0.28 * len(names) + 1.6))
     if delta.notna().to_numpy().any():
@@ -348,7 +364,7 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
     (Table 2) dotted, labelled."""
     from rll import budget, experiments
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
     metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
                ("adv_test_acc", "PGD-10 accuracy (%, curve subset)", "adv_test_acc"),
                ("test_lipschitz_released", "Lipschitz (released estimator)", "test_lipschitz"))
@@ -364,7 +380,7 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
         methods.add(label)
         n = c["train_size"] or budget.TRAIN_SPLIT_SIZE.get(c["dataset"], 1)
         key = f"{n / 1000:g}k × {c['epochs']}"
-        color = colors.setdefault(key, f"C{len(colors)}")
+        color = colors.setdefault(key, plt.get_cmap("tab20")(len(colors) % 20))
         seen = [p["epoch"] * n for p in points]
         for ax, (metric, _, _) in zip(axes, metrics):
             ax.plot(seen, [p[metric] for p in points], marker=markers.get(label, "^"), markersize=4, color=color,
@@ -377,13 +393,14 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
                 ax.axhline(value, color="black", linestyle=":", linewidth=0.8)
                 ax.annotate(f"paper {label}", (1.0, value), xycoords=("axes fraction", "data"), fontsize=6,
                             ha="right", va="bottom")
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("training images seen")
         ax.set_title(name, fontsize=9)
-    axes[0].legend(fontsize=6, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:   # outside the axes, below them: it never covers a curve or the title
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(labels)), fontsize=6, frameon=False)
     title = title or f"learning curves ({model.upper()}, seed 0)"
     fig.suptitle(title + "; dotted: the paper's final number", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
