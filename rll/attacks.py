@@ -405,6 +405,24 @@ AUTOATTACK_STEPS = 100        # APGD, APGD-T and FAB-T iterations of the referen
 AUTOATTACK_QUERIES = 5000     # Square's query budget
 
 
+#: How to install the library AutoAttack runs on.  Not a pip extra of rll: torchattacks 3.5.1
+#: declares an old ``requests`` and ``torchvision``, and a torchvision from the registry pulls its
+#: own (CUDA) torch and cannot import beside the CPU one, so it is installed without them; its
+#: AutoAttack components import neither.
+TORCHATTACKS_FIX = "pip install --no-deps torchattacks==3.5.1"
+
+
+def require_torchattacks():
+    """The ``torchattacks`` module, or ``ImportError`` naming the fix (:data:`TORCHATTACKS_FIX`)."""
+    try:
+        import torchattacks
+    except ImportError as err:
+        raise ImportError(f"AutoAttack (attacks 'aa-apgd' and 'aa') needs the package torchattacks, which is not "
+                          f"installed: {TORCHATTACKS_FIX} (--no-deps: its declared dependencies would replace "
+                          "the CPU torch)") from err
+    return torchattacks
+
+
 def autoattack_component(name: str, model: torch.nn.Module, *, eps: float, num_classes: int = 10,
                          seed: int = 0):
     """One AutoAttack component as a ``torchattacks`` attack, l∞, configured as the reference
@@ -419,10 +437,7 @@ def autoattack_component(name: str, model: torch.nn.Module, *, eps: float, num_c
     ``torchattacks`` (installed with ``--no-deps``; it needs no torchvision for these) is
     imported here, not at module level.
     """
-    try:
-        import torchattacks
-    except ImportError as err:  # pragma: no cover — the Makefile installs it
-        raise ImportError("AutoAttack needs torchattacks==3.5.1 (pip install --no-deps torchattacks==3.5.1)") from err
+    torchattacks = require_torchattacks()
     common = dict(norm="Linf", eps=eps, seed=seed)
     if name == "apgd-ce":
         return torchattacks.APGD(model, steps=AUTOATTACK_STEPS, n_restarts=1, loss="ce", **common)

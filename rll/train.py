@@ -863,6 +863,10 @@ def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
         raise ValueError("attacks must name at least one evaluation attack")
     for attack in attacks:
         _choices("attack", attack, ATTACKS)
+    if {"aa", "aa-apgd"} & set(attacks):
+        from rll.attacks import require_torchattacks
+
+        require_torchattacks()      # before any training, not after it
     return (config.attack,) + tuple(a for a in attacks if a != config.attack)
 
 

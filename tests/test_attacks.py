@@ -221,7 +221,7 @@ def test_pgd_matches_torchattacks(mnist, mlp):
     """Independent check: our PGD-10 (step ε/5, uniform random start) is at least as strong
     as torchattacks.PGD with the same settings, to within one point, on ≥ 500 examples.
     ε = 0.05 keeps both accuracies mid-range, where a weaker attack would show."""
-    torchattacks = pytest.importorskip("torchattacks")
+    import torchattacks       # installed by `make install` (--no-deps); absent is a failure, not a skip
     _, _, x, y = mnist
     eps = 0.05
     ours_x = pgd(mlp, x, y, eps=eps, step=eps / 5, steps=10, generator=gen())
@@ -316,7 +316,6 @@ def test_linf_direction_moves_only_the_largest_gradient_pixel_by_a_full_step():
 
 
 def test_autoattack_leaves_the_global_generator_alone():
-    pytest.importorskip("torchattacks")
     from rll.attacks import autoattack
 
     torch.manual_seed(123)
@@ -326,3 +325,17 @@ def test_autoattack_leaves_the_global_generator_alone():
     out = autoattack(model, x, y, eps=0.1, version="apgd", seed=7)
     assert torch.equal(torch.get_rng_state(), before)
     assert set(out) == {"apgd-ce", "apgd-dlr"} and all((a - x).abs().max() <= 0.1 + 1e-6 for a in out.values())
+
+
+def test_autoattack_without_torchattacks_names_the_fix_before_any_training(monkeypatch, tmp_path):
+    import sys
+
+    from rll.train import TrainConfig, train
+
+    monkeypatch.setitem(sys.modules, "torchattacks", None)       # as if not installed
+    steps = []
+    with pytest.raises(ImportError, match=r"pip install --no-deps torchattacks==3\.5\.1"):
+        train(TrainConfig(dataset="mnist", model="cnn2", epochs=1, train_size=64, test_size=32), attacks=("pgd", "aa"),
+              results_dir=tmp_path / "r", checkpoint_dir=tmp_path / "c", progress=False, data_root=tmp_path,
+              on_step=lambda e, s: steps.append(s))
+    assert steps == [] and not (tmp_path / "c").exists()
