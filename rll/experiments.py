@@ -719,13 +719,15 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
             f"seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
-    from rll.losses import FIDELITY_REVISION
+    from rll.losses import is_current_revision
 
-    older = [r for _, r in runs if r is not None and r["provenance"].get("fidelity_revision", 1) < FIDELITY_REVISION]
+    older = [r for _, r in runs if r is not None and not is_current_revision(r["provenance"].get("fidelity_revision"),
+                                                                             r["config"])]
     if older:
-        lines.append(f"NOTE: {len(older)} of these runs were trained before the corrections of December 2026 "
-                     "to the methods' implementation (among them: the AT/RST inner attack ran in eval mode); they "
-                     "stay until re-run (results/README.md) and never enter the verdicts.")
+        lines.append(f"NOTE: {len(older)} of these runs were trained before a later correction of the methods "
+                     "changed what their configuration means (the deviations page lists each: e.g. the AT/RST inner "
+                     "attack in eval mode, paper GR's step h); they stay until re-run (results/README.md) and never "
+                     "enter the verdicts.")
     beyond = [c for c in missing if not in_table_plan(c)]
     missing = [c for c in missing if in_table_plan(c)]
     if beyond:

@@ -27,9 +27,10 @@ def variant_runs(records: list[dict], *, dataset: str = "mnist", model: str = "c
                 (dataset, model, "gr", "paper", 0, "pgd") or c["train_size"] is not None or c["milestones"]):
             continue
         p = c["params"]
+        h = step(r)
         changes = []
-        if p.get("h") is not None and p["h"] != 0.01:
-            changes.append(f"h = {p['h']:g} (the released code's step)" if p["h"] == 1.0 else f"h = {p['h']:g}")
+        if h != 0.01:
+            changes.append(f"h = {h:g} (the released code's step)" if h == 1.0 else f"h = {h:g}")
         if p.get("beta", 1.0) != 1.0:
             changes.append(f"β = {p['beta']:g}")
         if abs(c["lr"] - default_lr) > 1e-12:
@@ -38,6 +39,15 @@ def variant_runs(records: list[dict], *, dataset: str = "mnist", model: str = "c
             changes.append(f"direction {p['direction']}")
         out.append(("the paper reading (h = 0.01, β = 1)" if not changes else ", ".join(changes), r))
     return sorted(out, key=lambda lr: (lr[0] != "the paper reading (h = 0.01, β = 1)", lr[0]))
+
+
+def step(record: dict) -> float:
+    """The finite-difference step h a paper-fidelity GR run took: its own, else the default of its
+    fidelity revision (0.01 before revision 3, then the released code's 1)."""
+    h = record["config"]["params"].get("h")
+    if h is not None:
+        return float(h)
+    return 0.01 if (record.get("provenance", {}).get("fidelity_revision") or 1) < 3 else 1.0
 
 
 def stability(record: dict) -> tuple[bool, str]:

@@ -42,11 +42,33 @@ from rll.attacks import linf_ascent, model_mode, pgd
 
 Fidelity = Literal["paper", "released"]
 FIDELITIES = ("paper", "released")
-#: Version of what the two fidelities mean, stored in every record's provenance.  2: the
-#: corrections of 2026-12 (AT/RST attack in train mode and the released LLR step in both
-#: fidelities, the appendix's l2 GR direction in paper mode, the Lipschitz estimate's final
-#: iterate); records without it were trained under revision 1.
-FIDELITY_REVISION = 2
+#: Version of what the two fidelities mean, stored in every record's provenance (records
+#: without it were trained under revision 1).  Each revision after the first names the runs it
+#: changed (:data:`REVISIONS`); a record of an older revision stays current when no later
+#: revision touched its configuration (:func:`is_current_revision`).
+FIDELITY_REVISION = 3
+
+
+def _paper_gr_default_h(config: dict) -> bool:
+    return (config.get("method") == "gr" and config.get("fidelity") == "paper"
+            and (config.get("params") or {}).get("h") is None)
+
+
+#: Revision → (what it changed, which configurations it changed).
+REVISIONS: dict[int, tuple[str, Callable[[dict], bool]]] = {
+    2: ("the corrections of 2026-12: AT/RST attack in train mode and the released LLR step in both fidelities, "
+        "the appendix's l2 GR direction in paper mode, the Lipschitz estimate's final iterate", lambda config: True),
+    3: ("paper-fidelity GR takes the released code's finite-difference step h = 1 where the paper's text gives none "
+        "(it was the public implementation's 0.01, which did not train stably at the paper's learning rate on all "
+        "60 000 MNIST images)", _paper_gr_default_h),
+}
+
+
+def is_current_revision(revision: int | None, config: dict) -> bool:
+    """Whether a run of ``config`` made under ``revision`` (None: 1) means what the current
+    fidelities mean: no later revision changed its configuration."""
+    revision = 1 if revision is None else int(revision)
+    return all(not changed(config) for r, (_, changed) in REVISIONS.items() if r > revision)
 
 METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "natural": {},
@@ -55,7 +77,7 @@ METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "rst": {"lam": 1.0, "steps": 10, "step": None},
     # inner KL ascent: `steps` signed steps of `step` (None: eps/5) from x + 0.001·N(0, I)
     "trades": {"beta": 1.0, "steps": 10, "step": None},
-    # h None: 0.01 (paper) / 1.0 (released); direction of the finite difference: "l2"
+    # h None: 1.0 in both fidelities (the released code's; the text gives none); direction: "l2"
     # (∇/‖∇‖₂, the appendix's and the released code's) or "sign" (sign ∇/√D, an explicit option)
     "gr": {"beta": 1.0, "h": None, "direction": "l2"},
     # inner ascent of the linearity gap: `steps` of `step` (None: eps/2) from x + 0.001·N(0, I)
@@ -78,8 +100,9 @@ is always float32."""
 _KL = ("its KL between two nearly equal distributions is a difference of nearly equal log-probabilities: "
        "in bf16 the inner ascent, started 0.001 away from x, followed rounding noise and the loss moved "
        "by 11–14 %, its parameter gradient at cosine 0.6 from float32's")
-_GR = ("its finite difference (ℓ(x + h·d) − ℓ(x)) / h at h = 0.01 is a difference of two nearly equal "
-       "losses: in bf16 its rounding error was as large as the quotient itself (gradient cosine 0.4)")
+_GR = ("its finite difference (ℓ(x + h·d) − ℓ(x)) / h, with h = 0.01 (paper fidelity before revision 3) a "
+       "difference of two nearly equal losses: in bf16 its rounding error was as large as the quotient itself "
+       "(gradient cosine 0.4); paper GR at h = 1 is not measured in bf16 yet")
 _LLR = ("its linearity gap ℓ(x + δ) − ℓ(x) − δᵀ∇ₓℓ is a difference of nearly equal terms: in bf16 the loss "
         "moved by half its value (gradient cosine 0.85), with the outer loss in float32 too")
 BF16_REFUSED: dict[tuple[str, str], str] = {
@@ -115,7 +138,7 @@ _DERIVED: dict[str, dict[str, Callable[[float, str], float]]] = {
     "at": {"step": lambda eps, fidelity: eps / 5},
     "rst": {"step": lambda eps, fidelity: eps / 5},
     "trades": {"step": lambda eps, fidelity: eps / 5},
-    "gr": {"h": lambda eps, fidelity: 1.0 if fidelity == "released" else 0.01},
+    "gr": {"h": lambda eps, fidelity: 1.0},
     "llr": {"step": lambda eps, fidelity: eps / 2},
 }
 
@@ -295,13 +318,16 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     the gradient flowing through both ℓ(x + h·d) and ℓ(x); x + h·d is not clipped to [0, 1]
     (a finite difference, not an attack).  ``eps`` and ``generator`` are unused (no ball).
 
-    Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ as the appendix writes it, h = 0.01 (the public implementation's
-    default; the text gives no h), the clean loss counted once, the mean over the batch.  The
-    appendix's quotient is a difference of *one* function f, so in train mode ℓ(x + h·d) is
-    evaluated under the same dropout masks as ℓ(x) (the random-number state is replayed).  Two
-    independently masked passes differ by O(1) however small h is: at h = 0.01 that noise,
-    divided by h and squared, swamps the penalty (early in MNIST training the quotient was up
-    to ~50× the true directional derivative) and drove CNN1 and CNN2 to a constant classifier.
+    Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ as the appendix writes it, the clean loss counted once, the mean over
+    the batch, and — the text gives no h — the released code's h = 1 (fidelity revision 3; until
+    then the public implementation's default 0.01, which on all 60 000 MNIST images at the
+    paper's learning rate stopped fitting and its loss rose after epoch 3: ``rll.gr_diagnosis``,
+    the deviations page).  The appendix's quotient is a difference of *one* function f, so in
+    train mode ℓ(x + h·d) is evaluated under the same dropout masks as ℓ(x) (the random-number
+    state is replayed).  Two independently masked passes differ by O(1) however small h is:
+    at h = 0.01 that noise, divided by h and squared, swamps the penalty (early in MNIST
+    training the quotient was up to ~50× the true directional derivative) and drove CNN1 and
+    CNN2 to a constant classifier.
 
     Released: h = 1.0, the loss summed, and the clean loss's parameter gradient counted
     **twice** (the released code back-propagated ℓ(x) once to obtain ∇ₓℓ without clearing the
@@ -426,6 +452,6 @@ def get_loss(method: str) -> LossFn:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}") from None
 
 
-__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "PRECISIONS", "BF16_REFUSED", "check_precision",
+__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "FIDELITY_REVISION", "REVISIONS", "is_current_revision", "PRECISIONS", "BF16_REFUSED", "check_precision",
            "fastest_precision", "get_loss", "resolve_params", "natural_loss", "at_loss",
            "rst_loss", "trades_loss", "gr_loss", "llr_loss"]

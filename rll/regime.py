@@ -25,6 +25,7 @@ page); the paper states none.
 from __future__ import annotations
 
 from rll import experiments
+from rll.losses import is_current_revision
 
 #: The fewest training images a training accuracy may be measured on.
 MIN_TRAIN_IMAGES = 10_000
@@ -185,6 +186,8 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
         if (c["dataset"], c["model"], c["seed"], c["attack"]) != (dataset, model, 0, "pgd") or c["train_size"] is not None:
             continue
         if not _paper_method(c) or not any(h.get("curve") for h in r["provenance"].get("history") or []):
+            continue
+        if not is_current_revision(r["provenance"].get("fidelity_revision"), c):
             continue
         label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
         label += " (released)" if c["fidelity"] == "released" else ""

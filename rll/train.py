@@ -647,7 +647,7 @@ def _current_checkpoint(ckpt: dict, older_record: bool = False) -> bool:
     (``older_record``): then it is that older run's."""
     if "fidelity_revision" not in ckpt:
         return not older_record
-    return ckpt["fidelity_revision"] == rlosses.FIDELITY_REVISION
+    return rlosses.is_current_revision(ckpt["fidelity_revision"], ckpt.get("config", {}))
 
 
 def _older_record(store: ResultsStore, config: TrainConfig) -> bool:
@@ -872,8 +872,10 @@ def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
 
 def is_current(record: dict | None) -> bool:
     """Whether ``record`` was made under the current meaning of the fidelities
-    (:data:`rll.losses.FIDELITY_REVISION`; records without one are revision 1)."""
-    return record is not None and record.get("provenance", {}).get("fidelity_revision", 1) == rlosses.FIDELITY_REVISION
+    (:data:`rll.losses.FIDELITY_REVISION`; records without one are revision 1): no later revision
+    changed its configuration (:func:`rll.losses.is_current_revision`)."""
+    return record is not None and rlosses.is_current_revision(record.get("provenance", {}).get("fidelity_revision"),
+                                                              record["config"])
 
 
 def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) -> dict | None:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from rll import budget, experiments, plots, report
+from rll.losses import FIDELITY_REVISION
 from rll.results import ResultsStore
 from rll.train import TrainConfig
 
@@ -19,7 +20,7 @@ def _record(store, method, train_size, epochs, milestones, clean, adv, *, rates=
                           "evaluated_on": {"adv_test_acc": 1000}}} for e, (c, a) in enumerate(zip(clean, adv))]
     store.put(cfg, {"test_acc": clean[-1], "adv_test_acc": adv[-1], "test_lipschitz": 100.0,
                     "test_lipschitz_released": 5.0, "evaluated_on": {"test_acc": 10000, "adv_test_acc": 10000}},
-              {"history": history, "train_seconds": 10.0 * epochs, "fidelity_revision": 2})
+              {"history": history, "train_seconds": 10.0 * epochs, "fidelity_revision": FIDELITY_REVISION})
     return store.get(cfg)
 
 

@@ -476,7 +476,7 @@ def test_provenance_lines_name_runs_of_an_older_fidelity_revision(tmp_path):
     store.put(poc[0], _metrics(adv=99.0, lip=1.0), {"n_train": 100, "n_test": 50})     # no revision: revision 1
     runs = experiments.collect_runs(poc, results_dir=tmp_path, exact_budget=True)
     lines = experiments.provenance_lines(runs, paper=experiments.proof_of_concept_paper_budget)
-    assert any(line.startswith("NOTE: 1 of these runs were trained before the corrections of December 2026") for line in lines)
+    assert any(line.startswith("NOTE: 1 of these runs were trained before a later correction of the methods") for line in lines)
 
 
 def test_sweep_status_says_what_a_sweep_would_do(tmp_path):

@@ -11,7 +11,7 @@ def run(losses, *, h=None, beta=1.0, lr=0.0064, milestones=()):
     return {"config": {"dataset": "mnist", "model": "cnn2", "method": "gr", "fidelity": "paper", "seed": 0,
                        "attack": "pgd", "train_size": None, "milestones": list(milestones), "lr": lr,
                        "params": {"beta": beta, "h": h, "direction": "l2"}},
-            "metrics": {}, "provenance": {"history": history}}
+            "metrics": {}, "provenance": {"history": history, "fidelity_revision": 2}}
 
 
 def test_stability_is_whether_the_loss_kept_falling():
@@ -30,3 +30,9 @@ def test_variants_are_named_by_what_differs_from_the_paper_reading():
     assert gr_diagnosis.finding(records) == (
         "At the paper's learning rate on all 60 000 images, unstable: the paper reading (h = 0.01, β = 1); stable: "
         "h = 1 (the released code's step); learning rate 0.0032 (0.5× the paper's); β = 0.1.")
+
+
+def test_the_step_of_a_run_without_its_own_is_its_revisions_default():
+    old, new = run([0.5]), run([0.5])
+    new["provenance"]["fidelity_revision"] = 3
+    assert (gr_diagnosis.step(old), gr_diagnosis.step(new), gr_diagnosis.step(run([0.5], h=0.5))) == (0.01, 1.0, 0.5)

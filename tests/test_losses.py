@@ -101,7 +101,8 @@ def test_resolve_params_fills_defaults():
     assert L.resolve_params("trades", eps=0.031, beta=6.0) == {
         "beta": 6.0, "steps": 10, "step": pytest.approx(0.0062)}
     assert L.resolve_params("llr", eps=0.1)["step"] == pytest.approx(0.05)
-    assert L.resolve_params("gr", eps=0.1)["h"] == 0.01
+    # the text gives no h: paper fidelity takes the released code's (fidelity revision 3)
+    assert L.resolve_params("gr", eps=0.1)["h"] == 1.0
     assert L.resolve_params("gr", eps=0.1, fidelity="released")["h"] == 1.0
     assert L.resolve_params("gr", eps=0.1, fidelity="released", h=0.5)["h"] == 0.5
     assert L.resolve_params("rst", eps=0.1, step=0.01, lam=2)["step"] == 0.01
@@ -235,9 +236,15 @@ def _gr_expected(model, x, y, beta, h, signed):
 
 
 def test_gr_paper_formula_uses_the_appendix_l2_direction(tiny, batch):
-    """Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ (the appendix), h = 0.01, the mean."""
+    """Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ (the appendix), h = 1 by default (the text gives none), the mean;
+    and any h given."""
     x, y = batch
     loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0)
+    ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=1.0, signed=False)
+    expected = (ce + 2.0 * pen).mean()
+    torch.testing.assert_close(loss, expected)
+    _assert_same_grads(tiny, loss, expected)
+    loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0, h=0.01)
     ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=0.01, signed=False)
     expected = (ce + 2.0 * pen).mean()
     torch.testing.assert_close(loss, expected)
@@ -246,7 +253,7 @@ def test_gr_paper_formula_uses_the_appendix_l2_direction(tiny, batch):
 
 def test_gr_signed_direction_is_an_explicit_option(tiny, batch):
     x, y = batch
-    loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0, direction="sign")
+    loss = L.gr_loss(tiny, x, y, eps=EPS, beta=2.0, direction="sign", h=0.01)
     ce, pen = _gr_expected(tiny, x, y, beta=2.0, h=0.01, signed=True)
     torch.testing.assert_close(loss, (ce + 2.0 * pen).mean())
     assert L.resolve_params("gr", eps=EPS)["direction"] == "l2"
@@ -540,3 +547,17 @@ def test_replay_point_reproduces_dropout_masks(compiled):
     assert not torch.equal(first, f(x))  # the masks are random ...
     replay()
     assert torch.equal(first, f(x))      # ... and replayed
+
+
+def test_a_revision_changes_only_the_runs_it_names():
+    """Revision 3 changed paper GR's default step: a revision-2 record of paper GR without its own
+    h is out of date, one of any other method or with an explicit h is not; revision 1 records
+    predate revision 2, which changed every run."""
+    def config(method="gr", fidelity="paper", h=None):
+        return {"method": method, "fidelity": fidelity, "params": {"h": h} if method == "gr" else {}}
+
+    assert L.FIDELITY_REVISION == 3
+    assert not L.is_current_revision(2, config())
+    assert L.is_current_revision(2, config(h=0.01)) and L.is_current_revision(2, config(fidelity="released"))
+    assert L.is_current_revision(2, config("at")) and L.is_current_revision(3, config())
+    assert not L.is_current_revision(1, config("at")) and not L.is_current_revision(None, config("at"))
