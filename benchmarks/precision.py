@@ -14,9 +14,11 @@ flags (``amx_bf16``, ``avx512_bf16``) with the table.
 every loss twice on the same batch of 64 — float32 and bf16 autocast, the same random draws
 (``torch.manual_seed`` before each) — and reports the relative change of the loss and the cosine
 between the two parameter gradients; and GR's finite-difference quotient (ℓ(x + h·d) − ℓ(x)) / h at
-the paper's h = 0.01 and the released h = 1.  This is what :data:`rll.losses.BF16_REFUSED` rests on.
+h = 0.01 (the public implementation's) and h = 1 (the released code's, and paper fidelity's since
+revision 3).  This is what :data:`rll.losses.BF16_REFUSED` rests on.
 
-``train`` trains CNN2 with each loss that accepts bf16 (natural, AT, released GR, released LLR)
+``train`` trains CNN2 with each loss that accepts bf16 (natural, AT, GR at h = 1 in both fidelities,
+released LLR)
 in both precisions, seeds 0 and 1, at a small budget (10 000 images × 2 epochs at the full rate),
 and evaluates each as the learning curves do (clean accuracy on the whole test set, PGD-10 on
 1 000 fixed test images, both Lipschitz estimators on 1 000).  Records go to ``--results-dir``
@@ -42,7 +44,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rll.losses import BF16_REFUSED, LOSSES  # noqa: E402
+from rll.losses import LOSSES, bf16_refusal  # noqa: E402
 from rll.models import build_model  # noqa: E402
 from rll.train import make_batch, train_step  # noqa: E402
 
@@ -52,14 +54,16 @@ LOSS_ROWS = (
     ("AT", "at", "paper", {}),
     ("RST(λ=1)", "rst", "paper", {"lam": 1.0}),
     ("TRADES(β=6)", "trades", "paper", {"beta": 6.0}),
-    ("GR (paper, h = 0.01)", "gr", "paper", {}),
+    ("GR (paper, h = 1)", "gr", "paper", {}),
+    ("GR (paper, h = 0.01)", "gr", "paper", {"h": 0.01}),
     ("GR (released, h = 1)", "gr", "released", {}),
     ("LLR (paper)", "llr", "paper", {}),
     ("LLR (released)", "llr", "released", {}),
 )
 #: The equivalence runs: the losses that accept bf16 (the others are refused, so a bf16 run of
 #: them cannot be made), at the small budget.
-EQUIVALENCE_ROWS = (("natural", "paper", {}), ("at", "paper", {}), ("gr", "released", {}), ("llr", "released", {}))
+EQUIVALENCE_ROWS = (("natural", "paper", {}), ("at", "paper", {}), ("gr", "released", {}), ("llr", "released", {}),
+                    ("gr", "paper", {}))
 EQUIVALENCE_BUDGET = {"train_size": 10_000, "epochs": 2, "milestones": ()}
 EQUIVALENCE_SEEDS = (0, 1)
 QUANTITIES = (("test_acc", "clean %"), ("adv_test_acc", "PGD-10 %"),
@@ -111,7 +115,7 @@ def speed(args) -> None:
         steps = args.steps or (30 if method in ("natural", "gr") else 6)
         best = best_of({"fp32": loop(method, fidelity, params, False), "bf16": loop(method, fidelity, params, True)},
                        warmup=2, steps=steps, repeats=args.repeats)
-        allowed = "no (refused)" if (method, fidelity) in BF16_REFUSED else "yes"
+        allowed = "no (refused)" if bf16_refusal(method, fidelity, params) else "yes"
         print(f"| {label} | {best['fp32']:.0f} | {best['bf16']:.0f} | {best['bf16'] / best['fp32']:.2f} | {allowed} |",
               flush=True)
 
@@ -152,7 +156,7 @@ def losses(args) -> None:
         l32, g32 = step(method, fidelity, params, False)
         l16, g16 = step(method, fidelity, params, True)
         cos = F.cosine_similarity(g32, g16, dim=0).item()
-        allowed = "no (refused)" if (method, fidelity) in BF16_REFUSED else "yes"
+        allowed = "no (refused)" if bf16_refusal(method, fidelity, params) else "yes"
         print(f"| {label} | {l32:.4f} | {l16:.4f} | {abs(l16 - l32) / abs(l32):.3f} | {cos:.3f} | {allowed} |")
 
     model.eval()

@@ -173,17 +173,17 @@ def _add_precision_arguments(g) -> None:
     g.add_argument("--amp", action="store_true", help="the same as --precision bf16")
 
 
-def _precision(args: argparse.Namespace, method: str | None = None, fidelity: str | None = None) -> str:
-    """--precision / --amp as a precision; ``auto`` resolved for ``method`` in ``fidelity``
-    (default: the run's own), or returned as ``auto`` when neither is known (a sweep)."""
+def _precision(args: argparse.Namespace, params: dict | None = None) -> str:
+    """--precision / --amp as a precision; ``auto`` resolved for the run's method, fidelity and
+    ``params``, or returned as ``auto`` when there is no single method (a sweep)."""
     from rll.losses import fastest_precision
 
     if args.amp and args.precision not in (None, "bf16"):
         raise ValueError(f"--amp means --precision bf16; it contradicts --precision {args.precision}")
     precision = "bf16" if args.amp else (args.precision or "fp32")
-    method = method or getattr(args, "method", None)
+    method = getattr(args, "method", None)
     if precision == "auto" and method is not None:
-        return fastest_precision(method, fidelity or args.fidelity)
+        return fastest_precision(method, args.fidelity, params)
     return precision
 
 
@@ -218,7 +218,7 @@ def _config_from_args(args: argparse.Namespace):
         lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, batch_size=args.batch_size,
         eps=args.eps, seed=args.seed, fidelity=args.fidelity, attack=args.attack,
         train_size=args.train_size, test_size=args.test_size, test_split=args.test_split,
-        train_with_test=args.train_with_test, precision=_precision(args))
+        train_with_test=args.train_with_test, precision=_precision(args, params))
 
 
 def _print_record(record: dict, as_json: bool) -> None:

@@ -507,7 +507,7 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
                   **(budgets or {}).get(model, {})}
         for spec in methods:
             method, params = parse_method(spec)
-            row_precision = fastest_precision(method, fidelity) if precision == "auto" else precision
+            row_precision = fastest_precision(method, fidelity, params) if precision == "auto" else precision
             for dropout in dropouts:
                 for seed in seeds:
                     configs.append(TrainConfig(dataset=dataset, model=model, method=method, params=params,

@@ -99,39 +99,52 @@ is always float32."""
 
 _KL = ("its KL between two nearly equal distributions is a difference of nearly equal log-probabilities: "
        "in bf16 the inner ascent, started 0.001 away from x, followed rounding noise and the loss moved "
-       "by 11–14 %, its parameter gradient at cosine 0.6 from float32's")
-_GR = ("its finite difference (ℓ(x + h·d) − ℓ(x)) / h, with h = 0.01 (paper fidelity before revision 3) a "
-       "difference of two nearly equal losses: in bf16 its rounding error was as large as the quotient itself "
-       "(gradient cosine 0.4); paper GR at h = 1 is not measured in bf16 yet")
+       "by 11–14 %, its parameter gradient at cosine 0.6–0.8 from float32's")
+_GR = ("its finite difference (ℓ(x + h·d) − ℓ(x)) / h at a small step h is a difference of two nearly equal "
+       "losses: at h = 0.01 the bf16 rounding error was as large as the quotient itself (gradient cosine 0.4); "
+       "at h = 1 it is not, and bf16 is allowed")
 _LLR = ("its linearity gap ℓ(x + δ) − ℓ(x) − δᵀ∇ₓℓ is a difference of nearly equal terms: in bf16 the loss "
-        "moved by half its value (gradient cosine 0.85), with the outer loss in float32 too")
-BF16_REFUSED: dict[tuple[str, str], str] = {
-    ("trades", "paper"): _KL, ("trades", "released"): _KL,
-    ("gr", "paper"): _GR,
-    ("llr", "paper"): _LLR,
+        "moved by 10–50 % (gradient cosine 0.85)")
+#: Smallest GR finite-difference step for which bf16 is allowed (measured: 1 agrees with float32,
+#: 0.01 does not).
+BF16_MIN_GR_STEP = 0.1
+BF16_REFUSED: dict[tuple[str, str], tuple[Callable[[dict], bool], str]] = {
+    ("trades", "paper"): (lambda p: True, _KL), ("trades", "released"): (lambda p: True, _KL),
+    ("gr", "paper"): (lambda p: p["h"] < BF16_MIN_GR_STEP, _GR),
+    ("gr", "released"): (lambda p: p["h"] < BF16_MIN_GR_STEP, _GR),
+    ("llr", "paper"): (lambda p: True, _LLR),
 }
-"""The (method, fidelity) pairs for which ``precision="bf16"`` is refused, and why — measured on
-a CNN2 after one epoch (``benchmarks/precision.py --losses``: loss and parameter gradient in bf16
-against float32 on the same batch, the same random draws).  Natural, AT, RST, released GR
-(h = 1) and released LLR kept gradient cosine ≥ 0.997 and are allowed; whether their trained
-models agree is the equivalence table (``benchmarks/README.md``, "Precision")."""
+"""Where ``precision="bf16"`` is refused: (method, fidelity) → (whether the resolved parameters
+are refused, why) — measured on a CNN2 after one epoch (``benchmarks/precision.py losses``: loss
+and parameter gradient in bf16 against float32 on the same batch and random draws).  Natural,
+AT, RST, GR at h = 1 and released LLR kept gradient cosine ≥ 0.997 and are allowed; whether
+their trained models agree is the equivalence table (``benchmarks/README.md``, "Precision")."""
 
 
-def check_precision(method: str, fidelity: str, precision: str) -> None:
+def bf16_refusal(method: str, fidelity: str, params: dict | None = None) -> str | None:
+    """Why bf16 is refused for ``method`` in ``fidelity`` with ``params`` (defaults filled), or
+    None when it is allowed (:data:`BF16_REFUSED`)."""
+    rule = BF16_REFUSED.get((method, fidelity))
+    if rule is None:
+        return None
+    refused, why = rule
+    return why if refused(resolve_params(method, eps=0.0, fidelity=fidelity, **dict(params or {}))) else None
+
+
+def check_precision(method: str, fidelity: str, precision: str, params: dict | None = None) -> None:
     """Raise ``ValueError`` (naming the reason and the fix) if ``precision`` is unknown or
-    bf16 is refused for ``method`` in ``fidelity`` (:data:`BF16_REFUSED`)."""
+    bf16 is refused for ``method`` in ``fidelity`` with ``params`` (:func:`bf16_refusal`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
-    if precision == "bf16" and (method, fidelity) in BF16_REFUSED:
-        raise ValueError(f"precision 'bf16' is refused for {method} in fidelity {fidelity!r}: "
-                         f"{BF16_REFUSED[method, fidelity]} (benchmarks/README.md, 'Precision'); train it "
-                         "with precision 'fp32' (drop --amp / --precision bf16; --precision auto picks bf16 "
-                         "only where it was measured safe)")
+    if precision == "bf16" and (why := bf16_refusal(method, fidelity, params)) is not None:
+        raise ValueError(f"precision 'bf16' is refused for {method} in fidelity {fidelity!r}: {why} "
+                         "(benchmarks/README.md, 'Precision'); train it with precision 'fp32' (drop --amp / "
+                         "--precision bf16; --precision auto picks bf16 only where it was measured safe)")
 
 
-def fastest_precision(method: str, fidelity: str) -> str:
-    """``"bf16"`` unless :data:`BF16_REFUSED` refuses it for ``method`` in ``fidelity``, else ``"fp32"``."""
-    return "fp32" if (method, fidelity) in BF16_REFUSED else "bf16"
+def fastest_precision(method: str, fidelity: str, params: dict | None = None) -> str:
+    """``"bf16"`` unless :func:`bf16_refusal` refuses it, else ``"fp32"``."""
+    return "fp32" if bf16_refusal(method, fidelity, params) is not None else "bf16"
 
 
 _DERIVED: dict[str, dict[str, Callable[[float, str], float]]] = {
@@ -452,6 +465,6 @@ def get_loss(method: str) -> LossFn:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}") from None
 
 
-__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "FIDELITY_REVISION", "REVISIONS", "is_current_revision", "PRECISIONS", "BF16_REFUSED", "check_precision",
+__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "FIDELITY_REVISION", "REVISIONS", "is_current_revision", "PRECISIONS", "BF16_REFUSED", "bf16_refusal", "check_precision",
            "fastest_precision", "get_loss", "resolve_params", "natural_loss", "at_loss",
            "rst_loss", "trades_loss", "gr_loss", "llr_loss"]

@@ -258,7 +258,7 @@ class TrainConfig:
             or ``bf16``, bfloat16 autocast of the training passes — a speed option that changes
             the numbers, so it is part of the run's key (only when ``bf16``: fp32 keys are the
             keys of every earlier record).  Refused, with the measured reason, where it breaks
-            the loss (:data:`rll.losses.BF16_REFUSED`: TRADES, paper GR, paper LLR).
+            the loss (:data:`rll.losses.BF16_REFUSED`: TRADES, GR at a small step h, paper LLR).
             Evaluation is always float32.
     """
 
@@ -291,12 +291,12 @@ class TrainConfig:
         _choices("method", self.method, tuple(rlosses.LOSSES))
         _choices("fidelity", self.fidelity, FIDELITIES)
         _choices("attack", self.attack, ATTACKS)
-        rlosses.check_precision(self.method, self.fidelity, self.precision)
         splits = tuple(s for s in rdata.DATASET_INFO[self.dataset].splits if s != "train")
         if self.test_split not in splits:
             raise ValueError(f"unknown test_split {self.test_split!r} for {self.dataset}; "
                              f"valid choices: {', '.join(splits)}")
         set_("params", self._normalise_params(self.params))
+        rlosses.check_precision(self.method, self.fidelity, self.precision, dict(self.params))
 
         sched = SCHEDULES[self.dataset]
         if self.optimizer is None:

@@ -34,7 +34,7 @@ def rll(*args):
     (["--dataset", "mnist", "--model", "cnn2", "--attack", "cw"], ["pgd", "mt"]),
     (["--dataset", "mnist", "--model", "cnn2", "--fidelity", "exact"], ["paper", "released"]),
     (["--dataset", "mnist", "--model", "cnn2", "--method", "trades", "--amp"], ["refused for trades", "fp32"]),
-    (["--dataset", "mnist", "--model", "cnn2", "--method", "gr", "--precision", "bf16"],
+    (["--dataset", "mnist", "--model", "cnn2", "--method", "gr", "--h", "0.01", "--precision", "bf16"],
      ["refused for gr in fidelity 'paper'", "--precision auto"]),
     (["--dataset", "mnist", "--model", "cnn2", "--amp", "--precision", "fp32"], ["--amp means --precision bf16"]),
 ])
@@ -194,11 +194,11 @@ def test_sweep_table_budget_gives_each_model_its_own(tmp_path):
 
 def test_sweep_precision_auto_gives_bf16_only_where_it_is_allowed(tmp_path):
     out = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "gr",
-              "trades(beta=6)", "--epochs", "1", "--precision", "auto", "--results-dir", str(tmp_path), "--dry-run",
-              "--checkpoint-dir", str(tmp_path / "checkpoints"))
+              "trades(beta=6)", "llr", "--epochs", "1", "--precision", "auto", "--results-dir", str(tmp_path),
+              "--dry-run", "--checkpoint-dir", str(tmp_path / "checkpoints"))
     assert out.returncode == 0, out.stderr
-    labels = out.stdout.splitlines()[:3]
-    assert ["bf16" in line for line in labels] == [True, False, False], labels
-    refused = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "gr",
+    labels = out.stdout.splitlines()[:4]
+    assert ["bf16" in line for line in labels] == [True, True, False, False], labels
+    refused = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "llr",
                   "--epochs", "1", "--amp", "--results-dir", str(tmp_path), "--dry-run")
-    assert refused.returncode == 2 and "refused for gr" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "refused for llr" in refused.stderr, refused.stderr

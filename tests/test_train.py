@@ -663,16 +663,18 @@ def test_resimagenet_trains_on_random_crops_of_the_resized_images(tmp_path, png,
 
 
 @pytest.mark.parametrize("method, fidelity, params", [("trades", "paper", {"beta": 6}), ("trades", "released", {}),
-                                                      ("gr", "paper", {}), ("llr", "paper", {})])
+                                                      ("gr", "paper", {"h": 0.01}), ("gr", "released", {"h": 0.01}),
+                                                      ("llr", "paper", {})])
 def test_bf16_is_refused_where_it_was_measured_to_break_the_loss(method, fidelity, params, tmp_path):
-    """bf16 must never reach TRADES' KL, paper GR's finite difference or paper LLR's linearity
-    gap (``rll.losses.BF16_REFUSED``): the configuration refuses it, naming the reason and the
-    fix, before any data is read or step taken; ``auto`` gives those rows fp32."""
+    """bf16 must never reach TRADES' KL, GR's finite difference at a small step or paper LLR's
+    linearity gap (``rll.losses.BF16_REFUSED``): the configuration refuses it, naming the reason
+    and the fix, before any data is read or step taken; ``auto`` gives those rows fp32."""
     with pytest.raises(ValueError, match="refused.*fp32"):
         TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
                     precision="bf16")
+    spec = method + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
     rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], fidelity=fidelity,
-                                     methods=[method], precision="auto")
+                                     methods=[spec], precision="auto")
     assert [c.precision for c in rows] == ["fp32"]
 
 
@@ -680,7 +682,7 @@ def test_bf16_reaches_the_losses_it_was_measured_safe_for():
     """Natural, AT, RST, released GR and released LLR accept bf16; ``auto`` picks it for them,
     and a bad precision names the valid ones."""
     for method, fidelity in (("natural", "paper"), ("at", "paper"), ("rst", "paper"), ("gr", "released"),
-                             ("llr", "released")):
+                             ("gr", "paper"), ("llr", "released")):
         assert TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity,
                            precision="bf16").label().endswith(" bf16")
     rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
