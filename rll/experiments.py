@@ -518,8 +518,13 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
     return configs
 
 
+#: Configuration fields that say how a run was computed, not what: a bf16 run of a table row is
+#: still that row (its record key differs; the equivalence table shows what bf16 changes).
+HOW_FIELDS = ("precision",)
+
+
 def _what(canonical: dict) -> dict:
-    return {k: v for k, v in canonical.items() if k not in BUDGET_FIELDS}
+    return {k: v for k, v in canonical.items() if k not in BUDGET_FIELDS + HOW_FIELDS}
 
 
 def find_record(records: list[dict], config, *, exact_budget: bool) -> dict | None:

@@ -511,3 +511,11 @@ def test_store_overview_counts_trained_models_once_per_kind_network_and_budget()
         "kind": "Section 5 table", "dataset": "mnist", "model": "cnn2", "fidelity": "paper",
         "training images × epochs": "34 000 × 3, decays after 2", "trained models": 2, "seeds": "0, 1",
         "attacks": "pgd, mt", "records": 3}]
+
+
+def test_a_bf16_run_of_a_table_row_is_still_that_row():
+    from rll.train import TrainConfig
+
+    bf16 = TrainConfig(dataset="mnist", model="cnn2", method="at", precision="bf16", epochs=20, milestones=())
+    assert experiments.is_table_run(bf16.canonical())
+    assert not experiments.is_table_run(bf16.replace(batch_size=32).canonical())
