@@ -116,7 +116,12 @@ def test_page_in_browser(page, server, browser, built_book):
     if page.startswith("notebooks/"):
         assert tab.query_selector_all("main table"), f"{page}: no table rendered"
         figures = tab.evaluate("Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 100).length")
-        assert figures >= 1, f"{page}: no figure rendered"
+        if tab.query_selector("main .rll-empty"):
+            # a table page without runs: one box and the paper's table, no placeholder figures
+            assert figures == 0 and len(tab.query_selector_all("main .rll-empty")) == 1, f"{page}: empty page shows {figures} figures"
+            assert "python -m rll sweep" in tab.inner_text("main .rll-empty"), f"{page}: the box lacks its command"
+        else:
+            assert figures >= 1, f"{page}: no figure rendered"
         # the parameters cell stays visible; plumbing cells show no code
         assert tab.query_selector(".tag_parameters .cell_input"), f"{page}: parameters cell not visible"
         launch = tab.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"

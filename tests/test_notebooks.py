@@ -213,8 +213,13 @@ def test_design_example_table3_cifar10_runs_from_the_store_without_warnings(tmp_
     nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10")
     assert not _warnings_in(nb), _warnings_in(nb)
     text = _outputs_text(nb)
-    assert "Not yet run" in text or "runs:" in text
-    assert "wrn-40-10" in text
+    # no CIFAR-10 run is stored: one box (what is missing, the command, the data, the cost), the
+    # paper's table (its natural WRN-40-10 row: 93.81 % clean, Table 3), and no figure
+    assert text.count("rll-empty") == 1 and "python -m rll sweep table3 --dataset cifar10 --models wrn-40-10" in text
+    assert "cifar10 test: missing (test_batch.bin)" in text and "needs a GPU" in text
+    assert "93.81" in text
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert not images, f"{len(images)} figures on a page without runs"
 
 
 @pytest.mark.slow
