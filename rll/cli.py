@@ -143,7 +143,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("where and how")
     o.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
     _add_checksum_argument(o)
-    o.add_argument("--results-dir", default="results")
+    o.add_argument("--results-dir", default=None,
+                   help="results store (default: $RLL_RESULTS/runs, else the checkout's results/runs)")
     o.add_argument("--checkpoint-dir", default="checkpoints")
     o.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     _add_evaluation_arguments(o)
@@ -317,7 +318,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fidelity", default="paper")
     p.add_argument("--data-root", default=None)
     _add_checksum_argument(p)
-    p.add_argument("--results-dir", default="results/runs")
+    p.add_argument("--results-dir", default=None,
+                   help="results store (default: $RLL_RESULTS/runs, else the checkout's results/runs)")
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--device", default=None)
     p.add_argument("--dry-run", action="store_true", help="list the configurations and exit")
@@ -365,6 +367,8 @@ def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from rll import experiments
+
+    args.results_dir = str(experiments.results_folder("runs", args.results_dir))
 
     budgets = None
     if args.table_budget:
@@ -459,13 +463,17 @@ def _run_pack(args: argparse.Namespace) -> int:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write stored runs in another tool's format (RobustBench model info)")
     p.add_argument("--format", required=True, choices=("robustbench",))
-    p.add_argument("--results-dir", default="results/runs")
+    p.add_argument("--results-dir", default=None,
+                   help="results store (default: $RLL_RESULTS/runs, else the checkout's results/runs)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (DIR/<dataset>/Linf/<name>.json)")
     p.set_defaults(func=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from rll.experiments import results_folder
     from rll.export import export_robustbench
+
+    args.results_dir = str(results_folder("runs", args.results_dir))
 
     paths = export_robustbench(args.results_dir, args.out)
     for path in paths:

@@ -19,6 +19,28 @@ from rll import data as rdata
 from rll.results import device_name, git_commit
 
 REPO = Path(__file__).resolve().parents[1]
+#: The kinds of stored results (folders of ``results/``).
+RESULT_KINDS = ("runs", "budget", "separation", "precision")
+
+
+def results_folder(kind: str = "runs", explicit=None) -> Path:
+    """Where the stored results of ``kind`` are read from and written to: ``explicit`` if given,
+    else ``$RLL_RESULTS/<kind>``, else this checkout's ``results/<kind>``.  An installed package
+    (``pip install``, Colab) has no checkout: without ``$RLL_RESULTS`` it raises, naming the fix,
+    rather than reading an empty store."""
+    if kind not in RESULT_KINDS:
+        raise ValueError(f"unknown kind of results {kind!r}; valid choices: {', '.join(RESULT_KINDS)}")
+    if explicit is not None:
+        return Path(explicit)
+    if os.environ.get("RLL_RESULTS"):
+        return Path(os.environ["RLL_RESULTS"]) / kind
+    here = REPO / "results"
+    if here.is_dir():
+        return here / kind
+    raise FileNotFoundError(
+        f"no stored results: rll is installed without its repository ({REPO} has no results/ folder). Set "
+        "RLL_RESULTS to a copy of the repository's results/ folder (git clone https://github.com/rll-companion/rll; "
+        "export RLL_RESULTS=$PWD/rll/results), or pass results_dir explicitly")
 REFERENCE_FILE = Path(__file__).with_name("paper_reference.json")
 
 
@@ -987,7 +1009,7 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
     from rll.results import ResultsStore
 
-    store = ResultsStore(results_dir if results_dir is not None else REPO / "results" / "runs")
+    store = ResultsStore(results_folder("runs", results_dir))
     checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else REPO / "checkpoints"
     out = []
     for config in configs:

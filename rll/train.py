@@ -758,7 +758,7 @@ def _generators(config: TrainConfig, device: torch.device) -> dict[str, torch.Ge
 
 
 def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
-          results_dir: str | os.PathLike = "results", checkpoint_dir: str | os.PathLike = "checkpoints",
+          results_dir: str | os.PathLike | None = None, checkpoint_dir: str | os.PathLike = "checkpoints",
           device: str | torch.device | None = None, progress: bool = True, resume: bool = True,
           force: bool = False, attacks: tuple[str, ...] | None = None,
           eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
@@ -771,7 +771,9 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     Args:
         config: the run (:class:`TrainConfig`).
         data_root: dataset folder (default ``$RLL_DATA``, then ``~/.cache/rll``).
-        results_dir: the :class:`~rll.results.ResultsStore` folder.  If it already holds the
+        results_dir: the :class:`~rll.results.ResultsStore` folder (default
+            :func:`rll.experiments.results_folder`: ``$RLL_RESULTS/runs``, else the checkout's
+            ``results/runs``).  If it already holds the
             record of ``config`` under every requested attack, that record is returned without
             training (unless ``force``).
         checkpoint_dir: where the per-epoch checkpoint lives (one file per training
@@ -827,7 +829,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
     check_curve_images(curve_images)
     rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
-    store = ResultsStore(results_dir)
+    store = ResultsStore(_results_folder(results_dir))
     group, device = rdist.join(device)                 # under torchrun: this process's rank and GPU
     done = group.decide(_stored_or_claimed, store, config, attacks, force=force, claim=claim, owner=claim_owner)
     if done is not None:
@@ -841,6 +843,12 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     finally:
         if claim and group.is_main:
             store.release(config.training_canonical())
+
+
+def _results_folder(results_dir) -> Path:
+    from rll.experiments import results_folder   # experiments imports this module
+
+    return results_folder("runs", results_dir)
 
 
 def _stored_or_claimed(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...], *, force: bool,
@@ -1184,7 +1192,7 @@ def load_test_split(config: TrainConfig, *, data_root: str | os.PathLike | None 
 
 
 def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
-             data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike = "results",
+             data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike | None = None,
              checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
              progress: bool = True, attacks: tuple[str, ...] | None = None,
              eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
@@ -1208,7 +1216,7 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
     model, ckpt, path = load_trained_model(config, checkpoint, checkpoint_dir=checkpoint_dir, device=device)
     train_split = _load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     test_split = _load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
-    return _evaluate_and_store(config, ResultsStore(results_dir), model, train_split, test_split,
+    return _evaluate_and_store(config, ResultsStore(_results_folder(results_dir)), model, train_split, test_split,
                                attacks=attacks, plan=plan, device=device, progress=progress,
                                started=started, t0=t0,
                                extra={"train_seconds": ckpt.get("train_seconds"),

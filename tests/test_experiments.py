@@ -519,3 +519,17 @@ def test_a_bf16_run_of_a_table_row_is_still_that_row():
     bf16 = TrainConfig(dataset="mnist", model="cnn2", method="at", precision="bf16", epochs=20, milestones=())
     assert experiments.is_table_run(bf16.canonical())
     assert not experiments.is_table_run(bf16.replace(batch_size=32).canonical())
+
+
+def test_the_results_folder_is_explicit_then_rll_results_then_the_checkout(monkeypatch, tmp_path):
+    monkeypatch.delenv("RLL_RESULTS", raising=False)
+    assert experiments.results_folder("runs") == experiments.REPO / "results" / "runs"
+    assert experiments.results_folder("runs", tmp_path) == tmp_path
+    monkeypatch.setenv("RLL_RESULTS", str(tmp_path))
+    assert experiments.results_folder("budget") == tmp_path / "budget"
+    monkeypatch.delenv("RLL_RESULTS")
+    monkeypatch.setattr(experiments, "REPO", tmp_path / "site-packages")      # installed, no checkout
+    with pytest.raises(FileNotFoundError, match="RLL_RESULTS"):
+        experiments.results_folder("runs")
+    with pytest.raises(ValueError, match="valid choices: runs, budget"):
+        experiments.results_folder("other")
