@@ -51,6 +51,14 @@ def test_invalid_configurations_exit_2_listing_choices(command, args, fragments,
     assert not (tmp_path / "res").exists() and not (tmp_path / "ck").exists()   # nothing ran
 
 
+def in_process(capsys, *args):
+    """``python -m rll ARGS`` in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = _exit_code(list(args))
+    out = capsys.readouterr()
+    return code or 0, out.out, out.err
+
+
 def _exit_code(argv):
     try:
         return cli.main(argv)
@@ -160,12 +168,12 @@ def test_every_command_prints_its_help():
     assert "logs/submitit/%j" in commands["sweep"].format_help()
 
 
-def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path):
-    out = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "at",
+def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path, capsys):
+    code, stdout, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "at",
               "--seeds", "0", "1", "--epochs", "1", "--results-dir", str(tmp_path), "--dry-run",
               "--checkpoint-dir", str(tmp_path / "checkpoints"))
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    assert code == 0, stderr
+    lines = stdout.splitlines()
     assert [(line.split()[:2], line.endswith("to train")) for line in lines[:4]] == [
         (["seed", "0"], True), (["seed", "1"], True)] * 2, lines
     assert "mnist cnn2 natural" in lines[0] and "mnist cnn2 at" in lines[2], lines
@@ -173,7 +181,7 @@ def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path
     assert not list(tmp_path.iterdir()), "a dry run writes nothing"
 
 
-def test_sweep_table_budget_gives_each_model_its_own(tmp_path):
+def test_sweep_table_budget_gives_each_model_its_own(tmp_path, capsys):
     from rll.experiments import TABLE_BUDGETS
     from rll.losses import FIDELITY_REVISION
     from rll.results import ResultsStore
@@ -181,24 +189,27 @@ def test_sweep_table_budget_gives_each_model_its_own(tmp_path):
 
     cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", **TABLE_BUDGETS["mnist"]["cnn1"])
     ResultsStore(tmp_path).put(cnn1, {"test_acc": 99.0}, {"fidelity_revision": FIDELITY_REVISION})
-    out = rll("sweep", "table2", "--dataset", "mnist", "--methods", "natural", "--table-budget",
-              "--results-dir", str(tmp_path), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--dry-run")
-    assert out.returncode == 0, out.stderr
-    assert [line.split()[-1] for line in out.stdout.splitlines()[:2]] == ["stored", "train"], out.stdout
-    assert out.stdout.splitlines()[-1] == "1 of 2 stored; 1 left for the sweep"
-    both = rll("sweep", "table2", "--dataset", "mnist", "--table-budget", "--epochs", "2", "--dry-run")
-    assert both.returncode != 0 and "either per-model budgets or epochs" in both.stderr
-    none = rll("sweep", "table3", "--dataset", "svhn", "--table-budget", "--dry-run")
-    assert none.returncode != 0 and "svhn has no table budget" in none.stderr
+    code, stdout, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--methods", "natural",
+                                      "--table-budget", "--results-dir", str(tmp_path), "--checkpoint-dir",
+                                      str(tmp_path / "checkpoints"), "--dry-run")
+    assert code == 0, stderr
+    assert [line.split()[-1] for line in stdout.splitlines()[:2]] == ["stored", "train"], stdout
+    assert stdout.splitlines()[-1] == "1 of 2 stored; 1 left for the sweep"
+    code, _, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--table-budget", "--epochs", "2",
+                                 "--dry-run")
+    assert code != 0 and "either per-model budgets or epochs" in stderr
+    code, _, stderr = in_process(capsys, "sweep", "table3", "--dataset", "svhn", "--table-budget", "--dry-run")
+    assert code != 0 and "svhn has no table budget" in stderr
 
 
-def test_sweep_precision_auto_gives_bf16_only_where_it_is_allowed(tmp_path):
-    out = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "gr",
-              "trades(beta=6)", "llr", "--epochs", "1", "--precision", "auto", "--results-dir", str(tmp_path),
-              "--dry-run", "--checkpoint-dir", str(tmp_path / "checkpoints"))
-    assert out.returncode == 0, out.stderr
-    labels = out.stdout.splitlines()[:4]
+def test_sweep_precision_auto_gives_bf16_only_where_it_is_allowed(tmp_path, capsys):
+    code, stdout, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods",
+                                      "natural", "gr", "trades(beta=6)", "llr", "--epochs", "1", "--precision", "auto",
+                                      "--results-dir", str(tmp_path), "--dry-run", "--checkpoint-dir",
+                                      str(tmp_path / "checkpoints"))
+    assert code == 0, stderr
+    labels = stdout.splitlines()[:4]
     assert ["bf16" in line for line in labels] == [True, True, False, False], labels
-    refused = rll("sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods", "natural", "llr",
-                  "--epochs", "1", "--amp", "--results-dir", str(tmp_path), "--dry-run")
-    assert refused.returncode == 2 and "refused for llr" in refused.stderr, refused.stderr
+    code, _, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods",
+                                 "natural", "llr", "--epochs", "1", "--amp", "--results-dir", str(tmp_path), "--dry-run")
+    assert code == 2 and "refused for llr" in stderr, stderr

@@ -67,6 +67,7 @@ def _run(path: Path, tmp_path: Path, **params):
     ({"test_split": "val"}, "valid choices: test, test_partial, none"),
     ({"device": "tpu"}, "valid choices"),
 ])
+@pytest.mark.slow   # starts a notebook kernel
 def test_separation_rejects_bad_parameters_through_papermill(tmp_path, params, message):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "separation.ipynb", tmp_path, **params)
@@ -74,6 +75,7 @@ def test_separation_rejects_bad_parameters_through_papermill(tmp_path, params, m
     assert message in err.value.evalue
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_theorem_rejects_bad_parameters_through_papermill(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "theorem.ipynb", tmp_path, noise=-1, p="3")
@@ -81,12 +83,14 @@ def test_theorem_rejects_bad_parameters_through_papermill(tmp_path):
     assert "noise must be a finite number >= 0" in err.value.evalue and "valid choices" in err.value.evalue
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_staircase_rejects_bad_parameters_through_papermill(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "staircase.ipynb", tmp_path, n_small=0)
     assert err.value.ename == "ValueError" and "n_small must be an integer" in err.value.evalue
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_separation_absent_split_fails_clearly_through_papermill(tmp_path, data_root):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "separation.ipynb", tmp_path, dataset="cifar10", data_root=str(data_root),
@@ -96,6 +100,7 @@ def test_separation_absent_split_fails_clearly_through_papermill(tmp_path, data_
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_separation_notebook_reproduces_mnist_table1(tmp_path, data_root):
     nb = _run(REPO / "notebooks" / "separation.ipynb", tmp_path, dataset="mnist", data_root=str(data_root),
               random_labels=False, output_dir=str(tmp_path / "records"))
@@ -115,6 +120,7 @@ def test_separation_notebook_reproduces_mnist_table1(tmp_path, data_root):
     ({"dataset": "svhn"}, "valid choices: mnist"),
     ({"fidelity": "official"}, "valid choices: paper, released"),
 ])
+@pytest.mark.slow   # starts a notebook kernel
 def test_table2_rejects_bad_parameters_through_papermill(tmp_path, params, message):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "table2.ipynb", tmp_path, **params)
@@ -122,6 +128,7 @@ def test_table2_rejects_bad_parameters_through_papermill(tmp_path, params, messa
     assert message in err.value.evalue
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_a_misspelled_parameter_fails_before_compute_naming_the_valid_one(tmp_path):
     """``papermill notebooks/table2.ipynb out.ipynb -p datset mnist`` as a user types it: a
     non-zero exit, the message naming ``dataset``, and the kernel's traceback one line."""
@@ -146,6 +153,7 @@ def _outputs_text(nb) -> str:
     return "\n".join(out)
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_table2_defaults_fill_the_table_from_the_store(tmp_path):
     nb = _run(REPO / "notebooks" / "table2.ipynb", tmp_path)
     text = _outputs_text(nb)
@@ -155,6 +163,7 @@ def test_table2_defaults_fill_the_table_from_the_store(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_table2_trains_what_is_missing(tmp_path, data_root):
     results = tmp_path / "runs"
     _run(REPO / "notebooks" / "table2.ipynb", tmp_path, train_missing=True, epochs=1, models=["cnn1"],
@@ -167,6 +176,7 @@ def test_table2_trains_what_is_missing(tmp_path, data_root):
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_progress_bars_stay_small_under_papermill(tmp_path, data_root):
     """Training, attacks and the Lipschitz estimate all draw tqdm bars; under papermill they
     must not turn into thousands of output lines.  With ipywidgets installed (requirements.txt)
@@ -183,6 +193,7 @@ def test_progress_bars_stay_small_under_papermill(tmp_path, data_root):
     assert not _warnings_in(nb), _warnings_in(nb)
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_table3_cifar10_without_test_split_fails_clearly(tmp_path, data_root):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10", train_missing=True,
@@ -205,6 +216,7 @@ def _warnings_in(nb) -> list[str]:
     return found
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_design_example_table3_cifar10_runs_from_the_store_without_warnings(tmp_path, data_root, monkeypatch):
     """The design's example, `papermill notebooks/table3.ipynb out.ipynb -p dataset cifar10`,
     here, where CIFAR-10's test batch is absent: it reads the store (no compute), and the
@@ -223,6 +235,7 @@ def test_design_example_table3_cifar10_runs_from_the_store_without_warnings(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_table3_runs_on_cifar10_with_the_labelled_partial_test_set(tmp_path, data_root):
     results = tmp_path / "runs"
     nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="cifar10", train_missing=True, epochs=1,
@@ -234,6 +247,7 @@ def test_table3_runs_on_cifar10_with_the_labelled_partial_test_set(tmp_path, dat
     assert "wrn-10-1" in _outputs_text(nb)
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_table4_rejects_bad_dropouts_through_papermill(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "table4.ipynb", tmp_path, dropouts=[1.5])
@@ -246,6 +260,7 @@ def test_table4_rejects_bad_dropouts_through_papermill(tmp_path):
     ({"seeds": []}, "seeds must be a non-empty list"),
     ({"curve_images": 1}, "curve_images must be an integer >= 2 or None, got 1"),
 ])
+@pytest.mark.slow   # starts a notebook kernel
 def test_proof_of_concept_rejects_bad_parameters_through_papermill(tmp_path, params, message):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / "proof_of_concept.ipynb", tmp_path, **params)
@@ -253,6 +268,7 @@ def test_proof_of_concept_rejects_bad_parameters_through_papermill(tmp_path, par
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_proof_of_concept_trains_with_and_without_the_test_set(tmp_path, data_root):
     results = tmp_path / "runs"
     nb = _run(REPO / "notebooks" / "proof_of_concept.ipynb", tmp_path, datasets=["mnist"], train_missing=True,
@@ -302,6 +318,7 @@ TINY_TABLE = dict(methods=["natural"], seeds=[0], epochs=1, train_missing=True)
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_table3_runs_on_svhn_files_in_the_official_format(tmp_path, svhn_mat):
     sums = _svhn_copy(tmp_path, svhn_mat)
     nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="svhn", models=["wrn-10-1"], **TINY_TABLE,
@@ -315,6 +332,7 @@ def test_table3_runs_on_svhn_files_in_the_official_format(tmp_path, svhn_mat):
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_table3_runs_on_cifar10_once_the_test_batch_is_present(tmp_path, data_root):
     """The mirror lacks CIFAR-10's test_batch.bin, and Table 3 fails clearly without it (above).
     With one present — here the real training batches (linked) beside a generated test batch in
@@ -339,6 +357,7 @@ def test_table3_runs_on_cifar10_once_the_test_batch_is_present(tmp_path, data_ro
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_table4_runs_both_dropout_rows_on_svhn_files(tmp_path, svhn_mat):
     sums = _svhn_copy(tmp_path, svhn_mat)
     nb = _run(REPO / "notebooks" / "table4.ipynb", tmp_path, dataset="svhn", models=["wrn-10-1"], **TINY_TABLE,
@@ -350,6 +369,7 @@ def test_table4_runs_both_dropout_rows_on_svhn_files(tmp_path, svhn_mat):
 
 
 @pytest.mark.slow
+@pytest.mark.slow   # starts a notebook kernel
 def test_table3_runs_on_a_restricted_imagenet_folder(tmp_path, png):
     _restricted_imagenet(tmp_path, png)
     nb = _run(REPO / "notebooks" / "table3.ipynb", tmp_path, dataset="resimagenet", models=["resnet50"],
@@ -368,6 +388,7 @@ def test_table3_runs_on_a_restricted_imagenet_folder(tmp_path, png):
     ("table4", "svhn", ["train_32x32.mat"], "checksums must be None or a dict"),
     ("table2", "mnist", {"train_32x32.mat": "0" * 32}, "unknown file names ['train_32x32.mat'] for 'mnist'"),
 ])
+@pytest.mark.slow   # starts a notebook kernel
 def test_tables_reject_bad_checksums_through_papermill(tmp_path, notebook, dataset, checksums, message):
     with pytest.raises(papermill.PapermillExecutionError) as err:
         _run(REPO / "notebooks" / f"{notebook}.ipynb", tmp_path, dataset=dataset, checksums=checksums,
@@ -377,6 +398,7 @@ def test_tables_reject_bad_checksums_through_papermill(tmp_path, notebook, datas
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.slow   # starts a notebook kernel
 def test_papermill_sees_every_parameter(path):
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
@@ -387,11 +409,13 @@ def test_papermill_sees_every_parameter(path):
 
 @pytest.mark.parametrize("params, message", [({"dataset": "imagenet"}, "valid choices: mnist"),
                                              ({"lipschitz_check_eps": 0.1}, "list of radii")])
+@pytest.mark.slow   # starts a notebook kernel
 def test_attacks_page_rejects_bad_parameters_through_papermill(tmp_path, params, message):
     with pytest.raises(papermill.PapermillExecutionError, match=message):
         _run(REPO / "notebooks" / "attacks.ipynb", tmp_path, **params)
 
 
+@pytest.mark.slow   # starts a notebook kernel
 def test_budget_page_rejects_a_missing_folder_through_papermill(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="budget_dir '/nonexistent' is not a folder"):
         _run(REPO / "notebooks" / "budget.ipynb", tmp_path, budget_dir="/nonexistent")

@@ -422,6 +422,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
     assert rec["provenance"]["resumed_from_epoch"] == 1
 
 
+@pytest.mark.slow   # trains
 def test_a_run_one_epoch_longer_starts_from_the_shorter_runs_checkpoint_and_equals_training_from_scratch(
         tmp_path, data_root):
     """The convergence probe: 3 epochs with the decay after epoch 1 are the 2-epoch run's epochs
@@ -450,6 +451,7 @@ def test_a_run_one_epoch_longer_starts_from_the_shorter_runs_checkpoint_and_equa
         assert torch.equal(a["model"][k], b["model"][k]), k
 
 
+@pytest.mark.slow   # trains
 def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tmp_path, data_root):
     """A record made under an older meaning of the fidelities is not 'stored': the run is trained
     again — from scratch when its checkpoint is that older run's (revision 1, or no revision
@@ -603,6 +605,7 @@ def test_missing_test_split_stops_before_training(tmp_path, data_root):
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("*.json"))
 
 
+@pytest.mark.slow   # trains
 def test_checksums_reach_every_load_and_the_record_names_them(tmp_path, svhn_mat):
     """SVHN files written here pass only with the caller's md5s: the overrides must reach the
     train and test loads of train() and evaluate(), stop a bad run before any step, and be
