@@ -97,6 +97,9 @@ def test_table_numbers_from_real_table_frame(tmp_path):
     ratios = sorted(p / ours for p, ours in zip(paper_lip, (50.0, 5.0, 2.0, 30.0)))
     assert numbers["lipschitz_paper_over_ours"] == (f"{(ratios[1] + ratios[2]) / 2:.1f}× ours (median over 4 rows; "
                                                     f"{ratios[0]:.1f}× to {ratios[3]:.1f}×)")
+    # natural CNN1: PGD-10 10.5 (mean of 10 and 11) against Table 2's 59.83, Lipschitz 50 against 67.25
+    assert numbers["natural_beside_paper"] == ("Natural: PGD-10 accuracy 10.50 % against the paper's 59.83 %, with a "
+                                               "Lipschitz constant of 50.00 against the paper's 67.25 (1.3× ours)")
     seeds = report.seed_frame(runs)
     assert len(seeds) == 8 and set(seeds["seed"]) == {0, 1}
     assert "±" in report.compact_frame(frame).iloc[0]["test acc."]        # two seeds: the spread is shown
