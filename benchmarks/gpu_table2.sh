@@ -6,7 +6,8 @@
 #
 # WORKERS sweep workers share the one GPU (each its own process and CUDA context; the results
 # store's claims split the configurations between them).  They train Table 2 at the paper's full
-# data (60 000 images) for EPOCHS epochs, seeds SEEDS, evaluate every model with every attack of
+# data (60 000 images) for EPOCHS epochs, seeds SEEDS, in bf16 where it was measured safe and fp32
+# elsewhere (--precision auto: the precision is in each record's key), evaluate every model with every attack of
 # ATTACKS before moving on (the table plan: PGD-10 on the whole test set, MT on 1 000, AutoAttack
 # on 500 / 200 test images), and start nothing new after STOP_AFTER minutes, so the command ends
 # within its budget (a run cut by the final TIMEOUT leaves no record, only a checkpoint).  Then it
@@ -26,8 +27,12 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-12}
-EPOCHS=${EPOCHS:-8}
-MILESTONES=${MILESTONES-"4 6"}          # may be set empty: no decay
+# The budget: the paper's first phase on all 60 000 images — 40 epochs at the full learning rate,
+# no decay — with learning curves, where the regime check (rll.regime) reads whether a row has
+# fitted and settled (the budget page); a CPU affords it for a few rows, this GPU command for the table.
+EPOCHS=${EPOCHS:-40}
+MILESTONES=${MILESTONES-""}              # may be set, e.g. "40 45" with EPOCHS=50: decays after the first phase
+CURVE_IMAGES=${CURVE_IMAGES:-1000}       # learning curves (train accuracy on 10 000, PGD-10 on N, Lipschitz on N/2)
 TRAIN_SIZE=${TRAIN_SIZE:-}                # empty: all 60 000 images
 TEST_SIZE=${TEST_SIZE:-}                  # empty: all 10 000 test images
 SEEDS=${SEEDS:-"0 1 2"}
@@ -48,7 +53,7 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 args=(table2 --dataset mnist --seeds $SEEDS --models $MODELS --epochs "$EPOCHS" --milestones $MILESTONES
       --attacks $ATTACKS --eval-plan table --results-dir "$work/runs" --checkpoint-dir "$work/ckpt"
-      --device "$DEVICE" --stop-after "$STOP_AFTER" $EXTRA)
+      --device "$DEVICE" --stop-after "$STOP_AFTER" --curve-images "$CURVE_IMAGES" $EXTRA)
 [ -n "$TRAIN_SIZE" ] && args+=(--train-size "$TRAIN_SIZE")
 [ -n "$TEST_SIZE" ] && args+=(--test-size "$TEST_SIZE")
 [ -n "$METHODS" ] && args+=(--methods $METHODS)

@@ -22,7 +22,7 @@ def test_gpu_table2_script_on_cpu_with_a_tiny_budget(tmp_path, data_root):
     env = {**os.environ, "RLL_DATA": str(data_root), "PY": sys.executable, "DEVICE": "cpu", "WORKERS": "2",
            "EPOCHS": "1", "MILESTONES": "", "TRAIN_SIZE": "256", "TEST_SIZE": "200", "SEEDS": "0", "MODELS": "cnn2",
            "METHODS": "natural at", "ATTACKS": "pgd aa-apgd", "STOP_AFTER": "10", "TIMEOUT": "900",
-           "BENCH_STEPS": "2", "EXTRA": ""}
+           "BENCH_STEPS": "2", "EXTRA": "", "CURVE_IMAGES": "20"}
     proc = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_table2.sh"), str(out)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -36,6 +36,7 @@ def test_gpu_table2_script_on_cpu_with_a_tiny_budget(tmp_path, data_root):
         records = [json.load(tar.extractfile(n)) for n in names]
     assert len(records) == 4 and {(r["config"]["train_size"], r["config"]["test_size"]) for r in records} == {(256, 200)}
     assert all(not Path(r["provenance"]["checkpoint"]).is_absolute() for r in records)
+    assert all(r["provenance"]["history"][-1]["curve"]["train_evaluated_on"] == 256 for r in records)
     models = torch.load(out / "models.pt", weights_only=True)
     assert len(models) == 2 and all(set(m) == {"config", "model"} for m in models.values())
     assert "| cnn2" in (out / "throughput.md").read_text()
