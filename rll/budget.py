@@ -89,9 +89,11 @@ def _paper_method(config: dict) -> bool:
     not a diagnostic variant (another GR step h, another rate)."""
     from rll.train import TrainConfig
 
+    row = experiments.row_params(config["method"], config["params"])     # what names a table row (λ, β)
     default = TrainConfig(dataset=config["dataset"], model=config["model"], method=config["method"],
-                          fidelity=config["fidelity"])
-    return experiments.is_table_run(config) and abs(config["lr"] - default.lr) <= 1e-12
+                          fidelity=config["fidelity"], params=row)
+    return (experiments.is_table_run(config) and abs(config["lr"] - default.lr) <= 1e-12
+            and dict(default.params) == dict(config["params"]))
 
 
 def _label_and_paper(config: dict) -> tuple[str, dict]:

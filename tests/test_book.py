@@ -115,7 +115,8 @@ def test_page_in_browser(page, server, browser, built_book):
 
     if page.startswith("notebooks/"):
         assert tab.query_selector_all("main table"), f"{page}: no table rendered"
-        figures = tab.evaluate("Array.from(document.querySelectorAll('main img')).filter(i => i.naturalWidth > 100).length")
+        figures = tab.evaluate("Array.from(document.querySelectorAll('main .cell_output img'))"
+                               ".filter(i => i.naturalWidth > 100).length")
         if tab.query_selector("main .rll-empty"):
             # a table page without runs: one box and the paper's table, no placeholder figures
             assert figures == 0 and len(tab.query_selector_all("main .rll-empty")) == 1, f"{page}: empty page shows {figures} figures"
