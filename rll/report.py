@@ -347,9 +347,12 @@ def findings_html(items: list[dict]) -> HTML:
 def _regime_summary(evidence: str) -> str:
     """The counts that open a regime failure's evidence (:func:`rll.claims._in_regime`), of the
     paper reading where both readings are shown."""
-    text = evidence.split(" || ")[0]
-    text = text.split("inconclusive — outside the paper's regime — ", 1)[-1]
-    return text.split(". On these runs", 1)[0] if ". On these runs" in text else ""
+    for text in evidence.split(" || "):
+        if ". On these runs" in text:
+            text = text.split("inconclusive — outside the paper's regime — ", 1)[-1].split(". On these runs", 1)[0]
+            reading, sep, rest = text.partition(" reading: ")
+            return f"{rest} (the {reading} reading)" if sep and reading in ("paper", "released") else text
+    return ""
 
 
 def fmt(value, spec: str = ".2f", missing: str = "not yet run") -> str:
