@@ -298,12 +298,13 @@ def store_overview(records: list[dict]):
         g["seeds"].add(c["seed"])
         g["attacks"].add(c["attack"])
         g["records"] += 1
-    rows = [{"kind": k[0], "dataset": k[1], "model": k[2], "fidelity": k[3], "training images × epochs": k[4],
-             "trained models": len(g["models"]), "seeds": ", ".join(map(str, sorted(g["seeds"]))),
+    rows = [{"kind": k[0], "network": f"{k[1].upper()} {k[2].upper()}", "fidelity": k[3],
+             "training images × epochs": k[4], "models": len(g["models"]),
+             "seeds": ", ".join(map(str, sorted(g["seeds"]))),
              "attacks": ", ".join(a for a in ATTACK_ORDER if a in g["attacks"]), "records": g["records"]}
             for k, g in sorted(groups.items(), key=lambda kv: str(kv[0]))]
-    return pd.DataFrame(rows, columns=["kind", "dataset", "model", "fidelity", "training images × epochs",
-                                       "trained models", "seeds", "attacks", "records"])
+    return pd.DataFrame(rows, columns=["kind", "network", "fidelity", "training images × epochs", "models", "seeds",
+                                       "attacks", "records"])
 
 
 #: The attacks in the order the book lists them.

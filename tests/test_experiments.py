@@ -508,8 +508,8 @@ def test_store_overview_counts_trained_models_once_per_kind_network_and_budget()
                for s in (0, 1) for a in (("pgd", "mt") if s == 0 else ("pgd",))]
     frame = experiments.store_overview(records)
     assert frame.to_dict("records") == [{
-        "kind": "Section 5 table", "dataset": "mnist", "model": "cnn2", "fidelity": "paper",
-        "training images × epochs": "34 000 × 3, decays after 2", "trained models": 2, "seeds": "0, 1",
+        "kind": "Section 5 table", "network": "MNIST CNN2", "fidelity": "paper",
+        "training images × epochs": "34 000 × 3, decays after 2", "models": 2, "seeds": "0, 1",
         "attacks": "pgd, mt", "records": 3}]
 
 
