@@ -319,10 +319,10 @@ def findings(verdicts) -> list[dict]:
         vs = [v for v in verdicts if v.section in sections]
         if not vs:
             continue
-        counts: dict[str, int] = {}
-        for v in vs:
-            counts[v.ours] = counts.get(v.ours, 0) + 1
-        ours = ", ".join(f"{n} of {len(vs)} {verdict}" if len(vs) > 1 else verdict for verdict, n in counts.items())
+        if len({v.ours for v in vs}) == 1:
+            ours = vs[0].ours if len(vs) == 1 else f"all {len(vs)} claims: {vs[0].ours}"
+        else:   # name each claim's verdict
+            ours = "; ".join(f"{short_claim(v.claim)}: {v.ours}" for v in vs)
         paper = ", ".join(sorted({v.paper for v in vs}))
         text = f"on our runs: {ours}; on the paper's own numbers: {paper}."
         outside = next((v for v in vs if v.ours == "inconclusive — outside the paper's regime"), None)
@@ -333,6 +333,26 @@ def findings(verdicts) -> list[dict]:
             text += f" Not run here: {why}." if why else ""
         out.append({"title": title, "text": text, "link": link})
     return out
+
+
+#: Short names of the claims, for the intro's one line per family (by the claim's opening words).
+SHORT_CLAIMS = (
+    ("Under the multi-targeted attack too, AT, RST and TRADES are the most robust", "MT: most robust"),
+    ("Under the multi-targeted attack too, AT, RST and TRADES are the smoothest", "MT: smoothest"),
+    ("Under the multi-targeted attack too, local Lipschitzness", "MT: Lipschitz–robustness correlation"),
+    ("AT, RST and TRADES produce the most robust", "most robust"),
+    ("AT, RST and TRADES produce the smoothest", "smoothest"),
+    ("Local Lipschitzness is correlated", "Lipschitz–robustness correlation"),
+    ("The robust methods have larger", "larger generalization gaps"),
+    ("Dropout narrows the clean", "clean gap"),
+    ("Dropout narrows the adversarial", "adversarial gap"),
+    ("Dropout lowers", "Lipschitz constant"),
+)
+
+
+def short_claim(claim: str) -> str:
+    """A claim's short name (:data:`SHORT_CLAIMS`), else its first words."""
+    return next((short for start, short in SHORT_CLAIMS if claim.startswith(start)), " ".join(claim.split()[:6]))
 
 
 def findings_html(items: list[dict]) -> HTML:

@@ -175,9 +175,14 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
     items = {i["title"].split(" (")[0]: i["text"] for i in report.findings(verdicts)}
     assert items["Real data are r-separated"] == "on our runs: holds; on the paper's own numbers: holds."
     assert items["Robust training and local Lipschitzness"] == (
-        f"on our runs: 1 of 2 {OUTSIDE_REGIME}, 1 of 2 holds; on the paper's own numbers: holds, mixed. Our runs are "
+        f"on our runs: a: {OUTSIDE_REGIME}; b: holds; on the paper's own numbers: holds, mixed. Our runs are "
         "outside the paper's regime: 3 of 20 rows not fitted as the paper's were.")
     assert items["Dropout narrows the gaps"].startswith("on our runs: not yet run; on the paper's own numbers: holds. "
                                                         "Not run here: it needs wide ResNets")
+    same = [Verdict("AT, RST and TRADES produce the most robust classifiers", "5.2, 5.4", "holds", "", "holds"),
+            Verdict("Local Lipschitzness is correlated with adversarial accuracy", "5.2", "holds", "", "holds")]
+    assert report.findings(same)[0]["text"].startswith("on our runs: all 2 claims: holds;")
+    assert report.short_claim("Under the multi-targeted attack too, AT, RST and TRADES are the smoothest") == \
+        "MT: smoothest"
     html = report.findings_html(report.findings(verdicts))._repr_html_()
     assert '<a href="../notebooks/table2.html"><b>Robust training' in html
