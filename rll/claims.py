@@ -232,6 +232,26 @@ def _in_regime(rows: list[dict], verdict: str, evidence: str, attack: str = "pgd
                             f"In detail — {named}")
 
 
+def regime_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
+    """One line per current table row of ``dataset`` (seeds merged): in the paper's regime, or
+    which conditions it fails with the numbers (:mod:`rll.regime`) — then one per block whose
+    natural row is below half the paper's Lipschitz constant.  Shown under each table."""
+    rows = _mean_by_row(_rows_from_records(records, dataset=dataset, attack="pgd", fidelity=fidelity, settle=False))
+    order = OTHERS + ROBUST
+    rows = sorted(rows, key=lambda r: (r["model"], order.index(r["method"]) if r["method"] in order else len(order),
+                                       sorted(r["params"].items())))
+    out = []
+    for r in rows:
+        seeds = f"{r['seeds']} seed{'s' if r['seeds'] > 1 else ''}"
+        fails = r.get("regime") or []
+        out.append(f"{_label(r)} ({seeds}): " + ("in the paper's regime" if not fails else "outside — " + "; ".join(
+            f"{ {'fit': 'not fitted', 'settled': 'not settled', 'scale': 'scale'}[kind]}: {numbers}"
+            for kind, numbers in fails)))
+    for (_, model), numbers in sorted(regime.block_failures(rows).items()):
+        out.append(f"{model}: natural's Lipschitz constant below half the paper's ({numbers})")
+    return out
+
+
 def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
     """One line per current table row of ``dataset`` (seeds merged): converged, still moving or
     untested, with the test that decided it (:func:`rll.budget.run_convergence`), then one per

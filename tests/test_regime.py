@@ -126,3 +126,30 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
     low = record("natural", history=[dict(h, curve={**h["curve"], "train_acc": 99.9}) for h in history])
     epoch, why = regime.first_epoch_in_regime(low)
     assert epoch is None and why == "not in the regime at epoch 12: scale: 6.00 vs the paper's 23.06"
+
+
+def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
+    from rll import experiments
+    from rll.losses import FIDELITY_REVISION
+    from rll.train import TrainConfig
+
+    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    history = curve(b["milestones"][0]) + curve(b["epochs"] - b["milestones"][0], lr=0.00064,
+                                                start=b["milestones"][0] + 1)
+    records = []
+    for method, train_acc in (("natural", 98.3), ("at", 99.9)):
+        config = TrainConfig(dataset="mnist", model="cnn2", method=method, **b)
+        records.append({"config": config.canonical(),
+                        "metrics": {"train_acc": train_acc, "test_acc": 99.0, "adv_test_acc": 80.0, "gap": 0.0,
+                                    "adv_gap": 0.0, "test_lipschitz": 50.0, "test_lipschitz_released": 6.23,
+                                    "evaluated_on": {"train_acc": 10_000}},
+                        "provenance": {"history": history, "fidelity_revision": FIDELITY_REVISION,
+                                       "evaluation": {"train_images": 10_000}}})
+    lines = claims.regime_lines(records, dataset="mnist")
+    full = b["milestones"][0]
+    assert lines == [
+        f"cnn2 Natural (1 seed): outside — not fitted: 98.30% on 10 000 vs 100.00%; not settled: {full} full-rate "
+        f"epoch{'s' if full != 1 else ''} with a learning curve",
+        f"cnn2 AT (1 seed): outside — not settled: {full} full-rate epoch{'s' if full != 1 else ''} with a learning "
+        "curve",
+        "cnn2: natural's Lipschitz constant below half the paper's (6.23 vs the paper's 23.06)"]
