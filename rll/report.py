@@ -355,6 +355,17 @@ def short_claim(claim: str) -> str:
     return next((short for start, short in SHORT_CLAIMS if claim.startswith(start)), " ".join(claim.split()[:6]))
 
 
+def paper_mixed_lines(verdicts) -> list[str]:
+    """For each claim the paper's own numbers support only in part, one line: where they do and
+    where not (the ``mixed:`` lead of its evidence, :func:`rll.claims._why_mixed`)."""
+    out = []
+    for v in verdicts:
+        if v.paper == "mixed":
+            why = v.paper_evidence.split(". ", 1)[0] if v.paper_evidence.startswith("mixed:") else v.paper_evidence
+            out.append(f"{short_claim(v.claim)} (§ {v.section}): {why.removeprefix('mixed: ')}")
+    return out
+
+
 def findings_html(items: list[dict]) -> HTML:
     """:func:`findings` as a bulleted list, each family's title linking to its page (relative to
     a page in ``book/``)."""

@@ -186,3 +186,13 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
         "MT: smoothest"
     html = report.findings_html(report.findings(verdicts))._repr_html_()
     assert '<a href="../notebooks/table2.html"><b>Robust training' in html
+
+
+def test_the_papers_mixed_verdicts_say_where_in_one_line():
+    from rll.claims import Verdict
+
+    verdicts = [Verdict("The robust methods have larger clean and adversarial generalization gaps", "5.2", "x", "", "mixed",
+                        "mixed: holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap. cifar10: ..."),
+                Verdict("Local Lipschitzness is correlated", "5.2", "x", "", "holds", "e")]
+    assert report.paper_mixed_lines(verdicts) == [
+        "larger generalization gaps (§ 5.2): holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap"]
