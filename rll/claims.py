@@ -678,6 +678,17 @@ def _both_readings(results: dict) -> tuple[str, str]:
     return (vp if vp == vr else DEPENDS), evidence
 
 
+def _judge_readings(tables: dict, judge, undertrained: dict, attack: str) -> tuple[str, str]:
+    """A claim about trained models judged under each reading (``tables``: reading → (rows,
+    notes), :func:`_table_rows`) and combined (:func:`_both_readings`)."""
+    results = {}
+    for reading in READINGS:
+        table, notes = tables[reading]
+        verdict, evidence = _judge_trained(table, judge, undertrained[reading], attack)
+        results[reading] = (verdict, "; ".join(x for x in (evidence, notes) if x))
+    return _both_readings(results)
+
+
 def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> list[Verdict]:
     """Every claim with its verdict on our stored runs and on the paper's published numbers.
     Claims comparing a table's rows are judged under both readings of GR and LLR
@@ -707,12 +718,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
             ("Local Lipschitzness is correlated with adversarial accuracy", "5.2", judge_lipschitz_correlates),
             ("The robust methods have larger clean and adversarial generalization gaps than Natural, GR and LLR",
              "5.2", judge_robust_gaps)):
-        results = {}
-        for reading in READINGS:
-            table, notes = pgd[reading]
-            v, e = _judge_trained(table, judge, undertrained[reading], "pgd")
-            results[reading] = (v, "; ".join(x for x in (e, notes) if x))
-        a, ea = _both_readings(results)
+        a, ea = _judge_readings(pgd, judge, undertrained, "pgd")
         b, eb = judge(pgd_paper)
         out.append(Verdict(claim, section, a, ea, b, eb))
     for metric, words in (("gap", "narrows the clean generalization gap"),
@@ -728,12 +734,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
                           judge_smoothest),
                          ("Under the multi-targeted attack too, local Lipschitzness is correlated with "
                           "adversarial accuracy", judge_lipschitz_correlates)):
-        results = {}
-        for reading in READINGS:
-            table, notes = mt[reading]
-            v, e = _judge_trained(table, judge, undertrained[reading], "mt")
-            results[reading] = (v, "; ".join(x for x in (e, notes) if x))
-        a, ea = _both_readings(results)
+        a, ea = _judge_readings(mt, judge, undertrained, "mt")
         b, eb = judge(mt_paper)
         out.append(Verdict(claim, "D.1, Tables 9–13", a, ea, b, eb))
     # one model under both attacks, whether or not it converged (this claim has no precondition)
