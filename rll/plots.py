@@ -121,7 +121,8 @@ def accuracy_vs_robustness(frame, *, title: str = ""):
     ax.set_title(title or "accuracy vs robustness")
     ax.text(0.01, 0.01, "filled: ours (bars: ± sd over seeds); hollow: paper", transform=ax.transAxes, fontsize=7,
             color="#57606a")
-    _legend(ax, fontsize=7, ncol=2, loc="best")
+    if ax.get_legend_handles_labels()[0]:      # beside the axes: never over a point
+        ax.legend(fontsize=6, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -131,6 +132,7 @@ def lipschitz_vs_robustness(frame, *, title: str = ""):
     estimator on both sides, as the paper's numbers were made) against adversarial test
     accuracy, ours and the paper's."""
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    labelled = []
     for src, marker, fill in (("ours", "o", True), ("paper", "s", False)):
         lip = frame[("test_lipschitz_released", src)].to_numpy(dtype=float)
         adv = frame[("adv_test_acc", src)].to_numpy(dtype=float)
@@ -145,14 +147,43 @@ def lipschitz_vs_robustness(frame, *, title: str = ""):
         else:
             ax.scatter(lip[ok], adv[ok], marker=marker, label=src, facecolors="none", edgecolors="#dd8452")
         for l, a, lab in zip(lip[ok], adv[ok], frame[("", "method")].to_numpy()[ok]):
-            ax.annotate(lab, (l, a), fontsize=6, alpha=0.7, xytext=(2, 2), textcoords="offset points")
+            labelled.append((l, a, lab))
     _log_x(ax)
     ax.set_xlabel("test local Lipschitz constant (released estimator)")
     ax.set_ylabel("adversarial test accuracy (%)")
     ax.set_title(title or "smoother models are more robust?")
     _legend(ax)
     fig.tight_layout()
+    annotate_apart(ax, labelled)
     return fig
+
+
+#: Where a point's label may go, in points from the point, tried in this order.
+LABEL_OFFSETS = ((3, 3), (3, -9), (-4, 3), (-4, -9), (3, 10), (3, -16), (-4, 10), (-4, -16))
+
+
+def annotate_apart(ax, points: list[tuple[float, float, str]], *, fontsize: float = 6) -> None:
+    """Label each ``(x, y, text)`` at the first of :data:`LABEL_OFFSETS` where the label
+    overlaps no label already placed (the last offset tried when none is free), so that
+    neighbouring points' labels do not print over each other."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for x, y, text in points:
+        for dx, dy in LABEL_OFFSETS:
+            ha = "left" if dx >= 0 else "right"
+            label = ax.annotate(text, (x, y), fontsize=fontsize, alpha=0.75, xytext=(dx, dy),
+                                textcoords="offset points", ha=ha)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            label.remove()
+        else:
+            label = ax.annotate(text, (x, y), fontsize=fontsize, alpha=0.75, xytext=LABEL_OFFSETS[-1],
+                                textcoords="offset points", ha="right")
+            box = label.get_window_extent(renderer)
+        placed.append(box)
 
 
 def generalization_gaps(frame, *, title: str = ""):

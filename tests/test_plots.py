@@ -61,3 +61,17 @@ def test_delta_heatmap_has_no_column_without_a_paper_counterpart():
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels and not any("test lipschitz" == lab for lab in labels), labels   # Eq. 3 has no paper number
     plt.close(fig)
+
+
+def test_point_labels_do_not_print_over_each_other():
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    # ten points in two tight clusters: labels at one fixed offset would overlap
+    points = [(1.0 + 0.01 * i, 90.0 + 0.05 * i, f"TRADES(β={i})") for i in range(5)] + \
+             [(5.0 + 0.01 * i, 80.0 + 0.05 * i, f"RST(λ={i})") for i in range(5)]
+    ax.scatter([p[0] for p in points], [p[1] for p in points])
+    plots.annotate_apart(ax, points)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    assert len(boxes) == 10
+    assert not any(_overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
