@@ -243,6 +243,63 @@ def regime_frame(runs: list[tuple[str, dict]]):
     return pd.DataFrame(rows)
 
 
-__all__ = ["curve_runs", "regime_frame", "KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
+#: The 60 000-image rungs of the ladder (epochs of the learning curves at the full rate).
+LADDER_EPOCHS = (1, 2, 5, 10, 20, 30, 40)
+
+
+def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict], *, dataset: str = "mnist",
+                 model: str = "cnn2"):
+    """How the quantities the claims compare move with the budget: one row per rung — the
+    table budget's runs on 34 000 images (seed 0) and each :data:`LADDER_EPOCHS` point of the
+    60 000-image learning curves — and per method ``train % / PGD-10 % / Lipschitz`` (training
+    accuracy on the images the rung measured it on; PGD-10 on the whole test set for a table
+    run, on 1 000 images for a curve point; the released estimator) for the methods the curves
+    measure and the table's Natural, GR, LLR, AT and TRADES(β=6); and Spearman's ρ of Lipschitz
+    and PGD-10 accuracy over every method the rung has — the claim's statistic only where all
+    ten rows are stored and in the regime."""
+    import pandas as pd
+
+    order = ("natural", "gr", "llr", "at", "rst", "trades")
+    rungs: dict[str, dict[str, tuple]] = {}
+    budget = experiments.model_budget(dataset, model)
+    for r in table_records:
+        c = r["config"]
+        if ((c["dataset"], c["model"], c["seed"], c["attack"], c["fidelity"]) != (dataset, model, 0, "pgd", "paper")
+                or not experiments.at_budget(c, budget) or not is_current_revision(
+                    r["provenance"].get("fidelity_revision"), c)):
+            continue
+        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        name = (f"{c['train_size']:,} × {c['epochs']}, decays after {', '.join(map(str, c['milestones']))} "
+                "(table budget)").replace(",", " ", 1)
+        m = r["metrics"]
+        rungs.setdefault(name, {})[label] = (m.get("train_acc"), m.get("adv_test_acc"), m.get(LIPSCHITZ))
+    for label, r in curve_records:
+        for h in r["provenance"]["history"]:
+            if h["epoch"] in LADDER_EPOCHS and h.get("curve"):
+                cv = h["curve"]
+                rungs.setdefault(f"60 000 × {h['epoch']}, no decay", {})[label] = (
+                    cv.get("train_acc"), cv["adv_test_acc"], cv[LIPSCHITZ])
+    shown = {"Natural", "GR", "LLR", "AT", "TRADES(β=6)"} | {label for label, _ in curve_records}
+    labels = sorted({label for row in rungs.values() for label in row if label in shown},
+                    key=lambda lab: next((i for i, m in enumerate(order) if lab.lower().startswith(m)), len(order)))
+    rows = []
+    for name, row in rungs.items():
+        out = {"rung": name}
+        for label in labels:
+            t, a, lip = row.get(label, (None, None, None))
+            out[label] = "—" if a is None else f"{'—' if t is None else f'{t:.2f}'} / {a:.1f} / {lip:.2f}"
+        values = [(v[2], v[1]) for v in row.values() if v[1] is not None and v[2] is not None]
+        out["ρ(Lipschitz, PGD-10)"] = (f"{experiments.spearman(*zip(*values)):+.2f} over {len(values)}"
+                                       if len(values) >= 3 else "—")
+        rows.append(out)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["_images"] = [int(n.split(" ×")[0].replace(" ", "")) for n in frame["rung"]]
+        frame["_epochs"] = [int(n.split("× ")[1].split(",")[0]) for n in frame["rung"]]
+        frame = frame.sort_values(["_images", "_epochs"]).drop(columns=["_images", "_epochs"]).reset_index(drop=True)
+    return frame
+
+
+__all__ = ["LADDER_EPOCHS", "ladder_frame", "curve_runs", "regime_frame", "KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
            "NATURAL_LIPSCHITZ_FRACTION", "train_accuracy", "full_rate_points", "flatness", "run_failures",
            "truncated", "first_epoch_in_regime", "block_failures"]

@@ -23,7 +23,7 @@ def curve(epochs, *, lr=0.0064, acc=99.4, loss=0.01, lip=13.0, step=(0.0, 0.0, 0
     """``epochs`` history entries at ``lr``; each epoch adds ``step`` to (accuracy, loss, Lipschitz)."""
     out = []
     for i in range(epochs):
-        point = {"test_acc": acc + i * step[0], "test_lipschitz_released": lip + i * step[2]}
+        point = {"test_acc": acc + i * step[0], "test_lipschitz_released": lip + i * step[2], "adv_test_acc": 80.0}
         if train_acc is not None:
             point["train_acc"], point["train_evaluated_on"] = train_acc, 10_000
         out.append({"epoch": start + i, "lr": lr, "loss": loss + i * step[1], "curve": point})
@@ -153,3 +153,26 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
         f"cnn2 AT (1 seed): outside — not settled: {full} full-rate epoch{'s' if full != 1 else ''} with a learning "
         "curve",
         "cnn2: natural's Lipschitz constant below half the paper's (6.23 vs the paper's 23.06)"]
+
+
+def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
+    from rll import experiments
+    from rll.losses import FIDELITY_REVISION
+    from rll.train import TrainConfig
+
+    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    table = []
+    for method, adv, lip in (("natural", 85.0, 6.0), ("at", 95.0, 2.5), ("llr", 90.0, 4.0)):
+        config = TrainConfig(dataset="mnist", model="cnn2", method=method, **b)
+        table.append({"config": config.canonical(), "metrics": {"train_acc": 98.0, "adv_test_acc": adv,
+                                                                 "test_lipschitz_released": lip},
+                      "provenance": {"fidelity_revision": FIDELITY_REVISION}})
+    natural = record("natural", history=curve(10, lip=6.0, step=(0, 0, 1.0), train_acc=99.9))
+    frame = regime.ladder_frame([("Natural", natural)], table)
+    assert list(frame["rung"]) == [f"34 000 × {b['epochs']}, decays after {b['milestones'][0]} (table budget)",
+                                   "60 000 × 1, no decay", "60 000 × 2, no decay", "60 000 × 5, no decay",
+                                   "60 000 × 10, no decay"]
+    assert list(frame.columns) == ["rung", "Natural", "LLR", "AT", "ρ(Lipschitz, PGD-10)"]
+    assert frame.loc[0, "Natural"] == "98.00 / 85.0 / 6.00" and frame.loc[4, "Natural"] == "99.90 / 80.0 / 15.00"
+    # Lipschitz 6, 2.5, 4 against PGD-10 85, 95, 90: ranks reversed, ρ = −1
+    assert frame.loc[0, "ρ(Lipschitz, PGD-10)"] == "-1.00 over 3" and frame.loc[1, "LLR"] == "—"
