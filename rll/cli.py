@@ -111,9 +111,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The TrainConfig fields as flags; schedule flags left out take the paper's schedule."""
     from rll.data import DATASETS
     from rll.losses import METHOD_PARAMS
-    from rll.train import ATTACKS, FIDELITIES, OPTIMIZERS
+    from rll.training.run import ATTACKS, FIDELITIES, OPTIMIZERS
 
-    g = p.add_argument_group("run configuration (rll.train.TrainConfig; unset: the paper's schedule)")
+    g = p.add_argument_group("run configuration (rll.training.run.TrainConfig; unset: the paper's schedule)")
     g.add_argument("--dataset", required=True, choices=DATASETS)
     g.add_argument("--model", required=True, help="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 "
                    "(svhn, cifar10), resnet50 (resimagenet)")
@@ -152,7 +152,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_arguments(g) -> None:
-    from rll.train import ATTACKS
+    from rll.training.run import ATTACKS
 
     g.add_argument("--attacks", nargs="+", choices=ATTACKS, default=None, metavar="ATTACK",
                    help=f"evaluate with each of these attacks and store one record per attack "
@@ -209,7 +209,7 @@ def _eval_plan(args: argparse.Namespace):
 
 
 def _config_from_args(args: argparse.Namespace):
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     params = {n: getattr(args, n) for n in _param_flags() if getattr(args, n) is not None}
     return TrainConfig(
@@ -248,7 +248,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from rll.train import RunClaimed, TrainingDiverged, train
+    from rll.training.run import RunClaimed, TrainingDiverged, train
 
     config = _config_from_args(args)          # ValueError (exit 2) before any compute
     try:
@@ -274,7 +274,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from rll.train import evaluate
+    from rll.training.run import evaluate
 
     config = _config_from_args(args)
     try:
@@ -341,10 +341,10 @@ def _slurm_pair(text: str) -> tuple[str, object]:
 
 
 def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
-    """Job submission through submitit (rll.submit); without --executor the sweep runs here."""
-    from rll.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
+    """Job submission through submitit (rll.training.submit); without --executor the sweep runs here."""
+    from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
 
-    g = p.add_argument_group("jobs through submitit (rll.submit; default: train in this process)")
+    g = p.add_argument_group("jobs through submitit (rll.training.submit; default: train in this process)")
     g.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="slurm: submit a job array; local: run the same jobs on this machine and wait")
     g.add_argument("--partition", default=None, help="Slurm partition")
@@ -414,7 +414,7 @@ _EXECUTOR_OPTIONS = ("partition", "gpus_per_job", "procs_per_job", "timeout", "m
 
 def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
     """``sweep --executor``: submit the configurations the store lacks as submitit jobs."""
-    from rll import submit
+    from rll.training import submit
 
     slurm = dict(args.slurm) if args.slurm else None
     if args.stop_after is not None:
@@ -453,7 +453,7 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
-    from rll.train import pack_models
+    from rll.training.run import pack_models
 
     path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
     print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
@@ -471,7 +471,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     from rll.experiments import results_folder
-    from rll.export import export_robustbench
+    from rll.training.export import export_robustbench
 
     args.results_dir = str(results_folder("runs", args.results_dir))
 

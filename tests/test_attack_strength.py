@@ -1,12 +1,12 @@
-"""rll.attack_strength: per-model attack comparison, the flags, AutoAttack by table row, per class."""
+"""rll.analysis.attack_strength: per-model attack comparison, the flags, AutoAttack by table row, per class."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rll import attack_strength as S
+from rll.analysis import attack_strength as S
 from rll import experiments
-from rll.results import ResultsStore
+from rll.store import ResultsStore
 
 
 def _records(tmp_path):
@@ -65,7 +65,7 @@ def test_autoattack_by_row_and_per_class(tmp_path):
 
 
 def test_per_class_heatmap_draws(tmp_path):
-    from rll import plots
+    from rll.book import plots
 
     configs, records = _records(tmp_path)
     pc = S.per_class_frame(experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True))
@@ -74,7 +74,7 @@ def test_per_class_heatmap_draws(tmp_path):
 
 
 def test_attack_strength_figure_draws(tmp_path):
-    from rll import plots
+    from rll.book import plots
 
     _, records = _records(tmp_path)
     fig = plots.attack_strength(S.attack_strength_frame(records))

@@ -330,7 +330,7 @@ def test_autoattack_leaves_the_global_generator_alone():
 def test_autoattack_without_torchattacks_names_the_fix_before_any_training(monkeypatch, tmp_path):
     import sys
 
-    from rll.train import TrainConfig, train
+    from rll.training.run import TrainConfig, train
 
     monkeypatch.setitem(sys.modules, "torchattacks", None)       # as if not installed
     steps = []

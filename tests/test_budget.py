@@ -1,13 +1,15 @@
-"""rll.budget: learning curves from records, convergence, the budget rule."""
+"""rll.analysis.budget: learning curves from records, convergence, the budget rule."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rll import budget, experiments, plots, report
+from rll.analysis import budget
+from rll import experiments
+from rll.book import plots, report
 from rll.losses import FIDELITY_REVISION
-from rll.results import ResultsStore
-from rll.train import TrainConfig
+from rll.store import ResultsStore
+from rll.training.run import TrainConfig
 
 
 def _record(store, method, train_size, epochs, milestones, clean, adv, *, rates=None, seed=0, attack="pgd",
@@ -71,7 +73,7 @@ def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_fina
     ok, why = budget.run_convergence(natural, store.records())
     assert ok is False and "clean +0.70" in why
     # under the table: one line per row, seeds merged, in the table's order
-    from rll import claims
+    from rll.analysis import claims
 
     assert claims.convergence_lines(store.records(), dataset="mnist") == [
         "cnn2 Natural (1 seed): still moving — one more epoch at the final rate moved clean +0.70 (≤ 0.5), "
@@ -181,7 +183,7 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     """GR at 34k x 3 moves 1.3 PGD points in a fourth epoch and settles at 4 epochs: the
     verdicts judge it on its 4-epoch runs — only when every seed has one (no mixed budgets in a
     mean), and the evidence says so."""
-    from rll import claims
+    from rll.analysis import claims
 
     store = ResultsStore(tmp_path)
     rates = lambda e: [0.0064, 0.0064] + [0.00064] * (e - 2)  # noqa: E731

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rll import claims, experiments
+from rll.analysis import claims
+from rll import experiments
 from rll.data import DataError
-from rll.results import ResultsStore
+from rll.store import ResultsStore
 
 
 def test_parse_method_and_labels():
@@ -216,7 +217,7 @@ def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
 
 
 def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     budget = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     store = ResultsStore(tmp_path)
@@ -242,7 +243,7 @@ def test_all_verdicts_judge_the_papers_own_numbers():
 
 
 def test_released_vs_paper_frames(tmp_path):
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     paper = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50)
     released = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50,
@@ -319,7 +320,7 @@ def test_proof_of_concept_frame_spread_over_seeds(tmp_path):
     assert mnist[("adv_test_acc", "±")] == pytest.approx(2 ** 0.5)
     assert mnist[("adv_test_acc", "± (control)")] == pytest.approx(8 ** 0.5)
     assert mnist[("adv_test_acc", "without (control)")] == 92.0
-    from rll import plots
+    from rll.book import plots
     fig = plots.proof_of_concept(frame)   # error bars for ours and the control, none for the paper
     assert [len(ax.containers) for ax in fig.axes] == [5, 5]
 
@@ -398,7 +399,7 @@ def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
 def test_mt_selection_frame_reads_both_selections_of_the_stored_mt_evaluation(tmp_path, data_root):
     """Every MT record holds the released selection (its adv_test_acc) and the per-example
     worst case from the same attack run; the frame shows both and the difference."""
-    from rll.train import TrainConfig, evaluate, train
+    from rll.training.run import TrainConfig, evaluate, train
 
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=24, epochs=1, milestones=())
     kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False)
@@ -501,7 +502,7 @@ def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
 
 
 def test_store_overview_counts_trained_models_once_per_kind_network_and_budget():
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     base = TrainConfig(dataset="mnist", model="cnn2", method="at", train_size=34000, epochs=3, milestones=(2,))
     records = [{"config": base.replace(seed=s, attack=a).canonical(), "provenance": {"n_train": 34000}}
@@ -514,7 +515,7 @@ def test_store_overview_counts_trained_models_once_per_kind_network_and_budget()
 
 
 def test_a_bf16_run_of_a_table_row_is_still_that_row():
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     bf16 = TrainConfig(dataset="mnist", model="cnn2", method="at", precision="bf16", epochs=20, milestones=())
     assert experiments.is_table_run(bf16.canonical())

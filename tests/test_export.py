@@ -1,12 +1,12 @@
-"""rll.export: RobustBench's model-info layout from stored records."""
+"""rll.training.export: RobustBench's model-info layout from stored records."""
 from __future__ import annotations
 
 import json
 
 from rll import cli, experiments
-from rll.export import ROBUSTBENCH_KEYS, model_name
-from rll.results import ResultsStore
-from rll.train import TrainConfig
+from rll.training.export import ROBUSTBENCH_KEYS, model_name
+from rll.store import ResultsStore
+from rll.training.run import TrainConfig
 
 # The keys of a RobustBench model-info file, as in its repository's
 # model_info/cifar10/Linf/Zhang2019Theoretically.json.

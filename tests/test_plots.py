@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rll import experiments, plots  # noqa: E402
+from rll import experiments
+from rll.book import plots# noqa: E402
 
 
 def _curve_record(method, train_size, epochs):

@@ -1,11 +1,11 @@
-"""The paper's regime (rll.regime) and the verdicts that require it (rll.claims), on hand-made
+"""The paper's regime (rll.analysis.regime) and the verdicts that require it (rll.analysis.claims), on hand-made
 records whose expected outcomes are worked out by hand from the paper's Table 2 (natural CNN2:
 train 100.00 %, Lipschitz 23.06; AT CNN2: train 99.98 %)."""
 from __future__ import annotations
 
 import pytest
 
-from rll import claims, regime
+from rll.analysis import claims, regime
 
 
 def record(method="natural", *, train_acc=99.8, train_images=10_000, history=(), epochs=None, fidelity="paper",
@@ -131,7 +131,7 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
 def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
     from rll import experiments
     from rll.losses import FIDELITY_REVISION
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     history = curve(b["milestones"][0]) + curve(b["epochs"] - b["milestones"][0], lr=0.00064,
@@ -158,7 +158,7 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
 def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
     from rll import experiments
     from rll.losses import FIDELITY_REVISION
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     table = []

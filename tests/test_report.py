@@ -1,4 +1,4 @@
-"""The book's table layout, downloads, verdict badges and prose numbers (rll.report), on frames
+"""The book's table layout, downloads, verdict badges and prose numbers (rll.book.report), on frames
 built by the real table code from records written through the real results store."""
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rll import claims, experiments, report
-from rll.results import ResultsStore
-from rll.train import TrainConfig
+from rll.analysis import claims
+from rll import experiments
+from rll.book import report
+from rll.store import ResultsStore
+from rll.training.run import TrainConfig
 
 
 def _frame(rows: dict) -> pd.DataFrame:
@@ -163,7 +165,7 @@ def test_budget_fractions_state_our_image_epochs_against_the_papers():
 
 
 def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
-    from rll.claims import OUTSIDE_REGIME, Verdict
+    from rll.analysis.claims import OUTSIDE_REGIME, Verdict
 
     verdicts = [
         Verdict("sep", "3, Table 1", "holds", "e", "holds"),
@@ -189,7 +191,7 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
 
 
 def test_the_papers_mixed_verdicts_say_where_in_one_line():
-    from rll.claims import Verdict
+    from rll.analysis.claims import Verdict
 
     verdicts = [Verdict("The robust methods have larger clean and adversarial generalization gaps", "5.2", "x", "", "mixed",
                         "mixed: holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap. cifar10: ..."),

@@ -1,4 +1,4 @@
-"""rll.separation: exactness against independent brute force (real MNIST subsets and adversarial
+"""rll.metrics.separation: exactness against independent brute force (real MNIST subsets and adversarial
 synthetic cases), the tie rule, input checking, the statistics helpers, and (slow) Table 1's
 MNIST and CIFAR-10 minima on the full training sets."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import rll.separation as sep
+import rll.metrics.separation as sep
 from rll.data import load_dataset
-from rll.separation import histogram, nearest_other_class, random_labels, separation_stats
+from rll.metrics.separation import histogram, nearest_other_class, random_labels, separation_stats
 
 BACKENDS = ["torch"] + (["numba"] if sep._numba is not None else [])
 

@@ -1,4 +1,4 @@
-"""rll.staircase: the Staircase regression (Appendix A).  Exactness of the solvers against a
+"""rll.experiments.staircase: the Staircase regression (Appendix A).  Exactness of the solvers against a
 generic optimiser on small problems, the invariants each objective implies, determinism,
 parameter validation, and Raghunathan et al.'s effect (AT hurts with few samples, not with many)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from rll import staircase as st
+from rll.experiments import staircase as st
 
 EPS = 1 / 3
 LAM = 0.01

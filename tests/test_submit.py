@@ -1,4 +1,4 @@
-"""rll.submit: sweeps through real submitit executors.
+"""rll.training.submit: sweeps through real submitit executors.
 
 * The local executor (real subprocesses, submitit's own controller and requeue protocol) runs
   a sweep of two jobs into one store; one job gets the pre-emption signal mid-training and is
@@ -22,10 +22,10 @@ import torch
 from submitit.core.utils import DelayedSubmission
 
 from rll import cli
-from rll import submit as rsubmit
-from rll.results import ResultsStore
+from rll.training import submit as rsubmit
+from rll.store import ResultsStore
 from rll.data import DataError
-from rll.train import RunClaimed, TrainConfig, checkpoint_path, load_checkpoint, train
+from rll.training.run import RunClaimed, TrainConfig, checkpoint_path, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,9 @@
-"""A table page without stored runs (rll.table_page): the box's command and data lines, and the
+"""A table page without stored runs (rll.book.table_page): the box's command and data lines, and the
 paper's table alone."""
 from __future__ import annotations
 
-from rll import experiments, table_page
+from rll import experiments
+from rll.book import table_page
 
 
 def test_the_box_names_the_command_the_data_and_the_cost(tmp_path):

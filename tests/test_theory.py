@@ -1,4 +1,4 @@
-"""Section 4 (rll.theory): the classifiers of Theorem 4.2 / 4.4 satisfy Lemma 4.1's
+"""Section 4 (rll.experiments.theory): the classifiers of Theorem 4.2 / 4.4 satisfy Lemma 4.1's
 hypotheses at every sample point and are astute with radius r; the contrast MLP is a plain,
 deterministic baseline; the notebook's parameters are validated."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rll.data import make_spiral
-from rll.theory import (BinaryDistanceClassifier, DistanceClassifier, TheoremParams,
+from rll.experiments.theory import (BinaryDistanceClassifier, DistanceClassifier, TheoremParams,
                         astuteness, astuteness_curve, check_theorem_params, decision_grid,
                         fit_mlp, lemma_4_1_certificate, lp_norm, random_sample,
                         sample_separation)

@@ -1,4 +1,4 @@
-"""rll.train: the run configuration, the training loop, checkpoints and resumption."""
+"""rll.training.run: the run configuration, the training loop, checkpoints and resumption."""
 from __future__ import annotations
 
 import json
@@ -17,8 +17,8 @@ import torch
 from rll import experiments
 from rll import losses as rlosses
 from rll.losses import FIDELITY_REVISION
-from rll.results import ResultsStore
-from rll.train import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
+from rll.store import ResultsStore
+from rll.training.run import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
                        checkpoint_path, evaluate, load_checkpoint, load_trained_model, scale_milestones,
                        shorter_checkpoint, subset_indices, train)
 from rll.data import load_dataset
@@ -73,7 +73,7 @@ def test_milestone_scaling():
 def test_released_milestones_follow_the_released_epoch_buckets():
     """Released fidelity, non-paper epochs: the released get_scheduler's list for the epoch
     bucket (any dataset), not the paper's milestones scaled; paper fidelity keeps scaling."""
-    from rll.train import released_milestones
+    from rll.training.run import released_milestones
 
     assert released_milestones(160) == (40, 80, 120, 140) and released_milestones(120) == (40, 80, 100)
     assert released_milestones(60) == (30, 50) and released_milestones(70) == (40, 60)
@@ -356,7 +356,7 @@ def test_every_attack_evaluated_before_the_run_returns(tmp_path, data_root):
 @pytest.mark.slow
 def test_stored_record_is_returned_without_training(tiny_run, monkeypatch):
     cfg, record, root = tiny_run
-    import rll.train as rtrain
+    import rll.training.run as rtrain
 
     monkeypatch.setattr(rtrain, "_train_claimed", lambda *a, **k: pytest.fail("trained again"))
     again = train(cfg, results_dir=root / "res", checkpoint_dir=root / "ck", progress=False)
@@ -376,7 +376,7 @@ _KILLABLE = textwrap.dedent("""
     import json, os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from rll.train import TrainConfig, train
+    from rll.training.run import TrainConfig, train
     cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
     kill_at = int(sys.argv[5])
     count = 0

@@ -2,7 +2,7 @@
 the full frames, and the numbers quoted in prose (glued, so prose and store cannot drift).
 
 Nothing here computes a result; every function takes frames or records built by
-:mod:`rll.experiments` / :mod:`rll.claims` and only lays them out.  The table layout is driven
+:mod:`rll.experiments` / :mod:`rll.analysis.claims` and only lays them out.  The table layout is driven
 by the frame's metric columns (``(metric, "ours" | "±" | "paper" | "Δ")``) and
 :data:`METRIC_LABELS`, so a metric added to :func:`rll.experiments.table_frame` shows up here
 without changes (labelled by its name until it gets an entry).
@@ -280,7 +280,7 @@ def budget_fractions(budgets: dict) -> list[str]:
     """Each model's table budget (``{dataset: {model: {"train_size", "epochs", ...}}}``, e.g.
     :data:`rll.experiments.TABLE_BUDGETS`) as training images × epochs and as a percentage of
     the paper's image-epochs (all its training images × its schedule's epochs)."""
-    from rll.train import SCHEDULES
+    from rll.training.run import SCHEDULES
 
     out = []
     for dataset, models in budgets.items():
@@ -357,7 +357,7 @@ def short_claim(claim: str) -> str:
 
 def paper_mixed_lines(verdicts) -> list[str]:
     """For each claim the paper's own numbers support only in part, one line: where they do and
-    where not (the ``mixed:`` lead of its evidence, :func:`rll.claims._why_mixed`)."""
+    where not (the ``mixed:`` lead of its evidence, :func:`rll.analysis.claims._why_mixed`)."""
     out = []
     for v in verdicts:
         if v.paper == "mixed":
@@ -376,7 +376,7 @@ def findings_html(items: list[dict]) -> HTML:
 
 
 def _regime_summary(evidence: str) -> str:
-    """The counts that open a regime failure's evidence (:func:`rll.claims._in_regime`), of the
+    """The counts that open a regime failure's evidence (:func:`rll.analysis.claims._in_regime`), of the
     paper reading where both readings are shown."""
     for text in evidence.split(" || "):
         if ". On these runs" in text:
@@ -410,7 +410,7 @@ def table_numbers(frame) -> dict:
     as a multiple of ours (the same estimator), and the mean |Δ| of clean and adversarial test
     accuracy.  Every value is a string ready for prose ("not yet run" when the
     store has none).  The correlation is the verdict's own statistic, per model
-    (:func:`rll.claims.lipschitz_correlation`)."""
+    (:func:`rll.analysis.claims.lipschitz_correlation`)."""
     names = [f"{m} {lab}" if frame[("", "model")].nunique() > 1 else str(lab)
              for m, lab in zip(frame[("", "model")], frame[("", "method")])]
     if ("", "dropout") in frame.columns:
@@ -466,7 +466,7 @@ def _natural_beside_paper(frame, names, lipschitz) -> str:
 def _correlation_text(frame, lipschitz, adv) -> str:
     """Spearman ρ(Lipschitz, adversarial accuracy) per model of a table frame, by the claim's
     own function: "CNN1 −0.28 (10 rows), CNN2 −0.24 (10 rows)"."""
-    from rll.claims import LIPSCHITZ, lipschitz_correlation
+    from rll.analysis.claims import LIPSCHITZ, lipschitz_correlation
 
     dropout = frame[("", "dropout")] if ("", "dropout") in frame.columns else [0.0] * len(frame)
     rows = [{"dataset": "", "model": m, "dropout": d, LIPSCHITZ: float(lip), "adv_test_acc": float(a)}

@@ -1,6 +1,6 @@
 """One training run, data-parallel under ``torchrun`` (torch DistributedDataParallel).
 
-``torchrun --nproc_per_node N -m rll train ...`` starts N processes; :func:`rll.train.train`
+``torchrun --nproc_per_node N -m rll train ...`` starts N processes; :func:`rll.training.run.train`
 calls :func:`join`, which reads torchrun's environment (``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``), opens the process group (NCCL on GPUs, gloo
 on the CPU) and returns a :class:`Group`.  The training loop asks the group, at a few narrow

@@ -4,14 +4,14 @@ Every claim is judged twice: on **our runs** (the results store) and on **the pa
 published numbers** (``rll/paper_reference.json``), so the book can tell "the paper's tables
 support its text" apart from "our re-runs support it".  A verdict is ``holds``,
 ``does not hold``, ``mixed``, ``not yet run``, ``inconclusive at this budget`` (a claim about
-trained models whose runs are not shown converged, :func:`rll.budget.run_convergence`) or
+trained models whose runs are not shown converged, :func:`rll.analysis.budget.run_convergence`) or
 ``inconclusive (within seed spread)`` (an ordering whose difference does not exceed the spread
 over seeds), with the evidence that decided it.
 
 Our rows are the current fidelity revision's runs (:data:`rll.losses.FIDELITY_REVISION`) at each
 model's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a model without
 one) — except a row still moving there, which is judged where it settles, every seed trained
-longer at the final rate (:func:`rll.budget.settled_row`, rll's choice, named in the evidence); a
+longer at the final rate (:func:`rll.analysis.budget.settled_row`, rll's choice, named in the evidence); a
 seed whose model collapsed to chance level is named and left out before the seeds are averaged; a
 comparison across a table's rows waits until all of a block's rows are stored.
 """
@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rll import experiments, regime
+from rll import experiments
+from rll.analysis import regime
 from rll.losses import FIDELITY_REVISION
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
@@ -55,8 +56,8 @@ class Verdict:
 
 def _row(record: dict, records: list[dict] | None = None) -> dict:
     """One table row of ``record``, with its convergence test among ``records`` (the run's
-    one-epoch-longer continuation, :func:`rll.budget.run_convergence`)."""
-    from rll.budget import run_convergence
+    one-epoch-longer continuation, :func:`rll.analysis.budget.run_convergence`)."""
+    from rll.analysis.budget import run_convergence
 
     c = record["config"]
     ok, why = run_convergence(record, records if records is not None else [record])
@@ -71,7 +72,7 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
     """A record of the current fidelity revision and, with ``table_budget``, at its model's
     table budget (if it has one, :func:`rll.experiments.model_budget`)."""
     c = record["config"]
-    from rll.train import is_current
+    from rll.training.run import is_current
 
     if not is_current(record):
         return False
@@ -85,9 +86,9 @@ def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> 
     :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
     other budgets, older fidelity revisions) never enter a table claim.  With ``settle``, a row
     still moving at the table budget is replaced by its run at the budget where it settles
-    (:func:`rll.budget.settled_row`: every seed of it, or none; rll's choice), marked
+    (:func:`rll.analysis.budget.settled_row`: every seed of it, or none; rll's choice), marked
     ``table_epochs`` and ``table_convergence``."""
-    from rll.budget import settled_row
+    from rll.analysis.budget import settled_row
 
     chosen = [r for r in records if all(r["config"].get(k) == v for k, v in match.items())
               and experiments.is_table_run(r["config"]) and current(r)]
@@ -138,7 +139,7 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
 
 
 def _merge_seed_failures(rows: list[dict]) -> list[tuple[str, str]]:
-    """The regime failures (:func:`rll.regime.run_failures`) of one row's seeds, one per kind:
+    """The regime failures (:func:`rll.analysis.regime.run_failures`) of one row's seeds, one per kind:
     a single seed's numbers as they are, several seeds' as ``seed 0: …, seed 1: …``."""
     by_kind: dict[str, list[str]] = {}
     for r in rows:
@@ -163,11 +164,11 @@ def _unconverged(rows: list[dict]) -> tuple[list[str], list[str]]:
 
 def undertrained_blocks(rows: list[dict]) -> dict:
     """The (dataset, model) blocks of PGD-10 ``rows`` (seeds merged) whose models are not trained
-    well enough to test a claim: below the budget rule's bars (:data:`rll.budget.TRAINED_BARS`),
+    well enough to test a claim: below the budget rule's bars (:data:`rll.analysis.budget.TRAINED_BARS`),
     natural's clean or AT's PGD-10 test accuracy.  ``{block: reason}``.  A convergence test
     passes a run that a small final learning rate barely moves; these bars catch a block whose
     budget was too short for it (the rule picks the budget on CNN2)."""
-    from rll.budget import against_bar
+    from rll.analysis.budget import against_bar
 
     out = {}
     for (ds, model), rs in _groups(rows).items():
@@ -184,7 +185,7 @@ def undertrained_blocks(rows: list[dict]) -> dict:
 
 def _precondition(rows: list[dict], verdict: str, evidence: str, undertrained: dict | None = None) -> tuple[str, str]:
     """A claim about trained models holds only on converged runs of blocks trained well enough:
-    with any row still moving or untested (:func:`rll.budget.run_convergence`), or a block of
+    with any row still moving or untested (:func:`rll.analysis.budget.run_convergence`), or a block of
     ``rows`` in ``undertrained`` (:func:`undertrained_blocks`), the verdict becomes
     :data:`INCONCLUSIVE`, the computed one kept in the evidence."""
     moving, untested = _unconverged(rows)
@@ -207,7 +208,7 @@ def _precondition(rows: list[dict], verdict: str, evidence: str, undertrained: d
 
 
 def _in_regime(rows: list[dict], verdict: str, evidence: str, attack: str = "pgd") -> tuple[str, str]:
-    """The regime precondition of a claim about trained models (:mod:`rll.regime`): every row
+    """The regime precondition of a claim about trained models (:mod:`rll.analysis.regime`): every row
     it uses fitted its training set as the paper's did and settled at the full learning rate,
     and each block's natural row reached half the paper's Lipschitz scale.  Otherwise the
     verdict is :data:`OUTSIDE_REGIME`; the evidence names, per condition, the rows that fail it
@@ -234,7 +235,7 @@ def _in_regime(rows: list[dict], verdict: str, evidence: str, attack: str = "pgd
 
 def regime_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
     """One line per current table row of ``dataset`` (seeds merged): in the paper's regime, or
-    which conditions it fails with the numbers (:mod:`rll.regime`) — then one per block whose
+    which conditions it fails with the numbers (:mod:`rll.analysis.regime`) — then one per block whose
     natural row is below half the paper's Lipschitz constant.  Shown under each table."""
     rows = _mean_by_row(_rows_from_records(records, dataset=dataset, attack="pgd", fidelity=fidelity, settle=False))
     order = OTHERS + ROBUST
@@ -254,7 +255,7 @@ def regime_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") 
 
 def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
     """One line per current table row of ``dataset`` (seeds merged): converged, still moving or
-    untested, with the test that decided it (:func:`rll.budget.run_convergence`), then one per
+    untested, with the test that decided it (:func:`rll.analysis.budget.run_convergence`), then one per
     model block below the budget rule's bars (:func:`undertrained_blocks`) — the preconditions
     of every verdict about trained models, shown under each table."""
     rows = _rows_from_records(records, dataset=dataset, attack="pgd", fidelity=fidelity)
@@ -284,7 +285,7 @@ def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "pap
 
 
 def _flat() -> str:
-    from rll.budget import FLAT_ADV, FLAT_CLEAN
+    from rll.analysis.budget import FLAT_ADV, FLAT_CLEAN
 
     return f"{FLAT_CLEAN:g} / {FLAT_ADV:g} points"
 

@@ -3,14 +3,14 @@
 ``python -m rll sweep TABLE ... --executor slurm --partition P --gpus-per-job G --timeout MIN``
 submits a job array through :class:`submitit.SlurmExecutor`; ``--executor local`` runs the same
 jobs through :class:`submitit.LocalExecutor` on this machine.  Each job is a
-:class:`TrainJob`: it trains one configuration with :func:`rll.train.train` into the shared
+:class:`TrainJob`: it trains one configuration with :func:`rll.training.run.train` into the shared
 results store and checkpoint directory.
 
 **Resumable jobs.**  :class:`TrainJob` is a :class:`submitit.helpers.Checkpointable`: when its
 time limit nears (or it is pre-empted, on clusters that set
 ``SlurmctldParameters=preempt_send_user_signal``) Slurm sends the job ``SIGUSR2``; submitit then
 pickles the job as it was submitted and requeues it (Slurm: ``scontrol requeue``, same job id;
-local: the controller starts it again).  The requeued job calls :func:`~rll.train.train`
+local: the controller starts it again).  The requeued job calls :func:`~rll.training.run.train`
 again, which resumes from the configuration's per-epoch training checkpoint to the same record.
 A job killed outright (``SIGKILL``, a lost node) is not requeued: submitting the same sweep
 again submits only what the store still lacks, and that job resumes from the checkpoint.
@@ -24,7 +24,7 @@ own claim over while a second submission's job finds the run claimed and stops
 (``--procs-per-job`` changes the number of processes, e.g. for CPU-only data parallelism):
 the tasks export torch's distributed environment
 (:class:`submitit.helpers.TorchDistributedEnvironment`) and train the run data-parallel
-(:mod:`rll.distributed`).  Logs, pickles and (Slurm) the sbatch script of each job are in
+(:mod:`rll.training.distributed`).  Logs, pickles and (Slurm) the sbatch script of each job are in
 ``--log-dir`` (default ``logs/submitit/%j``, ``%j`` the job id).
 
 """
@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import submitit
 
-from rll.results import ResultsStore
+from rll.store import ResultsStore
 
 __all__ = ["EXECUTORS", "TrainJob", "check_options", "make_executor", "submit_sweep", "wait",
            "DEFAULT_LOG_DIR", "DEFAULT_TIMEOUT_MIN"]
@@ -67,15 +67,15 @@ class TrainJob(submitit.helpers.Checkpointable):
         self.data_root = None if data_root is None else str(data_root)
         self.checksums = dict(checksums) if checksums else None
         self.device = device
-        self.attacks = tuple(attacks) if attacks else None     # as rll.train.train takes them
+        self.attacks = tuple(attacks) if attacks else None     # as rll.training.run.train takes them
         self.eval_plan, self.curve_images = eval_plan, curve_images
-        self.speed = dict(speed or {})       # channels_last, compile (rll.train.train)
+        self.speed = dict(speed or {})       # channels_last, compile (rll.training.run.train)
 
     def __call__(self) -> dict:
-        from rll.train import RunClaimed, TrainConfig, TrainingDiverged, train
+        from rll.training.run import RunClaimed, TrainConfig, TrainingDiverged, train
 
         env = submitit.JobEnvironment()
-        if env.num_tasks > 1:     # one process per GPU: torch's env:// variables for rll.distributed
+        if env.num_tasks > 1:     # one process per GPU: torch's env:// variables for rll.training.distributed
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False,
                                                                   overwrite=True)
         config = TrainConfig.from_dict(self.config)
@@ -101,7 +101,7 @@ class TrainJob(submitit.helpers.Checkpointable):
 
 
 def _is_stored(store: ResultsStore, config, attacks) -> bool:
-    """Whether the store holds ``config``'s record under every attack (as rll.train counts it)."""
+    """Whether the store holds ``config``'s record under every attack (as rll.training.run counts it)."""
     return all(store.get(config.replace(attack=a)) is not None for a in (attacks or (config.attack,)))
 
 
@@ -201,7 +201,7 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     Skips configurations already stored (under every one of ``attacks``) and those whose
     claim is held by a live worker (a claim left by a dead process on this host does not
     count: the job breaks it).  ``attacks``, ``eval_plan`` and ``curve_images`` reach
-    :func:`rll.train.train` as in :func:`rll.experiments.run_sweep`.  Paths are made absolute
+    :func:`rll.training.run.train` as in :func:`rll.experiments.run_sweep`.  Paths are made absolute
     for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``, ``stored`` and
     ``claimed_elsewhere``.  ``speed`` (``channels_last``, ``compile``) likewise."""
     from rll.data import resolve_root

@@ -20,7 +20,7 @@ def theorem_check(*, n: int = 300, noise: float = 0.75, p="inf", radius: float =
     ``radius`` × the l∞ radius the l_p guarantee covers.  Returns ``r``, ``rho`` (that l∞ radius),
     the attack radius, both models' clean accuracy and astuteness, and the points each attack
     flipped, with the data and ``g``."""
-    from rll import theory
+    from rll.experiments import theory
     from rll.data import make_spiral
 
     params = theory.check_theorem_params(n=n, noise=noise, seed=seed, p=p, mlp_epochs=mlp_epochs,
@@ -94,7 +94,7 @@ class TheoremExplorer:
         """Recompute :func:`theorem_check` at the sliders' values and redraw."""
         from IPython.display import Image
 
-        from rll import plots
+        from rll.book import plots
 
         self.status.value = "<i>computing…</i>"
         check = theorem_check(**self.values(), **self.fixed)

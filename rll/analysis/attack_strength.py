@@ -2,7 +2,7 @@
 AutoAttack (Croce & Hein, 2020), per stored model, with the usual signs of overstated
 robustness computed from the numbers.
 
-Every trained model's records (one per attack, :func:`rll.train.train`) are grouped back
+Every trained model's records (one per attack, :func:`rll.training.run.train`) are grouped back
 into one row.  Two flags, each a sign that a number overstates robustness:
 
 * **AA below PGD**: AutoAttack leaves at least :data:`FLAG_POINTS` points fewer examples

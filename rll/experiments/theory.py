@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import linf_ascent, model_mode, pgd
+from rll.attacks import linf_ascent, model_mode, pgd
 
 P_CHOICES = (1.0, 2.0, math.inf)
 _CHUNK = 4096  # query rows per evaluation (bounds memory on big grids)

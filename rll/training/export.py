@@ -8,7 +8,7 @@ accuracy, ``reported`` the paper's published PGD-10 number for the row (the robu
 in the paper"), ``autoattack_acc`` our AutoAttack robust accuracy (the standard version when it
 was run, else the APGD-CE + APGD-DLR configuration, said in ``footnote``).
 
->>> from rll.export import export_robustbench
+>>> from rll.training.export import export_robustbench
 >>> paths = export_robustbench("results/runs", "robustbench")   # doctest: +SKIP
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from rll import experiments
-from rll.results import ResultsStore, atomic_write_bytes
+from rll.store import ResultsStore, atomic_write_bytes
 
 ROBUSTBENCH_KEYS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset",
                     "venue", "architecture", "eps", "clean_acc", "reported", "footnote", "autoattack_acc")

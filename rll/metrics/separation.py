@@ -125,7 +125,7 @@ def _resolve(device, backend: str, queries) -> tuple[torch.device, str]:
         else:
             backend = "torch"
             if device.type == "cpu":
-                warnings.warn("numba is not installed: rll.separation falls back to its torch "
+                warnings.warn("numba is not installed: rll.metrics.separation falls back to its torch "
                               "kernel, ~30x slower on CPU (pip install numba)", RuntimeWarning,
                               stacklevel=3)
     elif backend == "numba":

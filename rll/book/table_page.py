@@ -9,7 +9,7 @@ import re
 
 from rll import data as rdata
 from rll import experiments
-from rll.report import HTML
+from rll.book.report import HTML
 
 #: What training one of the table's models costs, where it was measured (``benchmarks/``).
 COST = {
@@ -83,7 +83,7 @@ def paper_table(table_frame):
     for top, _ in metrics:
         out[top] = table_frame[(top, "paper")]
     out = out.dropna(axis=1, how="all")
-    from rll.report import metric_label
+    from rll.book.report import metric_label
 
     return out.rename(columns={c: metric_label(c) for c in out.columns if c not in ("model", "method", "dropout")})
 

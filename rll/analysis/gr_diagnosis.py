@@ -17,7 +17,7 @@ RISE = 0.10
 def variant_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn2") -> list[tuple[str, dict]]:
     """The paper-fidelity GR runs on the whole training set without decay, seed 0, PGD records,
     labelled by what differs from the paper reading (h = 0.01, β = 1, the paper's rate)."""
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     default_lr = TrainConfig(dataset=dataset, model=model, method="gr").lr
     out = []

@@ -334,7 +334,7 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     Paper: d = ∇ₓℓ/‖∇ₓℓ‖₂ as the appendix writes it, the clean loss counted once, the mean over
     the batch, and — the text gives no h — the released code's h = 1 (fidelity revision 3; until
     then the public implementation's default 0.01, which on all 60 000 MNIST images at the
-    paper's learning rate stopped fitting and its loss rose after epoch 3: ``rll.gr_diagnosis``,
+    paper's learning rate stopped fitting and its loss rose after epoch 3: ``rll.analysis.gr_diagnosis``,
     the deviations page).  The appendix's quotient is a difference of *one* function f, so in
     train mode ℓ(x + h·d) is evaluated under the same dropout masks as ℓ(x) (the random-number
     state is replayed).  Two independently masked passes differ by O(1) however small h is:

@@ -8,7 +8,7 @@ project's regime rule).  The regime is measured, per run, by three conditions:
    within :data:`TRAIN_ACC_TOLERANCE` points of the paper's training accuracy for the same row
    (Tables 2–4, 9–14).  The record's own ``train_acc`` counts when its evaluation plan measured
    it on enough images; else the learning curve's last point (10 000 fixed training images,
-   :data:`rll.train.CURVE_TRAIN_IMAGES`) when that was taken after the run's last epoch.
+   :data:`rll.training.run.CURVE_TRAIN_IMAGES`) when that was taken after the run's last epoch.
 2. **Settled at the full learning rate.**  Along the least-squares trend of the last
    :data:`FLAT_WINDOW` learning-curve points taken *before any decay*, test accuracy changes by
    at most :data:`FLAT_TEST_ACC` points, the training loss by at most :data:`FLAT_LOSS`
@@ -196,7 +196,7 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
     """The learning-curve runs on the whole training set at the paper's learning rate, seed 0,
     PGD records of the table's methods (either fidelity; not diagnostic variants): ``(label,
     record)``, the longest run of each (method, fidelity), in the tables' row order."""
-    from rll.budget import _paper_method
+    from rll.analysis.budget import _paper_method
 
     best: dict = {}
     for r in records:

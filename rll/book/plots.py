@@ -244,7 +244,7 @@ def row_label(method: str, dropout=0.0) -> str:
 def seed_pointplot(seeds, frame, metric: str = "adv_test_acc", *, label: str | None = None, title: str = ""):
     """One metric per table row: our seeds' mean with the standard deviation over seeds as an
     interval (seaborn point plot, one panel per model), the individual seeds as dots, and the
-    paper's value as a hollow diamond.  ``seeds`` is :func:`rll.report.seed_frame`, ``frame``
+    paper's value as a hollow diamond.  ``seeds`` is :func:`rll.book.report.seed_frame`, ``frame``
     the table's (:func:`rll.experiments.table_frame`)."""
     import seaborn as sns
 
@@ -278,7 +278,7 @@ def seed_pointplot(seeds, frame, metric: str = "adv_test_acc", *, label: str | N
 
 
 def per_class_heatmap(frame, *, title: str = "per-class adversarial accuracy (%)"):
-    """Per-class accuracy of every row (:func:`rll.attack_strength.per_class_frame`): rows =
+    """Per-class accuracy of every row (:func:`rll.analysis.attack_strength.per_class_frame`): rows =
     (model, method), columns = classes, each cell annotated; the worst class of a row outlined."""
     meta = {"model", "method", "worst class", "seeds"}
     classes = [c for c in frame.columns if c not in meta]
@@ -338,7 +338,7 @@ def delta_heatmap(frame, *, labels: dict | None = None, title: str = ""):
 
 def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
     """Every model's accuracy under the multi-targeted attack (per-example worst) and AutoAttack
-    against its PGD-10 accuracy on the same images (:func:`rll.attack_strength.attack_strength_frame`);
+    against its PGD-10 accuracy on the same images (:func:`rll.analysis.attack_strength.attack_strength_frame`);
     below the diagonal an attack is stronger than PGD-10; flagged models circled."""
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     series = [(("MT", "per-example worst"), ("PGD-10", "acc"), "MT (per-example worst)", "o")]
@@ -368,7 +368,7 @@ def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str 
     """Figure 3: f of Theorem 4.4 (``g.scores``) over the plane around the sample, the
     decision boundary f = 0 in black, the points coloured by label; ``flipped`` (bool per
     point) circles the points an attack flipped.  Returns the ``Figure``."""
-    from rll.theory import decision_grid
+    from rll.experiments.theory import decision_grid
 
     Xc, yc = X.detach().cpu(), y.detach().cpu()
     lim = (Xc.min().item() - 1, Xc.max().item() + 1)
@@ -390,10 +390,11 @@ def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str 
 
 def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | None = None):
     """Clean and PGD-10 test accuracy and the released-estimator Lipschitz constant after every
-    epoch (the records' learning curves, :func:`rll.budget.curve`) against training images seen:
+    epoch (the records' learning curves, :func:`rll.analysis.budget.curve`) against training images seen:
     one colour per budget, one marker per method; the paper's final numbers for ``model``
     (Table 2) dotted, labelled."""
-    from rll import budget, experiments
+    from rll.analysis import budget
+    from rll import experiments
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
     metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
@@ -449,7 +450,8 @@ def regime_curves(runs: list[tuple[str, dict]], *, title: str = ""):
     vertical lines and the paper's final number for the row as a labelled dashed line; the y
     axis shared along each row.  A released-fidelity loss (summed over the batch) is shown per
     example."""
-    from rll import budget, experiments
+    from rll.analysis import budget
+    from rll import experiments
 
     cols = max(1, len(runs))
     fig, axes = plt.subplots(len(REGIME_METRICS), cols, figsize=(2.3 * cols + 0.8, 1.6 * len(REGIME_METRICS) + 0.6),

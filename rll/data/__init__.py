@@ -67,7 +67,7 @@ class DatasetInfo:
     shape: tuple[int, int, int]  # (C, H, W)
     classes: tuple[str, ...]
     min_rank: int              # the train–train minimum reported is the min_rank-th smallest distance
-                               # (released notebook; rll.separation.separation_stats)
+                               # (released notebook; rll.metrics.separation.separation_stats)
     splits: tuple[str, ...]
 
     def __getitem__(self, key: str):

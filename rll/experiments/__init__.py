@@ -16,9 +16,9 @@ import torch
 
 from rll import __version__
 from rll import data as rdata
-from rll.results import device_name, git_commit
+from rll.store import device_name, git_commit
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: The kinds of stored results (folders of ``results/``).
 RESULT_KINDS = ("runs", "budget", "separation", "precision")
 
@@ -41,7 +41,7 @@ def results_folder(kind: str = "runs", explicit=None) -> Path:
         f"no stored results: rll is installed without its repository ({REPO} has no results/ folder). Set "
         "RLL_RESULTS to a copy of the repository's results/ folder (git clone https://github.com/rll-companion/rll; "
         "export RLL_RESULTS=$PWD/rll/results), or pass results_dir explicitly")
-REFERENCE_FILE = Path(__file__).with_name("paper_reference.json")
+REFERENCE_FILE = Path(__file__).resolve().parents[1] / "paper_reference.json"
 
 
 @lru_cache(maxsize=1)
@@ -73,13 +73,13 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
 
     Returns a record with ``train_train_min``/``_mean`` and ``test_train_min``/``_mean``
     (the train–train minimum after dropping the noisy points the released notebook dropped:
-    the dataset's ``min_rank``, see :func:`rll.separation.separation_stats`), the
+    the dataset's ``min_rank``, see :func:`rll.metrics.separation.separation_stats`), the
     per-point distances and nearest indices, and provenance.  ``random_labels`` relabels train
     and test uniformly at random (seeded), the paper's Table 8 control.  ``test_split`` may name
     a labelled partial test set (``test_partial`` for CIFAR-10); the record's ``test_note`` then
     says what it covers.  ``checksums`` overrides official md5s (:func:`rll.data.load_dataset`).  A missing split raises :class:`rll.data.DataError`, never a substitute.
     """
-    from rll import separation
+    from rll.metrics import separation
 
     if dataset not in rdata.DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(rdata.DATASETS)}")
@@ -512,7 +512,7 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
     for a row that refuses it) or ``auto`` (each row bf16 where
     :func:`rll.losses.fastest_precision` allows it, else fp32)."""
     from rll.losses import fastest_precision
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     if table not in TABLE_MODELS:
         raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
@@ -568,7 +568,7 @@ def is_table_run(config: dict) -> bool:
     """Whether a stored configuration is a run of the paper's Section 5 tables, at any budget:
     the paper's schedule for its dataset, model, method, dropout, seed, fidelity and attack up to
     :data:`BUDGET_FIELDS` (so not, e.g., a proof-of-concept run or one at another batch size)."""
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     c = TrainConfig.from_dict(config)
     paper = TrainConfig(dataset=c.dataset, model=c.model, method=c.method, params=c.params, dropout=c.dropout,
@@ -582,10 +582,10 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
     """Pair each configuration with its stored record; with ``train_missing`` train (and
     store) the ones the store lacks first, checking the data against ``checksums``
     (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping learning
-    curves on ``curve_images`` test images (:func:`rll.train.train`; the convergence test
+    curves on ``curve_images`` test images (:func:`rll.training.run.train`; the convergence test
     of the verdicts reads them).  Returns ``[(config, record or None), ...]``."""
-    from rll.results import ResultsStore
-    from rll.train import is_current, train
+    from rll.store import ResultsStore
+    from rll.training.run import is_current, train
 
     store = ResultsStore(results_dir)
     records = store.records()
@@ -783,7 +783,7 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
 def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, data_root,
                       default_epochs: str = "the paper's") -> None:
     """The parameters every training notebook shares; one readable ``ValueError`` each."""
-    from rll.train import FIDELITIES
+    from rll.training.run import FIDELITIES
 
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
@@ -830,7 +830,7 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
     the dataset's official md5s) is checked against the dataset's file names here, before
     anything is trained.  ``budgets`` (per-model budgets, :func:`table_configs`) and the budget
     fields ``epochs``, ``train_size``, ``milestones`` exclude each other."""
-    from rll.train import ATTACKS
+    from rll.training.run import ATTACKS
 
     if budgets is not None and (epochs, train_size, milestones) != (None, None, None):
         raise ValueError("give either per-model budgets or epochs/train_size/milestones, not both "
@@ -964,12 +964,12 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     ``trained``, ``stored`` (already there), ``claimed_elsewhere`` and ``diverged``.
     ``checksums`` overrides the dataset's official md5s; ``attacks``, ``eval_plan`` and
     ``curve_images`` say how each trained model is evaluated before the next one starts
-    (:func:`rll.train.train`): a configuration counts as stored only when every attack's
+    (:func:`rll.training.run.train`): a configuration counts as stored only when every attack's
     record is there.  ``stop_after`` (minutes): start no new configuration after that long
     (counted as ``not_started``); ``speed``: ``channels_last``, ``compile`` for
-    :func:`rll.train.train`."""
-    from rll.results import ResultsStore
-    from rll.train import RunClaimed, TrainingDiverged, train
+    :func:`rll.training.run.train`."""
+    from rll.store import ResultsStore
+    from rll.training.run import RunClaimed, TrainingDiverged, train
 
     store = ResultsStore(results_dir)
     counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0, "not_started": 0}
@@ -1006,9 +1006,9 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     (``... again`` when an older fidelity revision's record is stored), ``to evaluate from its
     checkpoint`` (trained, its checkpoint on this machine), ``to resume from epoch N`` or ``to
     train from the N-epoch checkpoint`` (a shorter run's epochs are this one's first:
-    :func:`rll.train.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
+    :func:`rll.training.run.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
     ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
-    from rll.results import ResultsStore
+    from rll.store import ResultsStore
 
     store = ResultsStore(results_folder("runs", results_dir))
     checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else REPO / "checkpoints"
@@ -1031,8 +1031,8 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
 
 
 def _checkpoint_status(config, checkpoint_dir, store) -> str:
-    """Where training ``config`` would start (:func:`rll.train.start_point`), in words."""
-    from rll.train import CheckpointMismatch, checkpoint_path, start_point
+    """Where training ``config`` would start (:func:`rll.training.run.start_point`), in words."""
+    from rll.training.run import CheckpointMismatch, checkpoint_path, start_point
 
     try:
         ckpt, shorter = start_point(config, checkpoint_dir, store)
@@ -1050,7 +1050,7 @@ def _checkpoint_status(config, checkpoint_dir, store) -> str:
 def _missing_attacks(store, config, attacks=None) -> list[str]:
     """The attacks (default: the configuration's own) whose record of ``config`` the store lacks
     at the current fidelity revision."""
-    from rll.train import is_current
+    from rll.training.run import is_current
 
     return [a for a in (tuple(attacks) if attacks else (config.attack,))
             if not is_current(store.get(config.replace(attack=a)))]
@@ -1071,11 +1071,11 @@ def proof_of_concept_config(dataset: str, *, train_with_test: bool = True, epoch
 
     Table 7's learning rate is the released code's, on a summed loss; in ``fidelity="paper"``
     (mean loss) SGD's rate is multiplied by the batch size, as for every run
-    (:mod:`rll.train`), and Adam's is used as is.  Table 7 gives no momentum and no decay
+    (:mod:`rll.training.run`), and Adam's is used as is.  Table 7 gives no momentum and no decay
     schedule: SGD keeps the dataset's momentum (MNIST 0.9) and every run its dataset's
     milestones scaled to the epochs.  ``train_with_test=False`` is the control: the same
     setup without access to the test set.  ``epochs``/``lr`` override Table 7's."""
-    from rll.train import TrainConfig
+    from rll.training.run import TrainConfig
 
     if dataset not in PROOF_OF_CONCEPT_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "
@@ -1137,7 +1137,7 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
         raise ValueError(f"control must be True or False, got {control!r}")
     _check_run_params(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing, device=device,
                       data_root=data_root, default_epochs="Table 7's")
-    from rll.train import check_curve_images
+    from rll.training.run import check_curve_images
 
     check_curve_images(curve_images)
     configs = proof_of_concept_configs(datasets=datasets, control=control, seeds=tuple(seeds), epochs=epochs,

@@ -3,7 +3,7 @@
 :class:`TrainConfig` is the single source of truth for a run: the command line, the notebooks
 and :mod:`rll.experiments` build it, it validates itself before any tensor is touched, and its
 :meth:`~TrainConfig.canonical` dict (sorted keys, every default filled) is the key of the run's
-record in :class:`rll.results.ResultsStore`.  :func:`train` runs it: seeded, resumable from a
+record in :class:`rll.store.ResultsStore`.  :func:`train` runs it: seeded, resumable from a
 per-epoch checkpoint to the same result, and finished by the paper's table columns
 (:func:`rll.metrics.table_metrics`) written to the results store.
 
@@ -89,11 +89,11 @@ import torch.nn.functional as F
 
 from rll import __version__
 from rll import data as rdata
-from rll import distributed as rdist
+from rll.training import distributed as rdist
 from rll import losses as rlosses
 from rll import metrics as rmetrics
 from rll import models as rmodels
-from rll.results import ResultsStore, atomic_write_bytes, config_hash, config_stem, device_name, git_commit
+from rll.store import ResultsStore, atomic_write_bytes, config_hash, config_stem, device_name, git_commit
 
 __all__ = ["TrainConfig", "train", "evaluate", "SCHEDULES", "DATASET_MODELS", "FIDELITIES",
            "ATTACKS", "OPTIMIZERS", "CheckpointMismatch", "TrainingDiverged", "RunClaimed",
@@ -560,7 +560,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     train mode); returns the detached loss.  ``amp``: bfloat16 autocast for the forward passes
     (inner attack included); parameters, gradients and the optimiser stay float32.
     ``loss_scale``: backpropagate ``loss_scale × loss`` (a data-parallel shard's share,
-    :meth:`rll.distributed.Group.loss_weight`); the returned loss is unscaled."""
+    :meth:`rll.training.distributed.Group.loss_weight`); the returned loss is unscaled."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         loss = loss_fn(model, x, y, eps=eps, fidelity=fidelity, **params)
     optimizer.zero_grad(set_to_none=True)
@@ -677,7 +677,7 @@ def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -
     — with the most epochs, or None.  Training ``config`` from it gives the same weights as
     training from scratch (the shuffling and augmentation generators are saved with it), so a
     run one epoch longer than a finished one costs one epoch: that is how
-    :func:`rll.budget.converged` tests whether a run has flattened at its final rate."""
+    :func:`rll.analysis.budget.converged` tests whether a run has flattened at its final rate."""
     want = config.training_canonical()
     prefix = config_stem(want).rsplit("-", 1)[0]
     best = None
@@ -771,7 +771,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     Args:
         config: the run (:class:`TrainConfig`).
         data_root: dataset folder (default ``$RLL_DATA``, then ``~/.cache/rll``).
-        results_dir: the :class:`~rll.results.ResultsStore` folder (default
+        results_dir: the :class:`~rll.store.ResultsStore` folder (default
             :func:`rll.experiments.results_folder`: ``$RLL_RESULTS/runs``, else the checkout's
             ``results/runs``).  If it already holds the
             record of ``config`` under every requested attack, that record is returned without
@@ -809,10 +809,10 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             (:func:`rll.data.load_dataset`), for one's own copies of the files.  Not part of
             the configuration (the same run on other bytes has the same key); the record's
             ``provenance["data_notes"]`` names every file checked against an override.
-        claim_owner: who holds the claim (default ``rll.train pid …``); a claim left by the same
-            owner is taken over — a requeued cluster job (:mod:`rll.submit`) names itself so.
+        claim_owner: who holds the claim (default ``rll.training.run pid …``); a claim left by the same
+            owner is taken over — a requeued cluster job (:mod:`rll.training.submit`) names itself so.
 
-    Under ``torchrun`` the run is trained data-parallel (:mod:`rll.distributed`): rank 0
+    Under ``torchrun`` the run is trained data-parallel (:mod:`rll.training.distributed`): rank 0
     claims, checkpoints, evaluates and returns the record; the other ranks return ``None``.
 
     Returns the stored record of ``config`` ``{"config", "metrics", "provenance", "schema"}``;
@@ -907,7 +907,7 @@ def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -
     one checkpoint, so they must not train concurrently either).  A claim left by ``owner``
     itself (an earlier attempt of a requeued job) is taken over."""
     key = config.training_canonical()
-    owner = owner or f"rll.train pid {os.getpid()}: {config.label()}"
+    owner = owner or f"rll.training.run pid {os.getpid()}: {config.label()}"
     if store.claim(key, owner=owner):
         return
     info = store.claim_info(key) or {}
