@@ -5,7 +5,7 @@
     python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
     python benchmarks/precision.py table                   # the equivalence table from the stored runs
 
-``speed`` times rll.training.run's step (:func:`rll.training.run.train_step`, channels-last, batch 64, one
+``speed`` times rll.training.run's step (:func:`rll.training.loop.train_step`, channels-last, batch 64, one
 thread unless ``--threads``) in float32 and under bfloat16 autocast, alternating rounds and
 keeping each loop's best (as ``benchmarks/training.py``), and prints the CPU's bf16-relevant
 flags (``amx_bf16``, ``avx512_bf16``) with the table.
@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from rll.losses import LOSSES, bf16_refusal  # noqa: E402
 from rll.models import build_model  # noqa: E402
-from rll.training.run import make_batch, train_step  # noqa: E402
+from rll.training.loop import make_batch, train_step  # noqa: E402
 
 #: (label, method, fidelity, parameters) of every loss measured.
 LOSS_ROWS = (
@@ -177,7 +177,7 @@ def losses(args) -> None:
 
 
 def _configs():
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     for method, fidelity, params in EQUIVALENCE_ROWS:
         for precision in ("fp32", "bf16"):

@@ -36,7 +36,6 @@ import torch
 
 import rll.metrics.separation as sep
 
-
 # ---------------------------------------------------------------- data (raw files, no rll.data)
 
 def _idx(path: Path) -> np.ndarray:

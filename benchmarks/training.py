@@ -11,7 +11,7 @@ For each model and method (natural, AT with PGD-10, TRADES) it times optimiser s
   inputs: random crop with 4-pixel padding + horizontal flip), a ``DataLoader`` (batch 64,
   shuffled, ``--workers`` worker processes), a host→device copy per batch, the loss **summed**
   over the batch (``fidelity="released"``), float32, eager;
-* **ours** — :func:`rll.training.run.make_batch` + :func:`rll.training.run.train_step` as :func:`rll.training.run.train`
+* **ours** — :func:`rll.training.loop.make_batch` + :func:`rll.training.loop.train_step` as :func:`rll.training.run.train`
   runs them: the whole split resident on the device as uint8, batches gathered, augmented
   (vectorised) and converted there, the loss the batch mean (``fidelity="paper"``), float32, eager;
 * **ours + options**: the same with rll.training.run's speed options — on CUDA ``channels_last``,
@@ -37,7 +37,7 @@ import torch
 
 from rll.losses import LOSSES
 from rll.models import build_model
-from rll.training.run import make_batch, train_step
+from rll.training.loop import make_batch, train_step
 
 MODELS = {  # name: (input shape, ε, augmentation padding, what it stands for)
     "cnn2": ((1, 28, 28), 0.1, None, "MNIST CNN2"),

@@ -109,11 +109,11 @@ def _param_flags() -> dict[str, type]:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The TrainConfig fields as flags; schedule flags left out take the paper's schedule."""
+    from rll.config import ATTACKS, FIDELITIES, OPTIMIZERS
     from rll.data import DATASETS
     from rll.losses import METHOD_PARAMS
-    from rll.training.run import ATTACKS, FIDELITIES, OPTIMIZERS
 
-    g = p.add_argument_group("run configuration (rll.training.run.TrainConfig; unset: the paper's schedule)")
+    g = p.add_argument_group("run configuration (rll.config.TrainConfig; unset: the paper's schedule)")
     g.add_argument("--dataset", required=True, choices=DATASETS)
     g.add_argument("--model", required=True, help="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 "
                    "(svhn, cifar10), resnet50 (resimagenet)")
@@ -152,7 +152,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_arguments(g) -> None:
-    from rll.training.run import ATTACKS
+    from rll.config import ATTACKS
 
     g.add_argument("--attacks", nargs="+", choices=ATTACKS, default=None, metavar="ATTACK",
                    help=f"evaluate with each of these attacks and store one record per attack "
@@ -209,7 +209,7 @@ def _eval_plan(args: argparse.Namespace):
 
 
 def _config_from_args(args: argparse.Namespace):
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     params = {n: getattr(args, n) for n in _param_flags() if getattr(args, n) is not None}
     return TrainConfig(
@@ -453,7 +453,7 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
-    from rll.training.run import pack_models
+    from rll.training.packing import pack_models
 
     path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
     print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)

@@ -13,7 +13,7 @@ The file name is a readable prefix plus a stable hash of the configuration, e.g.
 serialised as JSON with sorted keys, so the key does not depend on the order in which the
 configuration's entries were written.  The store hashes what it is given: filling defaults
 and normalising types (``6`` vs ``6.0``) is the job of the configuration object
-(:meth:`rll.training.run.TrainConfig.canonical`), which the store also accepts directly.
+(:meth:`rll.config.TrainConfig.canonical`), which the store also accepts directly.
 
 Writes are atomic (temporary file in the same folder, ``fsync``, ``os.replace``): a reader
 never sees half a record, and writers of different records never interfere.  A torn,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rll.analysis import attack_strength as S
 from rll import experiments
+from rll.analysis import attack_strength as S
 from rll.store import ResultsStore
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rll.analysis import budget
 from rll import experiments
+from rll.analysis import budget
 from rll.book import plots, report
+from rll.config import TrainConfig
 from rll.losses import FIDELITY_REVISION
 from rll.store import ResultsStore
-from rll.training.run import TrainConfig
 
 
 def _record(store, method, train_size, epochs, milestones, clean, adv, *, rates=None, seed=0, attack="pgd",

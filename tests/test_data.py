@@ -16,7 +16,14 @@ import pytest
 import torch
 
 import rll.data as data
-from rll.data import DATASET_INFO, DataError, load_dataset, make_spiral, resolve_root, to_float
+from rll.data import (
+    DATASET_INFO,
+    DataError,
+    load_dataset,
+    make_spiral,
+    resolve_root,
+    to_float,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rll.training import distributed as rdist
+from rll.config import TrainConfig
 from rll.store import ResultsStore
-from rll.training.run import TrainConfig, checkpoint_path, load_checkpoint
+from rll.training import distributed as rdist
+from rll.training.checkpoint import checkpoint_path, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 

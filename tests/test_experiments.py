@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rll.analysis import claims
 from rll import experiments
+from rll.analysis import claims
 from rll.data import DataError
+from rll.losses import FIDELITY_REVISION
 from rll.store import ResultsStore
 
 
@@ -83,7 +84,7 @@ def _store_with(tmp_path, entries):
     for config, metrics, n_train in entries:
         store.put(config, metrics, {"device": "cpu (2 cores)", "started_utc": "2026-11-26T00:00:00+00:00",
                                     "git_commit": "abc", "n_train": n_train, "n_test": 100, "epochs_done": config.epochs,
-                                    "fidelity_revision": claims.FIDELITY_REVISION})
+                                    "fidelity_revision": FIDELITY_REVISION})
     return store
 
 
@@ -217,13 +218,13 @@ def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
 
 
 def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     budget = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     store = ResultsStore(tmp_path)
     for seed, acc in ((0, 99.0), (1, 9.8), (2, 98.0)):
         cfg = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=seed, **budget)
-        store.put(cfg, _metrics(adv=80.0, lip=10.0, test=acc), {"fidelity_revision": claims.FIDELITY_REVISION})
+        store.put(cfg, _metrics(adv=80.0, lip=10.0, test=acc), {"fidelity_revision": FIDELITY_REVISION})
     old = TrainConfig.from_paper("mnist", "cnn2", "at", **budget)
     store.put(old, _metrics(adv=95.0, lip=1.0), {})                      # no revision: an older record
     rows, note = claims._drop_collapsed(claims._rows_from_records(store.records(), attack="pgd"))
@@ -243,7 +244,7 @@ def test_all_verdicts_judge_the_papers_own_numbers():
 
 
 def test_released_vs_paper_frames(tmp_path):
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     paper = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50)
     released = TrainConfig(dataset="mnist", model="cnn1", method="llr", epochs=1, train_size=100, test_size=50,
@@ -399,7 +400,8 @@ def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
 def test_mt_selection_frame_reads_both_selections_of_the_stored_mt_evaluation(tmp_path, data_root):
     """Every MT record holds the released selection (its adv_test_acc) and the per-example
     worst case from the same attack run; the frame shows both and the difference."""
-    from rll.training.run import TrainConfig, evaluate, train
+    from rll.config import TrainConfig
+    from rll.training.run import evaluate, train
 
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=64, test_size=24, epochs=1, milestones=())
     kw = dict(data_root=data_root, results_dir=tmp_path / "runs", checkpoint_dir=tmp_path / "ck", progress=False)
@@ -466,7 +468,7 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path):
     store.put(cnn1.replace(seed=1), _metrics(adv=1.0, lip=1.0), {})
     frame = experiments.table_progress(store.records(), seeds=(0, 1))
     assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 1"] == "done"
-    record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": claims.FIDELITY_REVISION}}  # noqa: E731
+    record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": FIDELITY_REVISION}}  # noqa: E731
     assert claims.current(record(cnn1)) and not claims.current(record(cnn1_short))
     assert claims.current(record(cnn1_short), table_budget=False)
 
@@ -486,7 +488,7 @@ def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
                                         methods=["natural", "at", "trades(beta=6)", "llr"], epochs=1)
     natural, at, trades, llr = configs
     store = ResultsStore(tmp_path)
-    current = {"fidelity_revision": claims.FIDELITY_REVISION}
+    current = {"fidelity_revision": FIDELITY_REVISION}
     for attack in ("pgd", "mt"):
         store.put(natural.replace(attack=attack), _metrics(adv=80.0, lip=10.0), current)
     store.put(at, _metrics(adv=90.0, lip=3.0), current)
@@ -502,7 +504,7 @@ def test_sweep_status_says_what_a_sweep_would_do(tmp_path):
 
 
 def test_store_overview_counts_trained_models_once_per_kind_network_and_budget():
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     base = TrainConfig(dataset="mnist", model="cnn2", method="at", train_size=34000, epochs=3, milestones=(2,))
     records = [{"config": base.replace(seed=s, attack=a).canonical(), "provenance": {"n_train": 34000}}
@@ -515,7 +517,7 @@ def test_store_overview_counts_trained_models_once_per_kind_network_and_budget()
 
 
 def test_a_bf16_run_of_a_table_row_is_still_that_row():
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     bf16 = TrainConfig(dataset="mnist", model="cnn2", method="at", precision="bf16", epochs=20, milestones=())
     assert experiments.is_table_run(bf16.canonical())

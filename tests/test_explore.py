@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from rll.book import explore# noqa: E402
+from rll.book import explore  # noqa: E402
 
 
 def test_theorem_check_astute_inside_r_not_beyond():

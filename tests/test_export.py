@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 from rll import cli, experiments
-from rll.training.export import ROBUSTBENCH_KEYS, model_name
+from rll.config import TrainConfig
 from rll.store import ResultsStore
-from rll.training.run import TrainConfig
+from rll.training.export import ROBUSTBENCH_KEYS, model_name
 
 # The keys of a RobustBench model-info file, as in its repository's
 # model_info/cifar10/Linf/Zhang2019Theoretically.json.

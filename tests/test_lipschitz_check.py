@@ -8,7 +8,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from rll.metrics.lipschitz_check import estimator_check, exact_local_lipschitz, one_linear_region
+from rll.metrics.lipschitz_check import (
+    estimator_check,
+    exact_local_lipschitz,
+    one_linear_region,
+)
 
 
 def _mlp(d=8, seed=0):

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rll import experiments
-from rll.book import plots# noqa: E402
+from rll.book import plots  # noqa: E402
 
 
 def _curve_record(method, train_size, epochs):

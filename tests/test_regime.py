@@ -130,8 +130,8 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
 
 def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
     from rll import experiments
+    from rll.config import TrainConfig
     from rll.losses import FIDELITY_REVISION
-    from rll.training.run import TrainConfig
 
     b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     history = curve(b["milestones"][0]) + curve(b["epochs"] - b["milestones"][0], lr=0.00064,
@@ -157,8 +157,8 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
 
 def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
     from rll import experiments
+    from rll.config import TrainConfig
     from rll.losses import FIDELITY_REVISION
-    from rll.training.run import TrainConfig
 
     b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
     table = []

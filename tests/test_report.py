@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rll.analysis import claims
 from rll import experiments
+from rll.analysis import claims
 from rll.book import report
+from rll.config import TrainConfig
 from rll.store import ResultsStore
-from rll.training.run import TrainConfig
 
 
 def _frame(rows: dict) -> pd.DataFrame:

@@ -11,7 +11,12 @@ import torch
 
 import rll.metrics.separation as sep
 from rll.data import load_dataset
-from rll.metrics.separation import histogram, nearest_other_class, random_labels, separation_stats
+from rll.metrics.separation import (
+    histogram,
+    nearest_other_class,
+    random_labels,
+    separation_stats,
+)
 
 BACKENDS = ["torch"] + (["numba"] if sep._numba is not None else [])
 

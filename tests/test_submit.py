@@ -22,10 +22,12 @@ import torch
 from submitit.core.utils import DelayedSubmission
 
 from rll import cli
-from rll.training import submit as rsubmit
-from rll.store import ResultsStore
+from rll.config import TrainConfig
 from rll.data import DataError
-from rll.training.run import RunClaimed, TrainConfig, checkpoint_path, load_checkpoint, train
+from rll.store import ResultsStore
+from rll.training import submit as rsubmit
+from rll.training.checkpoint import checkpoint_path, load_checkpoint
+from rll.training.run import RunClaimed, train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,10 +10,20 @@ import pytest
 import torch
 
 from rll.data import make_spiral
-from rll.experiments.theory import (BinaryDistanceClassifier, DistanceClassifier, TheoremParams,
-                        astuteness, astuteness_curve, check_theorem_params, decision_grid,
-                        fit_mlp, lemma_4_1_certificate, lp_norm, random_sample,
-                        sample_separation)
+from rll.experiments.theory import (
+    BinaryDistanceClassifier,
+    DistanceClassifier,
+    TheoremParams,
+    astuteness,
+    astuteness_curve,
+    check_theorem_params,
+    decision_grid,
+    fit_mlp,
+    lemma_4_1_certificate,
+    lp_norm,
+    random_sample,
+    sample_separation,
+)
 
 PS = [1, 2, math.inf]
 

@@ -16,12 +16,19 @@ import torch
 
 from rll import experiments
 from rll import losses as rlosses
+from rll.config import TrainConfig, scale_milestones
+from rll.data import load_dataset
 from rll.losses import FIDELITY_REVISION
 from rll.store import ResultsStore
-from rll.training.run import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
-                       checkpoint_path, evaluate, load_checkpoint, load_trained_model, scale_milestones,
-                       shorter_checkpoint, subset_indices, train)
-from rll.data import load_dataset
+from rll.training.checkpoint import (
+    CheckpointMismatch,
+    checkpoint_path,
+    load_checkpoint,
+    shorter_checkpoint,
+)
+from rll.training.loop import augment_batch, subset_indices
+from rll.training.packing import load_trained_model
+from rll.training.run import RunClaimed, TrainingDiverged, evaluate, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,7 +80,7 @@ def test_milestone_scaling():
 def test_released_milestones_follow_the_released_epoch_buckets():
     """Released fidelity, non-paper epochs: the released get_scheduler's list for the epoch
     bucket (any dataset), not the paper's milestones scaled; paper fidelity keeps scaling."""
-    from rll.training.run import released_milestones
+    from rll.config import released_milestones
 
     assert released_milestones(160) == (40, 80, 120, 140) and released_milestones(120) == (40, 80, 100)
     assert released_milestones(60) == (30, 50) and released_milestones(70) == (40, 60)
@@ -376,7 +383,8 @@ _KILLABLE = textwrap.dedent("""
     import json, os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from rll.training.run import TrainConfig, train
+    from rll.config import TrainConfig
+    from rll.training.run import train
     cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
     kill_at = int(sys.argv[5])
     count = 0

@@ -19,7 +19,7 @@ has flattened when **one more epoch at its final learning rate** moves its clean
 most :data:`FLAT_CLEAN` points and its PGD-10 accuracy by at most the larger of
 :data:`FLAT_ADV` points and twice the sampling noise of the PGD measurement.  That extra epoch
 is a run of its own, one epoch longer, trained from the shorter run's checkpoint
-(:func:`rll.training.run.shorter_checkpoint`; the same weights as training it from scratch) and found
+(:func:`rll.training.checkpoint.shorter_checkpoint`; the same weights as training it from scratch) and found
 by :func:`continuation`.  Without it, the run's own last epoch is the test — unless that epoch
 followed a learning-rate decay: what it moved then is mostly the decay's effect, so the test
 says nothing and the run counts as *untested*.  (The PGD points of a curve are measured on
@@ -33,7 +33,7 @@ import numpy as np
 
 from rll import experiments
 from rll.book import report
-from rll.training.run import lr_by_epoch
+from rll.config import lr_by_epoch
 
 NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
@@ -88,7 +88,7 @@ def _seed0_paper_pgd(config: dict) -> bool:
 def _paper_method(config: dict) -> bool:
     """A table row's method as the tables run it — its parameters and the paper's learning rate —
     not a diagnostic variant (another GR step h, another rate)."""
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     row = experiments.row_params(config["method"], config["params"])     # what names a table row (λ, β)
     default = TrainConfig(dataset=config["dataset"], model=config["model"], method=config["method"],
@@ -430,7 +430,14 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
     import pandas as pd
 
-    from rll.experiments import FULL_EVALUATION, TABLE_BUDGETS, at_budget, in_table_plan, model_budget, table_configs
+    from rll.experiments import (
+        FULL_EVALUATION,
+        TABLE_BUDGETS,
+        at_budget,
+        in_table_plan,
+        model_budget,
+        table_configs,
+    )
 
     by_model: dict = {}
     for r in records:

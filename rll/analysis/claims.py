@@ -23,7 +23,6 @@ import numpy as np
 
 from rll import experiments
 from rll.analysis import regime
-from rll.losses import FIDELITY_REVISION
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
 INCONCLUSIVE = "inconclusive at this budget"
@@ -72,7 +71,7 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
     """A record of the current fidelity revision and, with ``table_budget``, at its model's
     table budget (if it has one, :func:`rll.experiments.model_budget`)."""
     c = record["config"]
-    from rll.training.run import is_current
+    from rll.losses import is_current
 
     if not is_current(record):
         return False

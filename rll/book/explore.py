@@ -20,8 +20,8 @@ def theorem_check(*, n: int = 300, noise: float = 0.75, p="inf", radius: float =
     ``radius`` × the l∞ radius the l_p guarantee covers.  Returns ``r``, ``rho`` (that l∞ radius),
     the attack radius, both models' clean accuracy and astuteness, and the points each attack
     flipped, with the data and ``g``."""
-    from rll.experiments import theory
     from rll.data import make_spiral
+    from rll.experiments import theory
 
     params = theory.check_theorem_params(n=n, noise=noise, seed=seed, p=p, mlp_epochs=mlp_epochs,
                                          attack_steps=attack_steps)

@@ -393,8 +393,8 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
     epoch (the records' learning curves, :func:`rll.analysis.budget.curve`) against training images seen:
     one colour per budget, one marker per method; the paper's final numbers for ``model``
     (Table 2) dotted, labelled."""
-    from rll.analysis import budget
     from rll import experiments
+    from rll.analysis import budget
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
     metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
@@ -450,8 +450,8 @@ def regime_curves(runs: list[tuple[str, dict]], *, title: str = ""):
     vertical lines and the paper's final number for the row as a labelled dashed line; the y
     axis shared along each row.  A released-fidelity loss (summed over the batch) is shown per
     example."""
-    from rll.analysis import budget
     from rll import experiments
+    from rll.analysis import budget
 
     cols = max(1, len(runs))
     fig, axes = plt.subplots(len(REGIME_METRICS), cols, figsize=(2.3 * cols + 0.8, 1.6 * len(REGIME_METRICS) + 0.6),

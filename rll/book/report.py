@@ -280,7 +280,7 @@ def budget_fractions(budgets: dict) -> list[str]:
     """Each model's table budget (``{dataset: {model: {"train_size", "epochs", ...}}}``, e.g.
     :data:`rll.experiments.TABLE_BUDGETS`) as training images × epochs and as a percentage of
     the paper's image-epochs (all its training images × its schedule's epochs)."""
-    from rll.training.run import SCHEDULES
+    from rll.config import SCHEDULES
 
     out = []
     for dataset, models in budgets.items():

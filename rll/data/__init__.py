@@ -724,7 +724,10 @@ def _download(name: str, root: Path) -> Path:
     folder = root / spec.subdir
     folder.mkdir(parents=True, exist_ok=True)
     try:  # lazy: torchvision is never imported at module level
-        from torchvision.datasets.utils import download_and_extract_archive, download_url
+        from torchvision.datasets.utils import (
+            download_and_extract_archive,
+            download_url,
+        )
     except Exception:  # ImportError, or a torchvision built for another torch
         download_and_extract_archive = download_url = None
     for fname, md5 in spec.files.items():

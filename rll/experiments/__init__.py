@@ -511,8 +511,8 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
     ``train_size``, ``epochs`` and ``milestones``.  ``precision``: ``fp32``, ``bf16`` (an error
     for a row that refuses it) or ``auto`` (each row bf16 where
     :func:`rll.losses.fastest_precision` allows it, else fp32)."""
+    from rll.config import TrainConfig
     from rll.losses import fastest_precision
-    from rll.training.run import TrainConfig
 
     if table not in TABLE_MODELS:
         raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
@@ -568,7 +568,7 @@ def is_table_run(config: dict) -> bool:
     """Whether a stored configuration is a run of the paper's Section 5 tables, at any budget:
     the paper's schedule for its dataset, model, method, dropout, seed, fidelity and attack up to
     :data:`BUDGET_FIELDS` (so not, e.g., a proof-of-concept run or one at another batch size)."""
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     c = TrainConfig.from_dict(config)
     paper = TrainConfig(dataset=c.dataset, model=c.model, method=c.method, params=c.params, dropout=c.dropout,
@@ -584,8 +584,9 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
     (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping learning
     curves on ``curve_images`` test images (:func:`rll.training.run.train`; the convergence test
     of the verdicts reads them).  Returns ``[(config, record or None), ...]``."""
+    from rll.losses import is_current
     from rll.store import ResultsStore
-    from rll.training.run import is_current, train
+    from rll.training.run import train
 
     store = ResultsStore(results_dir)
     records = store.records()
@@ -783,7 +784,7 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
 def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, data_root,
                       default_epochs: str = "the paper's") -> None:
     """The parameters every training notebook shares; one readable ``ValueError`` each."""
-    from rll.training.run import FIDELITIES
+    from rll.config import FIDELITIES
 
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
@@ -830,7 +831,7 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
     the dataset's official md5s) is checked against the dataset's file names here, before
     anything is trained.  ``budgets`` (per-model budgets, :func:`table_configs`) and the budget
     fields ``epochs``, ``train_size``, ``milestones`` exclude each other."""
-    from rll.training.run import ATTACKS
+    from rll.config import ATTACKS
 
     if budgets is not None and (epochs, train_size, milestones) != (None, None, None):
         raise ValueError("give either per-model budgets or epochs/train_size/milestones, not both "
@@ -1006,7 +1007,7 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     (``... again`` when an older fidelity revision's record is stored), ``to evaluate from its
     checkpoint`` (trained, its checkpoint on this machine), ``to resume from epoch N`` or ``to
     train from the N-epoch checkpoint`` (a shorter run's epochs are this one's first:
-    :func:`rll.training.run.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
+    :func:`rll.training.checkpoint.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
     ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
     from rll.store import ResultsStore
 
@@ -1031,8 +1032,8 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
 
 
 def _checkpoint_status(config, checkpoint_dir, store) -> str:
-    """Where training ``config`` would start (:func:`rll.training.run.start_point`), in words."""
-    from rll.training.run import CheckpointMismatch, checkpoint_path, start_point
+    """Where training ``config`` would start (:func:`rll.training.checkpoint.start_point`), in words."""
+    from rll.training.checkpoint import CheckpointMismatch, checkpoint_path, start_point
 
     try:
         ckpt, shorter = start_point(config, checkpoint_dir, store)
@@ -1050,7 +1051,7 @@ def _checkpoint_status(config, checkpoint_dir, store) -> str:
 def _missing_attacks(store, config, attacks=None) -> list[str]:
     """The attacks (default: the configuration's own) whose record of ``config`` the store lacks
     at the current fidelity revision."""
-    from rll.training.run import is_current
+    from rll.losses import is_current
 
     return [a for a in (tuple(attacks) if attacks else (config.attack,))
             if not is_current(store.get(config.replace(attack=a)))]
@@ -1075,7 +1076,7 @@ def proof_of_concept_config(dataset: str, *, train_with_test: bool = True, epoch
     schedule: SGD keeps the dataset's momentum (MNIST 0.9) and every run its dataset's
     milestones scaled to the epochs.  ``train_with_test=False`` is the control: the same
     setup without access to the test set.  ``epochs``/``lr`` override Table 7's."""
-    from rll.training.run import TrainConfig
+    from rll.config import TrainConfig
 
     if dataset not in PROOF_OF_CONCEPT_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "

@@ -465,6 +465,16 @@ def get_loss(method: str) -> LossFn:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(LOSSES)}") from None
 
 
-__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "FIDELITY_REVISION", "REVISIONS", "is_current_revision", "PRECISIONS", "BF16_REFUSED", "bf16_refusal", "check_precision",
+
+
+def is_current(record: dict | None) -> bool:
+    """Whether ``record`` was made under the current meaning of the fidelities
+    (:data:`rll.losses.FIDELITY_REVISION`; records without one are revision 1): no later revision
+    changed its configuration (:func:`rll.losses.is_current_revision`)."""
+    return record is not None and is_current_revision(record.get("provenance", {}).get("fidelity_revision"),
+                                                              record["config"])
+
+
+__all__ = ["LOSSES", "METHOD_PARAMS", "FIDELITIES", "FIDELITY_REVISION", "REVISIONS", "is_current_revision", "is_current", "PRECISIONS", "BF16_REFUSED", "bf16_refusal", "check_precision",
            "fastest_precision", "get_loss", "resolve_params", "natural_loss", "at_loss",
            "rst_loss", "trades_loss", "gr_loss", "llr_loss"]

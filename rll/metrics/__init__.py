@@ -20,8 +20,19 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from rll.attacks import (AUTOATTACK_VERSIONS, SELECTIONS, WHITE_BOX, _check_batch, _check_choice, autoattack,
-                         linf_ascent, model_mode, multi_targeted, multi_targeted_selections, pgd)
+from rll.attacks import (
+    AUTOATTACK_VERSIONS,
+    SELECTIONS,
+    WHITE_BOX,
+    _check_batch,
+    _check_choice,
+    autoattack,
+    linf_ascent,
+    model_mode,
+    multi_targeted,
+    multi_targeted_selections,
+    pgd,
+)
 
 #: Evaluation attacks: PGD-10 (Section 5), the multi-targeted attack (Appendix D.1), AutoAttack's
 #: standard version (``aa``) and its cheaper APGD-CE + APGD-DLR configuration (``aa-apgd``).

@@ -72,7 +72,8 @@ class TrainJob(submitit.helpers.Checkpointable):
         self.speed = dict(speed or {})       # channels_last, compile (rll.training.run.train)
 
     def __call__(self) -> dict:
-        from rll.training.run import RunClaimed, TrainConfig, TrainingDiverged, train
+        from rll.config import TrainConfig
+        from rll.training.run import RunClaimed, TrainingDiverged, train
 
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:     # one process per GPU: torch's env:// variables for rll.training.distributed
