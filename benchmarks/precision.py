@@ -210,7 +210,7 @@ def equivalence_rows(results_dir) -> list[dict]:
     seed spread and whether the difference is within it; rows whose runs are missing are left out."""
     import numpy as np
 
-    from rll.experiments import method_label, row_params
+    from rll.experiments.tables import method_label, row_params
     from rll.store import ResultsStore
 
     store = ResultsStore(results_dir)

@@ -11,6 +11,8 @@ import json
 import re
 import sys
 
+from rll.experiments.sweep import sweep_status
+
 
 def _add_separation(sub: argparse._SubParsersAction) -> None:
     from rll.data import DATASETS
@@ -30,7 +32,7 @@ def _add_separation(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_separation(args: argparse.Namespace) -> int:
-    from rll.experiments import dataset_separation, save_separation
+    from rll.experiments.separation import dataset_separation, save_separation
 
     record = dataset_separation(args.dataset, data_root=args.data_root, random_labels=args.random_labels,
                                 seed=args.seed, include_test=not args.no_test, test_split=args.test_split,
@@ -159,7 +161,7 @@ def _add_evaluation_arguments(g) -> None:
                         f"({', '.join(ATTACKS)}; default: --attack)")
     g.add_argument("--eval-plan", choices=("full", "table"), default="full",
                    help="which images each column is measured on: full (every column on the whole "
-                        "splits) or table (the Section 5 tables' fixed subsets, rll.experiments.TABLE_EVAL_PLAN)")
+                        "splits) or table (the Section 5 tables' fixed subsets, rll.experiments.tables.TABLE_EVAL_PLAN)")
     g.add_argument("--eval-batch-size", type=int, default=None,
                    help="evaluation batch size (default: the plan's; full: 512)")
 
@@ -201,7 +203,7 @@ def _eval_plan(args: argparse.Namespace):
     """The --eval-plan and --eval-batch-size flags as an rll.metrics.EvalPlan."""
     import dataclasses
 
-    from rll.experiments import TABLE_EVAL_PLAN
+    from rll.experiments.tables import TABLE_EVAL_PLAN
     from rll.metrics import EvalPlan
 
     plan = TABLE_EVAL_PLAN if args.eval_plan == "table" else EvalPlan()
@@ -301,7 +303,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH",
                    help="learning-rate decays (default: the fidelity's rule for the epochs)")
     p.add_argument("--table-budget", action="store_true",
-                   help="each model's table budget (rll.experiments.TABLE_BUDGETS: training images, epochs, "
+                   help="each model's table budget (rll.experiments.tables.TABLE_BUDGETS: training images, epochs, "
                         "milestones) instead of --train-size, --epochs, --milestones")
     p.add_argument("--lr", type=float, default=None, help="default: the paper's schedule")
     p.add_argument("--train-size", type=int, default=None)
@@ -366,17 +368,20 @@ def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from rll import experiments
+    from rll.book.parameters import check_table_params
+    from rll.experiments.sweep import run_sweep
+    from rll.experiments.tables import TABLE_BUDGETS
+    from rll.store import results_folder
 
-    args.results_dir = str(experiments.results_folder("runs", args.results_dir))
+    args.results_dir = str(results_folder("runs", args.results_dir))
 
     budgets = None
     if args.table_budget:
-        budgets = experiments.TABLE_BUDGETS.get(args.dataset)
+        budgets = TABLE_BUDGETS.get(args.dataset)
         if budgets is None:
-            raise ValueError(f"{args.dataset} has no table budget (rll.experiments.TABLE_BUDGETS has "
-                             f"{', '.join(experiments.TABLE_BUDGETS)}); give --epochs, --train-size, --milestones")
-    configs = experiments.check_table_params(
+            raise ValueError(f"{args.dataset} has no table budget (rll.experiments.tables.TABLE_BUDGETS has "
+                             f"{', '.join(TABLE_BUDGETS)}); give --epochs, --train-size, --milestones")
+    configs = check_table_params(
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr,
@@ -388,7 +393,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_sweep_status(configs, args)
         return 0
-    counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
+    counts = run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                                    data_root=args.data_root, device=args.device, checksums=_checksums(args),
                                    attacks=args.attacks, eval_plan=_eval_plan(args),
                                    curve_images=args.curve_images, stop_after=args.stop_after,
@@ -399,9 +404,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _print_sweep_status(configs, args) -> None:
     """``--dry-run``: one line per configuration (seed, label, what the store holds), then the counts."""
-    from rll import experiments
 
-    status = experiments.sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks,
+    status = sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks,
                                       checkpoint_dir=args.checkpoint_dir)
     for config, state in status:
         print(f"seed {config.seed}  {config.label():<40} {state}")
@@ -470,7 +474,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from rll.experiments import results_folder
+    from rll.store import results_folder
     from rll.training.export import export_robustbench
 
     args.results_dir = str(results_folder("runs", args.results_dir))

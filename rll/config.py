@@ -55,6 +55,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import torch
+
 from rll import data as rdata
 from rll import losses as rlosses
 from rll import metrics as rmetrics
@@ -460,3 +462,17 @@ def lr_by_epoch(canonical: Mapping[str, Any], epochs: int) -> list[float]:
 
 
 __all__ = ["TrainConfig", "SCHEDULES", "DATASET_MODELS", "FIDELITIES", "ATTACKS", "OPTIMIZERS", "LR_DECAY", "AUGMENT_PAD", "RESIZED_TRAIN", "RESIZED_CROP", "EVAL_ONLY_FIELDS", "OPTIONAL_FIELDS", "released_lr", "released_milestones", "scale_milestones", "lr_by_epoch"]
+
+
+def check_device(device: str | None) -> None:
+    """``None`` (cuda if available, else cpu), ``cpu``, ``cuda`` or ``cuda:N`` that exists."""
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; valid choices: None, 'cpu', 'cuda', 'cuda:N'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; valid choices: None, 'cpu', 'cuda', 'cuda:N'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but no CUDA device is available; use 'cpu'")

@@ -34,8 +34,13 @@ import re
 import socket
 import time
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+
+import torch
+
+from rll import __version__
 
 SCHEMA = 1
 HASH_LENGTH = 12
@@ -366,3 +371,43 @@ def flatten_record(record: Mapping) -> dict:
     if "path" in record:
         row["path"] = record["path"]
     return row
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+#: The kinds of stored results (folders of ``results/``).
+RESULT_KINDS = ("runs", "budget", "separation", "precision")
+
+
+def results_folder(kind: str = "runs", explicit=None) -> Path:
+    """Where the stored results of ``kind`` are read from and written to: ``explicit`` if given,
+    else ``$RLL_RESULTS/<kind>``, else this checkout's ``results/<kind>``.  An installed package
+    (``pip install``, Colab) has no checkout: without ``$RLL_RESULTS`` it raises, naming the fix,
+    rather than reading an empty store."""
+    if kind not in RESULT_KINDS:
+        raise ValueError(f"unknown kind of results {kind!r}; valid choices: {', '.join(RESULT_KINDS)}")
+    if explicit is not None:
+        return Path(explicit)
+    if os.environ.get("RLL_RESULTS"):
+        return Path(os.environ["RLL_RESULTS"]) / kind
+    here = REPO / "results"
+    if here.is_dir():
+        return here / kind
+    raise FileNotFoundError(
+        f"no stored results: rll is installed without its repository ({REPO} has no results/ folder). Set "
+        "RLL_RESULTS to a copy of the repository's results/ folder (git clone https://github.com/rll-companion/rll; "
+        "export RLL_RESULTS=$PWD/rll/results), or pass results_dir explicitly")
+
+
+def provenance(device: str | torch.device | None = None) -> dict:
+    """Where and with what a result was computed: git commit, versions, device, time."""
+    commit, dirty = git_commit()
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "rll_version": __version__,
+        "torch_version": torch.__version__,
+        "device": device_name(device or ("cuda" if torch.cuda.is_available() else "cpu")),
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

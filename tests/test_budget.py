@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rll import experiments
 from rll.analysis import budget
 from rll.book import plots, report
 from rll.config import TrainConfig
+from rll.experiments import tables as rll_tables
+from rll.experiments.tables import FULL_EVALUATION, TABLE_BUDGETS
 from rll.losses import FIDELITY_REVISION
 from rll.store import ResultsStore
 
@@ -151,13 +152,12 @@ def test_no_qualifying_budget():
 
 
 def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
-    from rll import experiments
 
     store = ResultsStore(tmp_path)
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    b = TABLE_BUDGETS["mnist"]["cnn2"]
     nat0 = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=0, **b)
     at1 = TrainConfig.from_paper("mnist", "cnn2", "at", seed=1, **b)
-    for attack in experiments.FULL_EVALUATION:
+    for attack in FULL_EVALUATION:
         store.put(nat0.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 100.0, "eval_seconds": 900.0})
     store.put(at1, {"test_acc": 99.0}, {"train_seconds": 1000.0, "eval_seconds": 100.0})
     short_cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **b)   # CNN2's budget: not CNN1's
@@ -169,8 +169,8 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
     # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
     assert hours > 0 and np.isfinite(hours)
     # CNN1 at its own budget is measured on its own; its unmeasured methods take its median
-    cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **experiments.TABLE_BUDGETS["mnist"]["cnn1"])
-    for attack in experiments.FULL_EVALUATION:
+    cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **TABLE_BUDGETS["mnist"]["cnn1"])
+    for attack in FULL_EVALUATION:
         store.put(cnn1.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 3600.0, "eval_seconds": 0.0})
     frame, more_hours = budget.table_cost(store.records())
     assert frame.set_index(["model", "method"]).loc[("cnn1", "natural"), "train s (median)"] == 3600.0
@@ -198,7 +198,7 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     assert budget.settled_run(gr4, records)["config"] == gr4["config"]
     # seed 1 has no 4-epoch run (seed 0's 5-epoch run does not stand in for it): both seeds stay at 3 epochs
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(claims.experiments, "TABLE_BUDGETS", {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}})
+        mp.setattr(rll_tables, "TABLE_BUDGETS", {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}})
         rows = claims._rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"]) for r in rows) == [(0, 3), (1, 3)]
         assert claims._precondition(claims._mean_by_row(rows), "holds", "e")[0] == claims.INCONCLUSIVE
@@ -236,7 +236,7 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
                               "PGD-10 — clean is below the bar of 98.5 %; untested (")
     assert "PGD-10 meets the bar of 90 %" in at
     # a run at CNN1's own table budget says so
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn1"]
+    b = TABLE_BUDGETS["mnist"]["cnn1"]
     _record(store, "natural", b["train_size"], b["epochs"], b["milestones"], [98.5] * b["epochs"], [86.0] * b["epochs"],
             model="cnn1")
     lines = budget.bar_lines(store.records())
@@ -247,7 +247,7 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
 
 def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp_path):
     store = ResultsStore(tmp_path)
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn1"]
+    b = TABLE_BUDGETS["mnist"]["cnn1"]
     rates = [0.0064] * b["milestones"][0] + [0.00064] * (b["epochs"] - b["milestones"][0])
     rec = _record(store, "natural", b["train_size"], b["epochs"], b["milestones"], [98.0] * b["epochs"],
                   [80.0] * b["epochs"], rates=rates, model="cnn1")

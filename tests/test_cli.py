@@ -183,7 +183,7 @@ def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path
 
 def test_sweep_table_budget_gives_each_model_its_own(tmp_path, capsys):
     from rll.config import TrainConfig
-    from rll.experiments import TABLE_BUDGETS
+    from rll.experiments.tables import TABLE_BUDGETS
     from rll.losses import FIDELITY_REVISION
     from rll.store import ResultsStore
 

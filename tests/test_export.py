@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 
-from rll import cli, experiments
+from rll import cli
 from rll.config import TrainConfig
+from rll.paper import paper_row
 from rll.store import ResultsStore
 from rll.training.export import ROBUSTBENCH_KEYS, model_name
 
@@ -34,7 +35,7 @@ def test_export_robustbench_layout(tmp_path):
     info = json.loads(files[0].read_text())
     assert list(info) == ROBUSTBENCH_FILE_KEYS == list(ROBUSTBENCH_KEYS)
     assert info["clean_acc"] == "98.77" and info["autoattack_acc"] == "91.25" and info["eps"] == "0.1"
-    paper = experiments.paper_row("mnist", "cnn2", "trades", {"beta": 6.0}, 0.0, "pgd")
+    paper = paper_row("mnist", "cnn2", "trades", {"beta": 6.0}, 0.0, "pgd")
     assert paper["table"] == "table2" and info["reported"] == f"{paper['adv_test_acc']:.2f}"   # the paper's PGD-10
     assert info["architecture"] == "CNN2" and info["dataset"] == "mnist" and info["additional_data"] is False
     assert "APGD-CE + APGD-DLR" in info["footnote"] and "500 fixed test images" in info["footnote"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rll.analysis import claims, regime
+from rll.experiments.tables import TABLE_BUDGETS
 
 
 def record(method="natural", *, train_acc=99.8, train_images=10_000, history=(), epochs=None, fidelity="paper",
@@ -129,11 +130,11 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
 
 
 def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
-    from rll import experiments
     from rll.config import TrainConfig
+    from rll.experiments.tables import TABLE_BUDGETS
     from rll.losses import FIDELITY_REVISION
 
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    b = TABLE_BUDGETS["mnist"]["cnn2"]
     history = curve(b["milestones"][0]) + curve(b["epochs"] - b["milestones"][0], lr=0.00064,
                                                 start=b["milestones"][0] + 1)
     records = []
@@ -156,11 +157,10 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
 
 
 def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
-    from rll import experiments
     from rll.config import TrainConfig
     from rll.losses import FIDELITY_REVISION
 
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    b = TABLE_BUDGETS["mnist"]["cnn2"]
     table = []
     for method, adv, lip in (("natural", 85.0, 6.0), ("at", 95.0, 2.5), ("llr", 90.0, 4.0)):
         config = TrainConfig(dataset="mnist", model="cnn2", method=method, **b)

@@ -10,15 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rll import experiments
 from rll.analysis import claims
+from rll.analysis.frames import table_frame
 from rll.book import report
 from rll.config import TrainConfig
+from rll.experiments.sweep import collect_runs
+from rll.experiments.tables import table_configs
 from rll.store import ResultsStore
 
 
 def _frame(rows: dict) -> pd.DataFrame:
-    """A two-level table frame like experiments.table_frame's: rows = {method: {metric: (ours, sd, paper)}}."""
+    """A two-level table frame like table_frame's: rows = {method: {metric: (ours, sd, paper)}}."""
     out = []
     for method, metrics in rows.items():
         row = {("", "model"): "cnn1", ("", "method"): method, ("", "runs"): 3}
@@ -77,7 +79,7 @@ def _write(store: ResultsStore, config: TrainConfig, metrics: dict) -> None:
 
 
 def test_table_numbers_from_real_table_frame(tmp_path):
-    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn1"],
+    configs = table_configs("table2", dataset="mnist", models=["cnn1"],
                                         methods=["natural", "at", "trades(beta=6)", "gr"], epochs=1, seeds=(0, 1))
     store = ResultsStore(tmp_path)
     adv = {"natural": 10.0, "at": 80.0, "trades": 70.0, "gr": 40.0}
@@ -86,8 +88,8 @@ def test_table_numbers_from_real_table_frame(tmp_path):
         _write(store, c, {"train_acc": 99.0, "test_acc": 98.0 + c.seed, "adv_test_acc": adv[c.method] + c.seed,
                           "test_lipschitz": lip[c.method], "test_lipschitz_released": lip[c.method],
                           "gap": 1.0, "adv_gap": 2.0})
-    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
-    frame = experiments.table_frame(runs, attack="pgd")
+    runs = collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    frame = table_frame(runs, attack="pgd")
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == "AT at 80.50%"
     assert numbers["smoothest_ours"] == "TRADES(β=6) at 2.00"
@@ -108,8 +110,8 @@ def test_table_numbers_from_real_table_frame(tmp_path):
 
 
 def test_table_numbers_without_runs_say_so():
-    configs = experiments.table_configs("table3", dataset="cifar10", epochs=1)
-    frame = experiments.table_frame([(c, None) for c in configs], attack="pgd")
+    configs = table_configs("table3", dataset="cifar10", epochs=1)
+    frame = table_frame([(c, None) for c in configs], attack="pgd")
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == report.NO_RUN and numbers["smoothest_ours"] == report.NO_RUN
     assert numbers["lipschitz_paper_over_ours"] == report.NO_RUN

@@ -295,7 +295,7 @@ def test_svhn_minimum_drops_four_planted_noisy_points_as_the_released_notebook(t
     """Generated SVHN files with two planted duplicate pairs under different labels (distance 0
     for four points): the reported train–train minimum is the 5th smallest distance (the
     released notebook's ``d[d >= np.partition(d, 5)[:5].max()]``), i.e. four points dropped."""
-    from rll.experiments import dataset_separation
+    from rll.experiments.separation import dataset_separation
 
     rng = np.random.default_rng(0)
     n = 40

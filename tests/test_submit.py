@@ -106,7 +106,7 @@ def test_slurm_sweep_writes_the_job_array_script(tmp_path, fake_slurm, capsys):
                      "--checkpoint-dir", str(tmp_path / "ck")])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    from rll.experiments import table_configs
+    from rll.experiments.tables import table_configs
 
     configs = table_configs("table3", dataset="cifar10", seeds=(0, 1))
     n = len(configs)

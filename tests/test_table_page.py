@@ -2,26 +2,27 @@
 paper's table alone."""
 from __future__ import annotations
 
-from rll import experiments
+from rll.analysis.frames import table_frame
 from rll.book import table_page
+from rll.experiments.tables import table_configs
 
 
 def test_the_box_names_the_command_the_data_and_the_cost(tmp_path):
-    configs = experiments.table_configs("table3", dataset="cifar10", seeds=(0,))
+    configs = table_configs("table3", dataset="cifar10", seeds=(0,))
     assert table_page.sweep_command("table3", "cifar10", configs) == (
         "python -m rll sweep table3 --dataset cifar10 --models wrn-40-10 --seeds 0 --attacks pgd mt aa-apgd aa "
         "--eval-plan table --results-dir results/runs")
     # an empty data root: both splits missing, each naming its files
     assert table_page.data_status("svhn", root=tmp_path) == ["svhn train: missing (train_32x32.mat)",
                                                                "svhn test: missing (test_32x32.mat)"]
-    box = table_page.empty_box("table3", "svhn", experiments.table_configs("table3", dataset="svhn"), data_root=tmp_path)
+    box = table_page.empty_box("table3", "svhn", table_configs("table3", dataset="svhn"), data_root=tmp_path)
     html = box._repr_html_()
     assert "all 10 configurations" in html and "needs a GPU" in html and html.count("rll-empty") == 1
 
 
 def test_the_papers_table_alone_and_whether_anything_is_stored():
-    configs = experiments.table_configs("table3", dataset="cifar10")
-    frame = experiments.table_frame([(c, None) for c in configs], attack="pgd")
+    configs = table_configs("table3", dataset="cifar10")
+    frame = table_frame([(c, None) for c in configs], attack="pgd")
     paper = table_page.paper_table(frame)
     # Table 3, CIFAR-10 natural WRN-40-10: 100.00 train, 93.81 test, 0.00 PGD-10 (the paper's text)
     natural = paper[paper["method"] == "Natural"].iloc[0]

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rll import experiments
 from rll import losses as rlosses
 from rll.config import TrainConfig, scale_milestones
 from rll.data import load_dataset
+from rll.experiments.sweep import sweep_status
+from rll.experiments.tables import table_configs
 from rll.losses import FIDELITY_REVISION
 from rll.store import ResultsStore
 from rll.training.checkpoint import (
@@ -479,7 +480,7 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     del payload["fidelity_revision"]          # a checkpoint from before checkpoints named it
     torch.save(payload, ck)
     for checkpoints in (None, tmp_path / "ck"):     # the older run's checkpoint is no start either
-        assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=checkpoints)[0][1] == \
+        assert sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=checkpoints)[0][1] == \
             "to train again (fidelity revision 1 stored)"
     again = train(cfg, **kw)
     assert again["provenance"]["fidelity_revision"] == FIDELITY_REVISION
@@ -489,12 +490,12 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     assert load_checkpoint(ck, cfg)["fidelity_revision"] == FIDELITY_REVISION
     assert train(cfg, **kw)["provenance"]["started_utc"] == again["provenance"]["started_utc"]   # now stored
     path.unlink()                              # the record lost, the finished checkpoint kept
-    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
+    assert sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
         "to evaluate from its checkpoint"
     payload = torch.load(ck, weights_only=True)
     payload["epoch"] = 0                       # as if interrupted before its only epoch ended
     torch.save(payload, ck)
-    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
+    assert sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
         "to resume from epoch 0"
 
 
@@ -684,7 +685,7 @@ def test_bf16_is_refused_where_it_was_measured_to_break_the_loss(method, fidelit
         TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
                     precision="bf16")
     spec = method + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
-    rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], fidelity=fidelity,
+    rows = table_configs("table2", dataset="mnist", models=["cnn2"], fidelity=fidelity,
                                      methods=[spec], precision="auto")
     assert [c.precision for c in rows] == ["fp32"]
 
@@ -696,7 +697,7 @@ def test_bf16_reaches_the_losses_it_was_measured_safe_for():
                              ("gr", "paper"), ("llr", "released")):
         assert TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity,
                            precision="bf16").label().endswith(" bf16")
-    rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+    rows = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
                                      precision="auto")
     assert [c.precision for c in rows] == ["bf16", "bf16"]
     with pytest.raises(ValueError, match="valid choices: fp32, bf16"):

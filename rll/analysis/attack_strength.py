@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
-from rll import experiments
+from rll.analysis.frames import _row_key
+from rll.experiments.tables import method_label, row_params
 
 #: AutoAttack this many points (or more) below PGD-10 on the same images raises a flag.
 FLAG_POINTS = 3.0
@@ -77,7 +79,7 @@ def attack_strength_frame(records: list[dict]):
             continue
         c, pgd = attacks["pgd"]["config"], attacks["pgd"]["metrics"]
         row = {("", "dataset"): c["dataset"], ("", "model"): c["model"],
-               ("", "method"): experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"])),
+               ("", "method"): method_label(c["method"], row_params(c["method"], c["params"])),
                ("", "fidelity"): c["fidelity"], ("", "seed"): c["seed"],
                ("clean", "acc"): pgd["test_acc"], ("PGD-10", "acc"): pgd["adv_test_acc"]}
         if "mt" in attacks:
@@ -106,15 +108,15 @@ def attack_strength_frame(records: list[dict]):
 
 
 def autoattack_by_row(runs: list[tuple], records: list[dict], attack: str = "aa-apgd") -> dict:
-    """For the rows of a table (``runs`` from :func:`rll.experiments.collect_runs`): the mean
+    """For the rows of a table (``runs`` from :func:`rll.experiments.sweep.collect_runs`): the mean
     AutoAttack accuracy over the seeds that have an ``attack`` record of the same trained
     model, and the flags they raise: ``{row key: (mean or NaN, "flags")}``, keyed like
-    :func:`rll.experiments.table_frame`'s rows."""
+    :func:`rll.analysis.frames.table_frame`'s rows."""
     index = {json.dumps({**r["config"], "attack": None}, sort_keys=True): r
              for r in records if r["config"]["attack"] == attack}
     out: dict = {}
     for config, record in runs:
-        key = experiments._row_key(config)
+        key = _row_key(config)
         values, raised = out.setdefault(key, ([], []))
         if record is None:
             continue
@@ -129,14 +131,14 @@ def robustness_frame(runs: list[tuple], records: list[dict]):
     """A table's rows under the stronger attacks: PGD-10 (mean over the seeds run), AutoAttack's
     APGD-CE + APGD-DLR configuration and its standard version (mean over the seeds that have
     them, each on its fixed test subset), the worst class under PGD-10 and the flags any of
-    them raises.  One row per table row (``runs`` from :func:`rll.experiments.collect_runs`)."""
+    them raises.  One row per table row (``runs`` from :func:`rll.experiments.sweep.collect_runs`)."""
     import pandas as pd
 
     apgd, standard = autoattack_by_row(runs, records, "aa-apgd"), autoattack_by_row(runs, records, "aa")
     worst = {(r["model"], r["method"]): r["worst class"] for _, r in per_class_frame(runs).iterrows()}
     rows: dict = {}
     for config, record in runs:
-        key = experiments._row_key(config)
+        key = _row_key(config)
         row = rows.setdefault(key, {"model": key[0], "method": key[1] + (f" dropout {key[2]:g}" if key[2] else ""),
                                     "pgd": []})
         if record is not None:
@@ -160,7 +162,7 @@ def per_class_frame(runs: list[tuple], metric: str = "per_class_adv_test_acc"):
 
     groups: dict = {}
     for config, record in runs:
-        g = groups.setdefault(experiments._row_key(config), {"config": config, "values": []})
+        g = groups.setdefault(_row_key(config), {"config": config, "values": []})
         if record is not None and metric in record["metrics"]:
             g["values"].append(record["metrics"][metric])
     rows = []
@@ -178,3 +180,49 @@ def per_class_frame(runs: list[tuple], metric: str = "per_class_adv_test_acc"):
 
 __all__ = ["AUTOATTACK_NAMES", "FLAG_POINTS", "attack_strength_frame", "autoattack_by_row", "by_model", "check_params",
            "flags", "per_class_frame", "robustness_frame"]
+
+
+def llr_step_comparison(model, x, y, *, eps: float, seed: int = 0) -> dict:
+    """How far LLR's inner maximisation moves the inputs with the released step — two steps of
+    (ε/2)·∇/‖∇‖∞ with clamping and rescaling, both fidelities' rule — and with the signed steps
+    rll's released mode took before the fidelity corrections (two steps of ε/2 on every pixel,
+    clipped): mean |δ| and the share of pixels at |δ| ≥ ε/2 for each, same model, same inputs,
+    same start (the ascent of the released objective, the cross-entropy, in eval mode)."""
+    import torch.nn.functional as F
+
+    from rll.attacks import linf_ascent, model_mode
+
+    out = {}
+    with model_mode(model, "eval"):
+        def objective(z):
+            return F.cross_entropy(model(z), y, reduction="none")
+
+        for name, kw in (("released step", dict(direction="linf", projection="rescale", project_start=False)),
+                         ("signed steps", dict())):
+            z = linf_ascent(objective, x, eps=eps, step=eps / 2, steps=2, start="normal",
+                            generator=torch.Generator().manual_seed(seed), **kw)
+            delta = (z - x).abs()
+            out[name] = {"mean |δ|": delta.mean().item(), "pixels at ≥ ε/2": (delta >= eps / 2 - 1e-7).float().mean().item()}
+    return out
+
+
+def mt_selection_frame(records: list[dict]):
+    """The multi-targeted attack's released selection against the per-example worst case, both
+    from the same attack run (every MT record holds both, :func:`rll.metrics.evaluate`): per
+    model, clean accuracy, adversarial accuracy under each selection and how many points the
+    released selection overstates robustness by."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        c, m = r["config"], r["metrics"]
+        if c["attack"] != "mt" or "adv_test_acc_worst_selection" not in m:
+            continue
+        released, worst = m["adv_test_acc_released_selection"], m["adv_test_acc_worst_selection"]
+        rows.append({"dataset": c["dataset"], "model": c["model"],
+                     "method": method_label(c["method"], row_params(c["method"], c["params"])),
+                     "seed": c["seed"], "epochs": c["epochs"],
+                     "test images": m.get("evaluated_on", {}).get("adv_test_acc"), "clean": m["test_acc"],
+                     "MT, released selection": released, "MT, per-example worst": worst,
+                     "released − worst": released - worst})
+    return pd.DataFrame(rows)

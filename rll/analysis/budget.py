@@ -12,7 +12,7 @@ the Lipschitz estimates after every epoch, stored in each record's ``provenance.
 * both have flattened (:func:`converged`);
 
 the cheapest budget (fewest image-epochs) that meets all three is the tables' budget
-(:data:`rll.experiments.TABLE_BUDGETS`).
+(:data:`rll.experiments.tables.TABLE_BUDGETS`).
 
 :func:`converged` is also the precondition of the verdicts that need trained models.  A run
 has flattened when **one more epoch at its final learning rate** moves its clean accuracy by at
@@ -31,9 +31,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from rll import experiments
 from rll.book import report
 from rll.config import lr_by_epoch
+from rll.experiments.tables import (
+    at_budget,
+    is_table_run,
+    method_label,
+    model_budget,
+    row_params,
+)
+from rll.paper import paper_row
 
 NATURAL_MIN = 98.5   # % clean test accuracy of natural CNN2
 AT_MIN = 90.0        # % PGD-10 test accuracy of AT CNN2
@@ -90,18 +97,18 @@ def _paper_method(config: dict) -> bool:
     not a diagnostic variant (another GR step h, another rate)."""
     from rll.config import TrainConfig
 
-    row = experiments.row_params(config["method"], config["params"])     # what names a table row (λ, β)
+    row = row_params(config["method"], config["params"])     # what names a table row (λ, β)
     default = TrainConfig(dataset=config["dataset"], model=config["model"], method=config["method"],
                           fidelity=config["fidelity"], params=row)
-    return (experiments.is_table_run(config) and abs(config["lr"] - default.lr) <= 1e-12
+    return (is_table_run(config) and abs(config["lr"] - default.lr) <= 1e-12
             and dict(default.params) == dict(config["params"]))
 
 
 def _label_and_paper(config: dict) -> tuple[str, dict]:
     """A run's method label as the paper writes it, and the paper's PGD-10 table row for it ({} if none)."""
-    params = experiments.row_params(config["method"], config["params"])
-    return (experiments.method_label(config["method"], params),
-            experiments.paper_row(config["dataset"], config["model"], config["method"], params, config["dropout"],
+    params = row_params(config["method"], config["params"])
+    return (method_label(config["method"], params),
+            paper_row(config["dataset"], config["model"], config["method"], params, config["dropout"],
                                   "pgd") or {})
 
 
@@ -344,7 +351,7 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
         value, bar, what = against_bar({"method": c["method"], **m}, dataset)
         ok, why = run_convergence(r, records)
         label, _ = _label_and_paper(c)
-        table = " (its table budget)" if experiments.at_budget(c, experiments.model_budget(dataset, c["model"])) else ""
+        table = " (its table budget)" if at_budget(c, model_budget(dataset, c["model"])) else ""
         out.append(f"{c['model'].upper()} {label}, {c['train_size'] or 'all':,} images × {c['epochs']} epochs "
                    f"(decays after {list(c['milestones'])}){table}: {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
                    f"PGD-10 — {what} {'meets' if value >= bar else 'is below'} the bar of {bar:g} %; "
@@ -354,7 +361,7 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
 
 def lipschitz_growth_lines(records: list[dict], *, dataset: str = "mnist", methods=("natural", "at")) -> list[str]:
     """How the released-estimator Lipschitz constant moves during training: for each seed-0
-    paper-fidelity PGD-10 run at its model's table budget (:func:`rll.experiments.model_budget`)
+    paper-fidelity PGD-10 run at its model's table budget (:func:`rll.experiments.tables.model_budget`)
     with a learning curve, its value after the first epoch, after the last epoch at the full
     learning rate and at the end (learning-curve points), beside the paper's (trained 160
     epochs): how far our short runs are from the paper's scale of this constant."""
@@ -362,7 +369,7 @@ def lipschitz_growth_lines(records: list[dict], *, dataset: str = "mnist", metho
     for r in records:
         c = r["config"]
         if (c["dataset"] != dataset or c["method"] not in methods or not _seed0_paper_pgd(c)
-                or not experiments.at_budget(c, experiments.model_budget(dataset, c["model"]))):
+                or not at_budget(c, model_budget(dataset, c["model"]))):
             continue
         points = [p for p in curve(r) if p.get("test_lipschitz_released") is not None]
         if not points:
@@ -421,7 +428,7 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
     the whole table from it: per (model, method), the median training seconds and the median
     evaluation seconds of its stored runs (seed-0 models get every attack, the others PGD-10
     only), then the total for every (model, method, seed) of
-    :func:`rll.experiments.table_progress`'s plan plus ``released_pairs`` released-fidelity runs
+    :func:`rll.analysis.status.table_progress`'s plan plus ``released_pairs`` released-fidelity runs
     (GR and LLR on CNN2, then on CNN1, evaluated fully, costed as their paper-fidelity rows).
     A (model, method) not measured yet is assumed at the median of its model's measured methods
     (of all, if its model has none).  Seconds of one core on this machine, under whatever else
@@ -430,7 +437,7 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
 
     import pandas as pd
 
-    from rll.experiments import (
+    from rll.experiments.tables import (
         FULL_EVALUATION,
         TABLE_BUDGETS,
         at_budget,

@@ -9,7 +9,7 @@ trained models whose runs are not shown converged, :func:`rll.analysis.budget.ru
 over seeds), with the evidence that decided it.
 
 Our rows are the current fidelity revision's runs (:data:`rll.losses.FIDELITY_REVISION`) at each
-model's table budget (:data:`rll.experiments.TABLE_BUDGETS`, any budget for a model without
+model's table budget (:data:`rll.experiments.tables.TABLE_BUDGETS`, any budget for a model without
 one) — except a row still moving there, which is judged where it settles, every seed trained
 longer at the final rate (:func:`rll.analysis.budget.settled_row`, rll's choice, named in the evidence); a
 seed whose model collapsed to chance level is named and left out before the seeds are averaged; a
@@ -21,8 +21,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rll import experiments
 from rll.analysis import regime
+from rll.analysis.frames import spearman
+from rll.experiments.proof_of_concept import is_proof_of_concept_run
+from rll.experiments.tables import (
+    BUDGET_FIELDS,
+    METRIC_COLUMNS,
+    at_budget,
+    is_table_run,
+    method_label,
+    model_budget,
+    row_params,
+)
+from rll.paper import paper_reference
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
 INCONCLUSIVE = "inconclusive at this budget"
@@ -61,15 +72,15 @@ def _row(record: dict, records: list[dict] | None = None) -> dict:
     c = record["config"]
     ok, why = run_convergence(record, records if records is not None else [record])
     return {"dataset": c["dataset"], "model": c["model"], "method": c["method"],
-            "params": experiments.row_params(c["method"], c["params"]), "dropout": c["dropout"],
+            "params": row_params(c["method"], c["params"]), "dropout": c["dropout"],
             "seed": c["seed"], "attack": c["attack"], "epochs": c["epochs"], "fidelity": c["fidelity"],
-            "budget": tuple(c[k] for k in experiments.BUDGET_FIELDS if k != "milestones"),
+            "budget": tuple(c[k] for k in BUDGET_FIELDS if k != "milestones"),
             "converged": ok, "convergence": why, "regime": regime.run_failures(record), **record["metrics"]}
 
 
 def current(record: dict, *, table_budget: bool = True) -> bool:
     """A record of the current fidelity revision and, with ``table_budget``, at its model's
-    table budget (if it has one, :func:`rll.experiments.model_budget`)."""
+    table budget (if it has one, :func:`rll.experiments.tables.model_budget`)."""
     c = record["config"]
     from rll.losses import is_current
 
@@ -77,11 +88,11 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
         return False
     if not table_budget:
         return True
-    return experiments.at_budget(c, experiments.model_budget(c["dataset"], c["model"]))
+    return at_budget(c, model_budget(c["dataset"], c["model"]))
 
 
 def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> list[dict]:
-    """Rows of the Section 5 tables' current runs (:func:`rll.experiments.is_table_run`,
+    """Rows of the Section 5 tables' current runs (:func:`rll.experiments.tables.is_table_run`,
     :func:`current`) matching ``match``; other runs (the proof of concept, other batch sizes,
     other budgets, older fidelity revisions) never enter a table claim.  With ``settle``, a row
     still moving at the table budget is replaced by its run at the budget where it settles
@@ -90,7 +101,7 @@ def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> 
     from rll.analysis.budget import settled_row
 
     chosen = [r for r in records if all(r["config"].get(k) == v for k, v in match.items())
-              and experiments.is_table_run(r["config"]) and current(r)]
+              and is_table_run(r["config"]) and current(r)]
     rows = [_row(r, records) for r in chosen]
     groups: dict = {}
     for i, row in enumerate(rows):
@@ -125,7 +136,7 @@ def _mean_by_row(rows: list[dict]) -> list[dict]:
     out = []
     for key, rs in groups.items():
         merged = dict(rs[0])
-        for metric in experiments.METRIC_COLUMNS + ("adv_train_acc",):
+        for metric in METRIC_COLUMNS + ("adv_train_acc",):
             vals = [x[metric] for x in rs if x.get(metric) is not None]
             merged[metric] = float(np.mean(vals)) if vals else np.nan
             merged[f"sd_{metric}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
@@ -302,12 +313,12 @@ def _ordered(diff: float, spread: float) -> bool | None:
 def _paper_rows(tables: tuple[str, ...]) -> list[dict]:
     """The paper's rows, their Lipschitz number under :data:`LIPSCHITZ` (it is the released
     estimator's)."""
-    ref = experiments.paper_reference()
+    ref = paper_reference()
     return [{**row, LIPSCHITZ: row.get("test_lipschitz")} for t in tables for row in ref[t]["rows"]]
 
 
 def _label(r: dict) -> str:
-    return f"{r['model']} {experiments.method_label(r['method'], r['params'])}"
+    return f"{r['model']} {method_label(r['method'], r['params'])}"
 
 
 #: A trained row whose clean test accuracy is below this many times chance has collapsed
@@ -378,7 +389,7 @@ def _robust_comparison(rows: list[dict], part: str) -> tuple[str, str]:
     ``part="robust"``: adversarial accuracy (higher is better); ``"smooth"``: the Lipschitz
     constant by the released estimator (lower is better); ``"both"``: both must hold."""
     verdicts, evidence, labels = [], [], []
-    name = lambda r: experiments.method_label(r["method"], r.get("params") or {})  # noqa: E731
+    name = lambda r: method_label(r["method"], r.get("params") or {})  # noqa: E731
     for (ds, model), robust, others in _robust_vs_others(rows):
         parts, texts = [], []
         if part in ("robust", "both"):
@@ -440,7 +451,7 @@ def lipschitz_correlation(rows: list[dict]) -> dict:
         rs = [r for r in rs if r.get("dropout", 0) == 0 and np.isfinite(r.get(LIPSCHITZ, np.nan))
               and np.isfinite(r.get("adv_test_acc", np.nan))]
         if len(rs) >= 4:
-            out[block] = (experiments.spearman([r[LIPSCHITZ] for r in rs], [r["adv_test_acc"] for r in rs]), len(rs))
+            out[block] = (spearman([r[LIPSCHITZ] for r in rs], [r["adv_test_acc"] for r in rs]), len(rs))
     return out
 
 
@@ -486,7 +497,7 @@ def judge_dropout(rows: list[dict], metric: str) -> tuple[str, str]:
             lower = _ordered(p["off"][metric] - p["on"][metric], spread)
             verdicts.append(lower)
             if lower is not True:
-                evidence.append(f"{ds} {experiments.method_label(method, dict(params))}: "
+                evidence.append(f"{ds} {method_label(method, dict(params))}: "
                                 f"{p['off'][metric]:.2f} → {p['on'][metric]:.2f}")
     if not verdicts:
         return NOT_RUN, ""
@@ -702,7 +713,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
     pgd_paper = _paper_rows(("table2", "table3"))
     dropout_paper = _paper_rows(("table4",))
     dropout_ours = [r for r in pgd_ours if r["dataset"] in ("svhn", "cifar10")]
-    ref = experiments.paper_reference()
+    ref = paper_reference()
     sep_paper = [{"dataset": ds, "eps": v["eps"], "random_labels": False, **v} for ds, v in ref["table1"].items() if isinstance(v, dict)]
     out = []
 
@@ -750,7 +761,7 @@ def all_verdicts(run_records: list[dict], separation_records: list[dict]) -> lis
     poc_rows = [_row(r, run_records) | {"train_with_test": r["config"].get("train_with_test", False),
                                         "trained_on": r["provenance"].get("n_trained_on")}
                 for r in run_records if r["config"]["attack"] == "pgd"
-                and experiments.is_proof_of_concept_run(r["config"]) and current(r, table_budget=False)]
+                and is_proof_of_concept_run(r["config"]) and current(r, table_budget=False)]
     poc_with = [r for r in poc_rows if r["train_with_test"]]
     a, ea = _fitted(poc_with, *_precondition(poc_with, *judge_proof_of_concept(poc_rows)))
     b, eb = judge_proof_of_concept([{"dataset": row["dataset"], "adv_test_acc": row["adv_accuracy"],

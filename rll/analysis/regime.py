@@ -25,8 +25,10 @@ page); the paper states none.
 """
 from __future__ import annotations
 
-from rll import experiments
+from rll.analysis.frames import spearman
+from rll.experiments.tables import at_budget, method_label, model_budget, row_params
 from rll.losses import is_current_revision
+from rll.paper import paper_row
 
 #: The fewest training images a training accuracy may be measured on.
 MIN_TRAIN_IMAGES = 10_000
@@ -120,10 +122,10 @@ def flatness(record: dict) -> tuple[bool | None, str]:
 def run_failures(record: dict, paper: dict | None = None) -> list[tuple[str, str]]:
     """What ``record`` fails of conditions 1 and 2, as ``(kind, numbers)`` pairs (:data:`KINDS`;
     empty: in the regime).  ``paper``: the paper's row for it (default
-    :func:`rll.experiments.paper_row`)."""
+    :func:`rll.paper.paper_row`)."""
     c = record["config"]
     if paper is None:
-        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
+        paper = paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
                                       c.get("attack", "pgd"))
     out = []
     acc, n, _ = train_accuracy(record)
@@ -155,7 +157,7 @@ def first_epoch_in_regime(record: dict, paper: dict | None = None) -> tuple[int 
     count); ``(None, what the last epoch fails)`` when the last epoch is not in it."""
     c = record["config"]
     if paper is None:
-        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0), "pgd")
+        paper = paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0), "pgd")
     history = [h for h in record.get("provenance", {}).get("history") or [] if h.get("curve")]
     if not history:
         return None, "no learning curve"
@@ -183,7 +185,7 @@ def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
     for r in rows:
         if r["method"] != "natural" or r.get("dropout", 0) or r.get(LIPSCHITZ) is None:
             continue
-        paper = experiments.paper_row(r["dataset"], r["model"], "natural", {}, 0.0, attack)
+        paper = paper_row(r["dataset"], r["model"], "natural", {}, 0.0, attack)
         if paper is None or paper.get("test_lipschitz") is None:
             continue
         need = NATURAL_LIPSCHITZ_FRACTION * paper["test_lipschitz"]
@@ -207,9 +209,9 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
             continue
         if not is_current_revision(r["provenance"].get("fidelity_revision"), c):
             continue
-        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        label = method_label(c["method"], row_params(c["method"], c["params"]))
         label += " (released)" if c["fidelity"] == "released" else ""
-        key = (c["method"], tuple(sorted(experiments.row_params(c["method"], c["params"]).items())), c["fidelity"])
+        key = (c["method"], tuple(sorted(row_params(c["method"], c["params"]).items())), c["fidelity"])
         if key not in best or c["epochs"] > best[key][1]["config"]["epochs"]:
             best[key] = (label, r)
     order = ("natural", "gr", "llr", "at", "rst", "trades")
@@ -228,7 +230,7 @@ def regime_frame(runs: list[tuple[str, dict]]):
     for label, r in runs:
         c = r["config"]
         last = [h for h in r["provenance"]["history"] if h.get("curve")][-1]
-        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
+        paper = paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
                                       "pgd") or {}
         epoch, why = first_epoch_in_regime(r, paper or None)
         cell = lambda ours, key: (f"{ours:.2f} ({paper[key]:.2f})" if paper.get(key) is not None  # noqa: E731
@@ -261,14 +263,14 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
 
     order = ("natural", "gr", "llr", "at", "rst", "trades")
     rungs: dict[str, dict[str, tuple]] = {}
-    budget = experiments.model_budget(dataset, model)
+    budget = model_budget(dataset, model)
     for r in table_records:
         c = r["config"]
         if ((c["dataset"], c["model"], c["seed"], c["attack"], c["fidelity"]) != (dataset, model, 0, "pgd", "paper")
-                or not experiments.at_budget(c, budget) or not is_current_revision(
+                or not at_budget(c, budget) or not is_current_revision(
                     r["provenance"].get("fidelity_revision"), c)):
             continue
-        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        label = method_label(c["method"], row_params(c["method"], c["params"]))
         name = (f"{c['train_size']:,} × {c['epochs']}, decays after {', '.join(map(str, c['milestones']))} "
                 "(table budget)").replace(",", " ", 1)
         m = r["metrics"]
@@ -289,7 +291,7 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
             t, a, lip = row.get(label, (None, None, None))
             out[label] = "—" if a is None else f"{'—' if t is None else f'{t:.2f}'} / {a:.1f} / {lip:.2f}"
         values = [(v[2], v[1]) for v in row.values() if v[1] is not None and v[2] is not None]
-        out["ρ(Lipschitz, PGD-10)"] = (f"{experiments.spearman(*zip(*values)):+.2f} over {len(values)}"
+        out["ρ(Lipschitz, PGD-10)"] = (f"{spearman(*zip(*values)):+.2f} over {len(values)}"
                                        if len(values) >= 3 else "—")
         rows.append(out)
     frame = pd.DataFrame(rows)

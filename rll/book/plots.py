@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rll.paper import paper_row
+
 
 def separation_histograms(record: dict, *, bins: int = 20):
     """Figs 2 and 5: histograms of per-point train–train and test–train separation on [0, 1]
@@ -98,7 +100,7 @@ def _legend(ax, **kwargs):
 
 def accuracy_vs_robustness(frame, *, title: str = ""):
     """Adversarial against clean test accuracy per method: ours (filled) and the paper's
-    (hollow), one marker per table row (``rll.experiments.table_frame``)."""
+    (hollow), one marker per table row (``rll.analysis.frames.table_frame``)."""
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
     labels = [f"{m} {lab}" if frame[("", "model")].nunique() > 1 else lab
               for m, lab in zip(frame[("", "model")], frame[("", "method")])]
@@ -245,7 +247,7 @@ def seed_pointplot(seeds, frame, metric: str = "adv_test_acc", *, label: str | N
     """One metric per table row: our seeds' mean with the standard deviation over seeds as an
     interval (seaborn point plot, one panel per model), the individual seeds as dots, and the
     paper's value as a hollow diamond.  ``seeds`` is :func:`rll.book.report.seed_frame`, ``frame``
-    the table's (:func:`rll.experiments.table_frame`)."""
+    the table's (:func:`rll.analysis.frames.table_frame`)."""
     import seaborn as sns
 
     models = list(dict.fromkeys(frame[("", "model")]))
@@ -393,8 +395,9 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
     epoch (the records' learning curves, :func:`rll.analysis.budget.curve`) against training images seen:
     one colour per budget, one marker per method; the paper's final numbers for ``model``
     (Table 2) dotted, labelled."""
-    from rll import experiments
     from rll.analysis import budget
+    from rll.experiments.tables import method_label, row_params
+    from rll.paper import paper_reference
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
     metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
@@ -408,7 +411,7 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
         points = budget.curve(r)
         if not points:
             continue
-        label = experiments.method_label(c["method"], experiments.row_params(c["method"], c["params"]))
+        label = method_label(c["method"], row_params(c["method"], c["params"]))
         methods.add(label)
         n = c["train_size"] or budget.TRAIN_SPLIT_SIZE.get(c["dataset"], 1)
         key = f"{n / 1000:g}k × {c['epochs']}"
@@ -417,7 +420,7 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
         for ax, (metric, _, _) in zip(axes, metrics):
             ax.plot(seen, [p[metric] for p in points], marker=markers.get(label, "^"), markersize=4, color=color,
                     alpha=0.85, label=f"{label}, {key}")
-    paper = {r["label"]: r for r in experiments.paper_reference()["table2"]["rows"] if r["model"] == model}
+    paper = {r["label"]: r for r in paper_reference()["table2"]["rows"] if r["model"] == model}
     for ax, (_, name, paper_key) in zip(axes, metrics):
         for label in sorted(methods):
             if label in paper:
@@ -450,7 +453,6 @@ def regime_curves(runs: list[tuple[str, dict]], *, title: str = ""):
     vertical lines and the paper's final number for the row as a labelled dashed line; the y
     axis shared along each row.  A released-fidelity loss (summed over the batch) is shown per
     example."""
-    from rll import experiments
     from rll.analysis import budget
 
     cols = max(1, len(runs))
@@ -460,7 +462,7 @@ def regime_curves(runs: list[tuple[str, dict]], *, title: str = ""):
         c = record["config"]
         points = budget.curve(record)
         per = c.get("batch_size", 1) if c.get("fidelity") == "released" else 1
-        paper = experiments.paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0), "pgd")
+        paper = paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0), "pgd")
         epochs = [p["epoch"] for p in points]
         decays = [p["epoch"] - 1 for q, p in zip(points, points[1:]) if p["lr"] < q["lr"]]
         for i, (key, name, paper_key) in enumerate(REGIME_METRICS):

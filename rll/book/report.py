@@ -4,7 +4,7 @@ the full frames, and the numbers quoted in prose (glued, so prose and store cann
 Nothing here computes a result; every function takes frames or records built by
 :mod:`rll.experiments` / :mod:`rll.analysis.claims` and only lays them out.  The table layout is driven
 by the frame's metric columns (``(metric, "ours" | "±" | "paper" | "Δ")``) and
-:data:`METRIC_LABELS`, so a metric added to :func:`rll.experiments.table_frame` shows up here
+:data:`METRIC_LABELS`, so a metric added to :func:`rll.analysis.frames.table_frame` shows up here
 without changes (labelled by its name until it gets an entry).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Column headings of the compact tables, per metric of :func:`rll.experiments.table_frame` (and
+#: Column headings of the compact tables, per metric of :func:`rll.analysis.frames.table_frame` (and
 #: the proof-of-concept frame); a metric without an entry is shown under its own name.
 METRIC_LABELS = {
     "train_acc": "train acc.",
@@ -133,8 +133,8 @@ def delta_colours(frame, *, alpha: float = 0.55, **layout):
 
 
 def compact_table(frame, *, precision: int = 2, caption: str | None = None, **layout):
-    """The page form of a table frame (:func:`rll.experiments.table_frame`,
-    :func:`~rll.experiments.proof_of_concept_frame`): one cell per metric as
+    """The page form of a table frame (:func:`rll.analysis.frames.table_frame`,
+    :func:`~rll.analysis.frames.proof_of_concept_frame`): one cell per metric as
     ``ours ± sd (paper)``, coloured by Δ (:func:`delta_colours`), narrow enough for the page.
     The full frame is :func:`download_link`'s; ``layout`` as for :func:`compact_frame`."""
     compact = compact_frame(frame, precision=precision, **layout)
@@ -278,7 +278,7 @@ PAPER_TRAIN_IMAGES = {"mnist": 60_000}
 
 def budget_fractions(budgets: dict) -> list[str]:
     """Each model's table budget (``{dataset: {model: {"train_size", "epochs", ...}}}``, e.g.
-    :data:`rll.experiments.TABLE_BUDGETS`) as training images × epochs and as a percentage of
+    :data:`rll.experiments.tables.TABLE_BUDGETS`) as training images × epochs and as a percentage of
     the paper's image-epochs (all its training images × its schedule's epochs)."""
     from rll.config import SCHEDULES
 
@@ -404,7 +404,7 @@ def glue_all(values: dict, *, prefix: str = "") -> dict:
 
 
 def table_numbers(frame) -> dict:
-    """The numbers a table page quotes in prose, computed from :func:`rll.experiments.table_frame`:
+    """The numbers a table page quotes in prose, computed from :func:`rll.analysis.frames.table_frame`:
     rows with runs, the most robust and the smoothest rows (ours and the paper's), the Spearman
     correlation of Lipschitz constant and adversarial accuracy, the paper's Lipschitz constants
     as a multiple of ours (the same estimator), and the mean |Δ| of clean and adversarial test
@@ -479,11 +479,11 @@ def _correlation_text(frame, lipschitz, adv) -> str:
 
 def seed_frame(runs: list[tuple]):
     """One row per stored record of ``[(config, record or None), ...]`` (as
-    :func:`rll.experiments.collect_runs` returns): model, the paper's method label, dropout, seed
+    :func:`rll.experiments.sweep.collect_runs` returns): model, the paper's method label, dropout, seed
     and every metric — the per-seed values behind a table's means, for figures with intervals."""
     import pandas as pd
 
-    from rll.experiments import _params_of, method_label
+    from rll.experiments.tables import _params_of, method_label
 
     rows = []
     for config, record in runs:
@@ -515,7 +515,7 @@ def separation_numbers(records: list[dict]) -> dict:
 
 
 def proof_of_concept_numbers(frame) -> dict:
-    """The numbers the proof-of-concept page quotes (:func:`rll.experiments.proof_of_concept_frame`):
+    """The numbers the proof-of-concept page quotes (:func:`rll.analysis.frames.proof_of_concept_frame`):
     the lowest adversarial accuracy among the paper's rows and among ours with the test set."""
     paper = frame[("adv_test_acc", "paper")].astype(float)
     ours = frame[("adv_test_acc", "with test set")].astype(float)

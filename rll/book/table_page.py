@@ -8,8 +8,8 @@ import html
 import re
 
 from rll import data as rdata
-from rll import experiments
 from rll.book.report import HTML
+from rll.experiments.tables import method_label, row_params
 
 #: What training one of the table's models costs, where it was measured (``benchmarks/``).
 COST = {
@@ -55,7 +55,7 @@ def empty_box(table: str, dataset: str, configs: list, *, data_root=None) -> HTM
     """The one box of a table page without stored runs: what is missing, the command, the data
     and the cost."""
     models = sorted({c.model for c in configs})
-    methods = sorted({experiments.method_label(c.method, experiments.row_params(c.method, c.params)) for c in configs})
+    methods = sorted({method_label(c.method, row_params(c.method, c.params)) for c in configs})
     seeds = sorted({c.seed for c in configs})
     data = data_status(dataset, root=data_root)
     items = [
@@ -74,7 +74,7 @@ def empty_box(table: str, dataset: str, configs: list, *, data_root=None) -> HTM
 
 
 def paper_table(table_frame):
-    """The paper's columns of a table frame (:func:`rll.experiments.table_frame`) alone."""
+    """The paper's columns of a table frame (:func:`rll.analysis.frames.table_frame`) alone."""
     import pandas as pd
 
     heads = [c for c in table_frame.columns if c[0] == "" and c[1] in ("model", "method", "dropout")]

@@ -778,3 +778,10 @@ def make_spiral(n: int, noise: float = 0.75, seed: int = 0) -> tuple[torch.Tenso
     sign = np.where(y == 0, 1.0, -1.0)
     x = np.stack([-t * np.cos(t), sign * t * np.sin(t)], axis=1) + jitter
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
+
+
+def check_data_root(data_root: str | None) -> None:
+    """A given data root must be an existing folder (``None`` means ``$RLL_DATA``/default)."""
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        raise ValueError(f"data_root {str(data_root)!r} does not exist or is not a folder; "
+                         "pass the folder holding MNIST/, cifar-10-batches-bin/, ... or set RLL_DATA")

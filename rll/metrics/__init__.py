@@ -374,7 +374,7 @@ class EvalPlan:
 
     Every size picks a fixed subset (:func:`fixed_subset`) of the split it refers to; ``None``
     means the whole split.  The defaults measure everything on everything; the Section 5
-    tables use :data:`rll.experiments.TABLE_EVAL_PLAN`.
+    tables use :data:`rll.experiments.tables.TABLE_EVAL_PLAN`.
 
     Fields:
         train_images: the train-side columns (``train_acc``, PGD ``adv_train_acc``), a subset

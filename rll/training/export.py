@@ -17,7 +17,8 @@ import json
 import os
 from pathlib import Path
 
-from rll import experiments
+from rll.experiments.tables import row_params
+from rll.paper import paper_row
 from rll.store import ResultsStore, atomic_write_bytes
 
 ROBUSTBENCH_KEYS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset",
@@ -45,7 +46,7 @@ def model_name(config: dict) -> str:
     """RobustBench-style name of one of our models (ASCII), e.g.
     ``Yang2020Closer_cnn2_trades-beta6_seed0``, plus the dropout and the fidelity when not the
     defaults."""
-    params = experiments.row_params(config["method"], config["params"])
+    params = row_params(config["method"], config["params"])
     slug = "-".join([config["method"]] + [f"{k}{v:g}" for k, v in sorted(params.items())])
     parts = ["Yang2020Closer", config["model"], slug, f"seed{config['seed']}"]
     if config.get("dropout"):
@@ -59,7 +60,7 @@ def robustbench_model_info(pgd_record: dict, autoattack_record: dict) -> dict:
     """RobustBench's model-info entry for one trained model, from its PGD-10 record (clean
     accuracy, configuration) and its AutoAttack record (``attack`` ``aa`` or ``aa-apgd``)."""
     c, m, aa = pgd_record["config"], pgd_record["metrics"], autoattack_record["metrics"]
-    paper = experiments.paper_row(c["dataset"], c["model"], c["method"], experiments.row_params(c["method"], c["params"]),
+    paper = paper_row(c["dataset"], c["model"], c["method"], row_params(c["method"], c["params"]),
                                   c["dropout"], "pgd") or {}
     n = aa.get("evaluated_on", {}).get("adv_test_acc")
     version = ("AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square; reference iteration counts)"

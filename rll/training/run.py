@@ -127,7 +127,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
         config: the run (:class:`TrainConfig`).
         data_root: dataset folder (default ``$RLL_DATA``, then ``~/.cache/rll``).
         results_dir: the :class:`~rll.store.ResultsStore` folder (default
-            :func:`rll.experiments.results_folder`: ``$RLL_RESULTS/runs``, else the checkout's
+            :func:`rll.store.results_folder`: ``$RLL_RESULTS/runs``, else the checkout's
             ``results/runs``).  If it already holds the
             record of ``config`` under every requested attack, that record is returned without
             training (unless ``force``).
@@ -201,7 +201,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
 
 
 def _results_folder(results_dir) -> Path:
-    from rll.experiments import results_folder  # experiments imports this module
+    from rll.store import results_folder  # experiments imports this module
 
     return results_folder("runs", results_dir)
 

@@ -202,7 +202,7 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     Skips configurations already stored (under every one of ``attacks``) and those whose
     claim is held by a live worker (a claim left by a dead process on this host does not
     count: the job breaks it).  ``attacks``, ``eval_plan`` and ``curve_images`` reach
-    :func:`rll.training.run.train` as in :func:`rll.experiments.run_sweep`.  Paths are made absolute
+    :func:`rll.training.run.train` as in :func:`rll.experiments.sweep.run_sweep`.  Paths are made absolute
     for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``, ``stored`` and
     ``claimed_elsewhere``.  ``speed`` (``channels_last``, ``compile``) likewise."""
     from rll.data import resolve_root
