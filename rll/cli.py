@@ -11,12 +11,23 @@ import json
 import re
 import sys
 
-from rll.experiments.sweep import sweep_status
+from rll.book.parameters import check_table_params
+from rll.config import ATTACKS, FIDELITIES, OPTIMIZERS, TrainConfig
+from rll.data import DATASETS, DataError, download
+from rll.experiments.separation import dataset_separation, save_separation
+from rll.experiments.sweep import run_sweep, sweep_status
+from rll.experiments.tables import TABLE_BUDGETS, TABLE_EVAL_PLAN
+from rll.losses import METHOD_PARAMS, PRECISIONS, fastest_precision
+from rll.metrics import EvalPlan
+from rll.store import results_folder
+from rll.training import submit
+from rll.training.export import export_robustbench
+from rll.training.packing import pack_models
+from rll.training.run import RunClaimed, TrainingDiverged, evaluate, train
+from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
 
 
 def _add_separation(sub: argparse._SubParsersAction) -> None:
-    from rll.data import DATASETS
-
     p = sub.add_parser("separation", help="exact l∞ train–train / test–train separation (Table 1, Table 8)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
@@ -32,8 +43,6 @@ def _add_separation(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_separation(args: argparse.Namespace) -> int:
-    from rll.experiments.separation import dataset_separation, save_separation
-
     record = dataset_separation(args.dataset, data_root=args.data_root, random_labels=args.random_labels,
                                 seed=args.seed, include_test=not args.no_test, test_split=args.test_split,
                                 device=args.device,
@@ -59,8 +68,6 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_download(args: argparse.Namespace) -> int:
-    from rll.data import download
-
     print(f"{args.name}: {download(args.name, args.root)}")
     return 0
 
@@ -96,8 +103,6 @@ _METRIC_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_
 
 def _param_flags() -> dict[str, type]:
     """Every method parameter (rll.losses.METHOD_PARAMS) as a flag name → type."""
-    from rll.losses import METHOD_PARAMS
-
     flags: dict[str, type] = {}
     for ps in METHOD_PARAMS.values():
         for name, default in ps.items():
@@ -111,10 +116,6 @@ def _param_flags() -> dict[str, type]:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The TrainConfig fields as flags; schedule flags left out take the paper's schedule."""
-    from rll.config import ATTACKS, FIDELITIES, OPTIMIZERS
-    from rll.data import DATASETS
-    from rll.losses import METHOD_PARAMS
-
     g = p.add_argument_group("run configuration (rll.config.TrainConfig; unset: the paper's schedule)")
     g.add_argument("--dataset", required=True, choices=DATASETS)
     g.add_argument("--model", required=True, help="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 "
@@ -154,8 +155,6 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_arguments(g) -> None:
-    from rll.config import ATTACKS
-
     g.add_argument("--attacks", nargs="+", choices=ATTACKS, default=None, metavar="ATTACK",
                    help=f"evaluate with each of these attacks and store one record per attack "
                         f"({', '.join(ATTACKS)}; default: --attack)")
@@ -167,8 +166,6 @@ def _add_evaluation_arguments(g) -> None:
 
 
 def _add_precision_arguments(g) -> None:
-    from rll.losses import PRECISIONS
-
     g.add_argument("--precision", choices=PRECISIONS + ("auto",), default=None,
                    help="training arithmetic, part of the run's key: fp32 (default), bf16 (bfloat16 autocast; "
                         "refused where it was measured to break the loss: TRADES, paper GR, paper LLR) or auto "
@@ -179,8 +176,6 @@ def _add_precision_arguments(g) -> None:
 def _precision(args: argparse.Namespace, params: dict | None = None) -> str:
     """--precision / --amp as a precision; ``auto`` resolved for the run's method, fidelity and
     ``params``, or returned as ``auto`` when there is no single method (a sweep)."""
-    from rll.losses import fastest_precision
-
     if args.amp and args.precision not in (None, "bf16"):
         raise ValueError(f"--amp means --precision bf16; it contradicts --precision {args.precision}")
     precision = "bf16" if args.amp else (args.precision or "fp32")
@@ -203,16 +198,11 @@ def _eval_plan(args: argparse.Namespace):
     """The --eval-plan and --eval-batch-size flags as an rll.metrics.EvalPlan."""
     import dataclasses
 
-    from rll.experiments.tables import TABLE_EVAL_PLAN
-    from rll.metrics import EvalPlan
-
     plan = TABLE_EVAL_PLAN if args.eval_plan == "table" else EvalPlan()
     return dataclasses.replace(plan, batch_size=args.eval_batch_size) if args.eval_batch_size else plan
 
 
 def _config_from_args(args: argparse.Namespace):
-    from rll.config import TrainConfig
-
     params = {n: getattr(args, n) for n in _param_flags() if getattr(args, n) is not None}
     return TrainConfig(
         dataset=args.dataset, model=args.model, method=args.method, params=params,
@@ -250,8 +240,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from rll.training.run import RunClaimed, TrainingDiverged, train
-
     config = _config_from_args(args)          # ValueError (exit 2) before any compute
     try:
         record = train(config, data_root=args.data_root, results_dir=args.results_dir,
@@ -276,8 +264,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from rll.training.run import evaluate
-
     config = _config_from_args(args)
     try:
         record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
@@ -344,8 +330,6 @@ def _slurm_pair(text: str) -> tuple[str, object]:
 
 def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
     """Job submission through submitit (rll.training.submit); without --executor the sweep runs here."""
-    from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
-
     g = p.add_argument_group("jobs through submitit (rll.training.submit; default: train in this process)")
     g.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="slurm: submit a job array; local: run the same jobs on this machine and wait")
@@ -368,11 +352,6 @@ def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from rll.book.parameters import check_table_params
-    from rll.experiments.sweep import run_sweep
-    from rll.experiments.tables import TABLE_BUDGETS
-    from rll.store import results_folder
-
     args.results_dir = str(results_folder("runs", args.results_dir))
 
     budgets = None
@@ -418,8 +397,6 @@ _EXECUTOR_OPTIONS = ("partition", "gpus_per_job", "procs_per_job", "timeout", "m
 
 def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
     """``sweep --executor``: submit the configurations the store lacks as submitit jobs."""
-    from rll.training import submit
-
     slurm = dict(args.slurm) if args.slurm else None
     if args.stop_after is not None:
         raise ValueError("--stop-after applies to a sweep in this process; jobs stop at --timeout "
@@ -457,8 +434,6 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
-    from rll.training.packing import pack_models
-
     path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
     print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
     return 0
@@ -474,9 +449,6 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from rll.store import results_folder
-    from rll.training.export import export_robustbench
-
     args.results_dir = str(results_folder("runs", args.results_dir))
 
     paths = export_robustbench(args.results_dir, args.out)
@@ -498,8 +470,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rll.data import DataError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -6,6 +6,7 @@ import pytest
 
 from rll.analysis import budget
 from rll.book import plots, report
+from rll.book.report import page_frame
 from rll.config import TrainConfig
 from rll.experiments import tables as rll_tables
 from rll.experiments.tables import FULL_EVALUATION, TABLE_BUDGETS
@@ -126,7 +127,7 @@ def test_page_frame_fits_each_run_in_a_few_cells(tmp_path):
     _record(store, "natural", 34000, 3, (2,), [98.4, 98.5, 98.6], [84.0, 85.0, 85.2])
     _record(store, "at", 34000, 3, (2,), [97.0, 98.0, 97.2], [90.0, 94.0, 88.0])   # PGD-10 still moving
     frame = budget.budget_frame(store.records())
-    page = budget.page_frame(frame)
+    page = page_frame(frame)
     assert list(page.columns) == ["images × epochs", "decays after", "method", "clean (paper)", "PGD-10 (paper)", "Lipschitz (released) (paper)",
                                   "Lipschitz (Eq. 3)", "converged", "train / eval s"]
     natural = page[page["method"] == "Natural"].iloc[0]

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from rll.analysis.frames import _row_key
+from rll.attacks import linf_ascent, model_mode
+from rll.data import DATASET_INFO, DATASETS
 from rll.experiments.tables import method_label, row_params
 
 #: AutoAttack this many points (or more) below PGD-10 on the same images raises a flag.
@@ -32,7 +34,6 @@ def check_params(*, dataset: str, results_dir=None, lipschitz_check_eps=()) -> N
     """Validate the attack-strength notebook's parameters (one readable ``ValueError`` each)."""
     from pathlib import Path
 
-    from rll.data import DATASETS
 
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
@@ -158,7 +159,6 @@ def per_class_frame(runs: list[tuple], metric: str = "per_class_adv_test_acc"):
     method), one column per class (the dataset's class names), and the worst class named."""
     import pandas as pd
 
-    from rll.data import DATASET_INFO
 
     groups: dict = {}
     for config, record in runs:
@@ -190,7 +190,6 @@ def llr_step_comparison(model, x, y, *, eps: float, seed: int = 0) -> dict:
     same start (the ascent of the released objective, the cross-entropy, in eval mode)."""
     import torch.nn.functional as F
 
-    from rll.attacks import linf_ascent, model_mode
 
     out = {}
     with model_mode(model, "eval"):

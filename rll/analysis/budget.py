@@ -31,14 +31,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from rll.book import report
-from rll.config import lr_by_epoch
+from rll.config import TrainConfig, lr_by_epoch
 from rll.experiments.tables import (
+    FULL_EVALUATION,
+    TABLE_BUDGETS,
     at_budget,
+    in_table_plan,
     is_table_run,
     method_label,
     model_budget,
     row_params,
+    table_configs,
 )
 from rll.paper import paper_row
 
@@ -95,8 +98,6 @@ def _seed0_paper_pgd(config: dict) -> bool:
 def _paper_method(config: dict) -> bool:
     """A table row's method as the tables run it — its parameters and the paper's learning rate —
     not a diagnostic variant (another GR step h, another rate)."""
-    from rll.config import TrainConfig
-
     row = row_params(config["method"], config["params"])     # what names a table row (λ, β)
     default = TrainConfig(dataset=config["dataset"], model=config["model"], method=config["method"],
                           fidelity=config["fidelity"], params=row)
@@ -292,35 +293,11 @@ def budget_frame(records: list[dict]):
     return frame.sort_values(["image-epochs", "train images", "method"]).reset_index(drop=True) if len(frame) else frame
 
 
-PAGE_COLUMNS = {"clean": "paper clean", "PGD-10": "paper PGD-10", "Lipschitz (released)": "paper Lipschitz"}
-
-
-def page_frame(frame):
-    """:func:`budget_frame` narrow enough for the page: the budget (images × epochs, the epochs
-    after which the learning rate decays), clean, PGD-10 and released-estimator Lipschitz each
-    as ``ours (paper)``, the Eq. 3 estimate, convergence as yes/no and the seconds as
-    ``train / evaluation``.  Why each run counts as converged is :func:`convergence_notes`'."""
-    import pandas as pd
-
-    out = pd.DataFrame({
-        "images × epochs": [f"{n:,} × {e}" for n, e in zip(frame["train images"], frame["epochs"])],
-        "decays after": [", ".join(map(str, m)) or "—" for m in frame["milestones"]],
-        "method": frame["method"]})
-    for ours, paper in PAGE_COLUMNS.items():
-        out[f"{ours} (paper)"] = [report.format_cell(o, paper=p) for o, p in zip(frame[ours], frame[paper])]
-    out["Lipschitz (Eq. 3)"] = [report.fmt(v, missing="") for v in frame["Lipschitz (Eq. 3)"]]
-    out["converged"] = ["yes" if ok else "no" if ok is not None else "—" for ok in frame["converged"]]
-    out["train / eval s"] = [f"{report.fmt(t, '.0f', '—')} / {report.fmt(e, '.0f', '—')}"
-                             for t, e in zip(frame["train s"], frame["eval s"])]
-    return out
-
-
 def convergence_notes(frame) -> list[str]:
     """One line per run of :func:`budget_frame`: its budget, method and its convergence test
     (:func:`run_convergence`)."""
-    page = page_frame(frame)
-    return [f"{b}, decays after {d}, {m}: {why}" for b, d, m, why in
-            zip(page["images × epochs"], page["decays after"], page["method"], frame["convergence"])]
+    return [f"{n:,} × {e}, decays after {', '.join(map(str, d)) or '—'}, {m}: {why}" for n, e, d, m, why in
+            zip(frame["train images"], frame["epochs"], frame["milestones"], frame["method"], frame["convergence"])]
 
 
 def against_bar(row: dict, dataset: str = "mnist") -> tuple[float, float, str] | None:
@@ -436,15 +413,6 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
     import json
 
     import pandas as pd
-
-    from rll.experiments.tables import (
-        FULL_EVALUATION,
-        TABLE_BUDGETS,
-        at_budget,
-        in_table_plan,
-        model_budget,
-        table_configs,
-    )
 
     by_model: dict = {}
     for r in records:

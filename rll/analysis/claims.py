@@ -22,6 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rll.analysis import regime
+from rll.analysis.budget import (
+    FLAT_ADV,
+    FLAT_CLEAN,
+    against_bar,
+    run_convergence,
+    settled_row,
+)
 from rll.analysis.frames import spearman
 from rll.experiments.proof_of_concept import is_proof_of_concept_run
 from rll.experiments.tables import (
@@ -33,6 +40,7 @@ from rll.experiments.tables import (
     model_budget,
     row_params,
 )
+from rll.losses import is_current
 from rll.paper import paper_reference
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
@@ -67,8 +75,6 @@ class Verdict:
 def _row(record: dict, records: list[dict] | None = None) -> dict:
     """One table row of ``record``, with its convergence test among ``records`` (the run's
     one-epoch-longer continuation, :func:`rll.analysis.budget.run_convergence`)."""
-    from rll.analysis.budget import run_convergence
-
     c = record["config"]
     ok, why = run_convergence(record, records if records is not None else [record])
     return {"dataset": c["dataset"], "model": c["model"], "method": c["method"],
@@ -82,8 +88,6 @@ def current(record: dict, *, table_budget: bool = True) -> bool:
     """A record of the current fidelity revision and, with ``table_budget``, at its model's
     table budget (if it has one, :func:`rll.experiments.tables.model_budget`)."""
     c = record["config"]
-    from rll.losses import is_current
-
     if not is_current(record):
         return False
     if not table_budget:
@@ -98,8 +102,6 @@ def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> 
     still moving at the table budget is replaced by its run at the budget where it settles
     (:func:`rll.analysis.budget.settled_row`: every seed of it, or none; rll's choice), marked
     ``table_epochs`` and ``table_convergence``."""
-    from rll.analysis.budget import settled_row
-
     chosen = [r for r in records if all(r["config"].get(k) == v for k, v in match.items())
               and is_table_run(r["config"]) and current(r)]
     rows = [_row(r, records) for r in chosen]
@@ -178,8 +180,6 @@ def undertrained_blocks(rows: list[dict]) -> dict:
     natural's clean or AT's PGD-10 test accuracy.  ``{block: reason}``.  A convergence test
     passes a run that a small final learning rate barely moves; these bars catch a block whose
     budget was too short for it (the rule picks the budget on CNN2)."""
-    from rll.analysis.budget import against_bar
-
     out = {}
     for (ds, model), rs in _groups(rows).items():
         why = []
@@ -295,8 +295,6 @@ def convergence_lines(records: list[dict], *, dataset: str, fidelity: str = "pap
 
 
 def _flat() -> str:
-    from rll.analysis.budget import FLAT_ADV, FLAT_CLEAN
-
     return f"{FLAT_CLEAN:g} / {FLAT_ADV:g} points"
 
 

@@ -14,6 +14,7 @@ from rll.experiments.tables import (
     method_label,
     paper_budget,
 )
+from rll.losses import is_current_revision
 from rll.paper import paper_reference, paper_row, paper_value
 from rll.store import ResultsStore
 
@@ -161,8 +162,6 @@ def provenance_lines(runs: list[tuple], *, paper=paper_budget) -> list[str]:
             f"seeds {sorted(b['seeds'])}, fidelity {fidelity}, attack {attack}; "
             f"device {', '.join(sorted(b['devices']))}; run {', '.join(sorted(b['dates']))}; "
             f"commit {', '.join(sorted(b['commits']))}")
-    from rll.losses import is_current_revision
-
     older = [r for _, r in runs if r is not None and not is_current_revision(r["provenance"].get("fidelity_revision"),
                                                                              r["config"])]
     if older:

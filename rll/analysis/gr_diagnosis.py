@@ -8,6 +8,8 @@ each: the finite-difference step h, the learning rate, or β.  :func:`variant_fr
 """
 from __future__ import annotations
 
+from rll.config import TrainConfig
+
 #: A run is unstable when its training loss ends more than this fraction above its lowest.
 RISE = 0.10
 
@@ -15,8 +17,6 @@ RISE = 0.10
 def variant_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn2") -> list[tuple[str, dict]]:
     """The paper-fidelity GR runs on the whole training set without decay, seed 0, PGD records,
     labelled by what differs from the paper reading (h = 0.01, β = 1, the paper's rate)."""
-    from rll.config import TrainConfig
-
     default_lr = TrainConfig(dataset=dataset, model=model, method="gr").lr
     out = []
     for r in records:

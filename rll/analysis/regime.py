@@ -25,6 +25,7 @@ page); the paper states none.
 """
 from __future__ import annotations
 
+from rll.analysis.budget import _paper_method
 from rll.analysis.frames import spearman
 from rll.experiments.tables import at_budget, method_label, model_budget, row_params
 from rll.losses import is_current_revision
@@ -198,8 +199,6 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
     """The learning-curve runs on the whole training set at the paper's learning rate, seed 0,
     PGD records of the table's methods (either fidelity; not diagnostic variants): ``(label,
     record)``, the longest run of each (method, fidelity), in the tables' row order."""
-    from rll.analysis.budget import _paper_method
-
     best: dict = {}
     for r in records:
         c = r["config"]

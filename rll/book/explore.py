@@ -12,6 +12,10 @@ import math
 
 import matplotlib.pyplot as plt
 
+from rll.book import plots
+from rll.data import make_spiral
+from rll.experiments import theory
+
 
 def theorem_check(*, n: int = 300, noise: float = 0.75, p="inf", radius: float = 0.99, seed: int = 0,
                   mlp_epochs: int = 300, attack_steps: int = 20) -> dict:
@@ -20,9 +24,6 @@ def theorem_check(*, n: int = 300, noise: float = 0.75, p="inf", radius: float =
     ``radius`` × the l∞ radius the l_p guarantee covers.  Returns ``r``, ``rho`` (that l∞ radius),
     the attack radius, both models' clean accuracy and astuteness, and the points each attack
     flipped, with the data and ``g``."""
-    from rll.data import make_spiral
-    from rll.experiments import theory
-
     params = theory.check_theorem_params(n=n, noise=noise, seed=seed, p=p, mlp_epochs=mlp_epochs,
                                          attack_steps=attack_steps)
     if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0):
@@ -94,7 +95,6 @@ class TheoremExplorer:
         """Recompute :func:`theorem_check` at the sliders' values and redraw."""
         from IPython.display import Image
 
-        from rll.book import plots
 
         self.status.value = "<i>computing…</i>"
         check = theorem_check(**self.values(), **self.fixed)

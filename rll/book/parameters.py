@@ -19,13 +19,14 @@ import difflib
 from pathlib import Path
 
 from rll import data as rdata
-from rll.config import check_device
+from rll.config import ATTACKS, FIDELITIES, check_device
 from rll.data import check_data_root
 from rll.experiments.proof_of_concept import (
     PROOF_OF_CONCEPT_DATASETS,
     proof_of_concept_configs,
 )
 from rll.experiments.tables import TABLE_MODELS, table_configs
+from rll.training.run import check_curve_images
 
 INJECTED_MARKER = "# Parameters"
 
@@ -100,8 +101,6 @@ __all__ = ["assigned_names", "unknown_parameters", "check_injected", "guard"]
 def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, data_root,
                       default_epochs: str = "the paper's") -> None:
     """The parameters every training notebook shares; one readable ``ValueError`` each."""
-    from rll.config import FIDELITIES
-
     if fidelity not in FIDELITIES:
         raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
     if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
@@ -131,8 +130,6 @@ def check_table_params(table: str, *, dataset: str, methods=None, models=None, d
     the dataset's official md5s) is checked against the dataset's file names here, before
     anything is trained.  ``budgets`` (per-model budgets, :func:`table_configs`) and the budget
     fields ``epochs``, ``train_size``, ``milestones`` exclude each other."""
-    from rll.config import ATTACKS
-
     if budgets is not None and (epochs, train_size, milestones) != (None, None, None):
         raise ValueError("give either per-model budgets or epochs/train_size/milestones, not both "
                          "(a table notebook's epochs=None reads each model's table budget, "
@@ -189,8 +186,6 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
         raise ValueError(f"control must be True or False, got {control!r}")
     _check_run_params(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing, device=device,
                       data_root=data_root, default_epochs="Table 7's")
-    from rll.training.run import check_curve_images
-
     check_curve_images(curve_images)
     configs = proof_of_concept_configs(datasets=datasets, control=control, seeds=tuple(seeds), epochs=epochs,
                                        fidelity=fidelity, train_size=train_size, test_size=test_size,

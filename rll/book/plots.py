@@ -5,7 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rll.paper import paper_row
+from rll.analysis import budget
+from rll.experiments.tables import method_label, row_params
+from rll.experiments.theory import decision_grid
+from rll.paper import paper_reference, paper_row
 
 
 def separation_histograms(record: dict, *, bins: int = 20):
@@ -370,8 +373,6 @@ def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str 
     """Figure 3: f of Theorem 4.4 (``g.scores``) over the plane around the sample, the
     decision boundary f = 0 in black, the points coloured by label; ``flipped`` (bool per
     point) circles the points an attack flipped.  Returns the ``Figure``."""
-    from rll.experiments.theory import decision_grid
-
     Xc, yc = X.detach().cpu(), y.detach().cpu()
     lim = (Xc.min().item() - 1, Xc.max().item() + 1)
     xx, yy, f = decision_grid(g.scores, lim, lim, n=n)
@@ -395,10 +396,6 @@ def learning_curves(records: list[dict], *, model: str = "cnn2", title: str | No
     epoch (the records' learning curves, :func:`rll.analysis.budget.curve`) against training images seen:
     one colour per budget, one marker per method; the paper's final numbers for ``model``
     (Table 2) dotted, labelled."""
-    from rll.analysis import budget
-    from rll.experiments.tables import method_label, row_params
-    from rll.paper import paper_reference
-
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.6), layout="constrained")
     metrics = (("test_acc", "clean test accuracy (%)", "test_acc"),
                ("adv_test_acc", "PGD-10 accuracy (%, curve subset)", "adv_test_acc"),
@@ -453,8 +450,6 @@ def regime_curves(runs: list[tuple[str, dict]], *, title: str = ""):
     vertical lines and the paper's final number for the row as a labelled dashed line; the y
     axis shared along each row.  A released-fidelity loss (summed over the batch) is shown per
     example."""
-    from rll.analysis import budget
-
     cols = max(1, len(runs))
     fig, axes = plt.subplots(len(REGIME_METRICS), cols, figsize=(2.3 * cols + 0.8, 1.6 * len(REGIME_METRICS) + 0.6),
                              sharex="col", sharey="row", squeeze=False)

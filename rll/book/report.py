@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rll.analysis.claims import LIPSCHITZ, lipschitz_correlation
+from rll.config import SCHEDULES
+from rll.experiments.tables import _params_of, method_label
+
 #: Column headings of the compact tables, per metric of :func:`rll.analysis.frames.table_frame` (and
 #: the proof-of-concept frame); a metric without an entry is shown under its own name.
 METRIC_LABELS = {
@@ -280,8 +284,6 @@ def budget_fractions(budgets: dict) -> list[str]:
     """Each model's table budget (``{dataset: {model: {"train_size", "epochs", ...}}}``, e.g.
     :data:`rll.experiments.tables.TABLE_BUDGETS`) as training images × epochs and as a percentage of
     the paper's image-epochs (all its training images × its schedule's epochs)."""
-    from rll.config import SCHEDULES
-
     out = []
     for dataset, models in budgets.items():
         full = PAPER_TRAIN_IMAGES[dataset] * SCHEDULES[dataset].epochs
@@ -466,8 +468,6 @@ def _natural_beside_paper(frame, names, lipschitz) -> str:
 def _correlation_text(frame, lipschitz, adv) -> str:
     """Spearman ρ(Lipschitz, adversarial accuracy) per model of a table frame, by the claim's
     own function: "CNN1 −0.28 (10 rows), CNN2 −0.24 (10 rows)"."""
-    from rll.analysis.claims import LIPSCHITZ, lipschitz_correlation
-
     dropout = frame[("", "dropout")] if ("", "dropout") in frame.columns else [0.0] * len(frame)
     rows = [{"dataset": "", "model": m, "dropout": d, LIPSCHITZ: float(lip), "adv_test_acc": float(a)}
             for m, d, lip, a in zip(frame[("", "model")], dropout, lipschitz, adv)]
@@ -483,7 +483,6 @@ def seed_frame(runs: list[tuple]):
     and every metric — the per-seed values behind a table's means, for figures with intervals."""
     import pandas as pd
 
-    from rll.experiments.tables import _params_of, method_label
 
     rows = []
     for config, record in runs:
@@ -521,3 +520,26 @@ def proof_of_concept_numbers(frame) -> dict:
     ours = frame[("adv_test_acc", "with test set")].astype(float)
     return {"paper_min_adv": fmt(paper.min() if paper.notna().any() else np.nan),
             "ours_min_adv": fmt(ours.min() if ours.notna().any() else np.nan, missing=NO_RUN)}
+
+
+PAGE_COLUMNS = {"clean": "paper clean", "PGD-10": "paper PGD-10", "Lipschitz (released)": "paper Lipschitz"}
+
+
+def page_frame(frame):
+    """:func:`budget_frame` narrow enough for the page: the budget (images × epochs, the epochs
+    after which the learning rate decays), clean, PGD-10 and released-estimator Lipschitz each
+    as ``ours (paper)``, the Eq. 3 estimate, convergence as yes/no and the seconds as
+    ``train / evaluation``.  Why each run counts as converged is :func:`convergence_notes`'."""
+    import pandas as pd
+
+    out = pd.DataFrame({
+        "images × epochs": [f"{n:,} × {e}" for n, e in zip(frame["train images"], frame["epochs"])],
+        "decays after": [", ".join(map(str, m)) or "—" for m in frame["milestones"]],
+        "method": frame["method"]})
+    for ours, paper in PAGE_COLUMNS.items():
+        out[f"{ours} (paper)"] = [format_cell(o, paper=p) for o, p in zip(frame[ours], frame[paper])]
+    out["Lipschitz (Eq. 3)"] = [fmt(v, missing="") for v in frame["Lipschitz (Eq. 3)"]]
+    out["converged"] = ["yes" if ok else "no" if ok is not None else "—" for ok in frame["converged"]]
+    out["train / eval s"] = [f"{fmt(t, '.0f', '—')} / {fmt(e, '.0f', '—')}"
+                             for t, e in zip(frame["train s"], frame["eval s"])]
+    return out

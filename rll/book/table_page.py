@@ -8,7 +8,7 @@ import html
 import re
 
 from rll import data as rdata
-from rll.book.report import HTML
+from rll.book.report import HTML, metric_label
 from rll.experiments.tables import method_label, row_params
 
 #: What training one of the table's models costs, where it was measured (``benchmarks/``).
@@ -83,8 +83,6 @@ def paper_table(table_frame):
     for top, _ in metrics:
         out[top] = table_frame[(top, "paper")]
     out = out.dropna(axis=1, how="all")
-    from rll.book.report import metric_label
-
     return out.rename(columns={c: metric_label(c) for c in out.columns if c not in ("model", "method", "dropout")})
 
 

@@ -2,6 +2,7 @@
 MNIST, SVHN and CIFAR-10 at a small budget."""
 from __future__ import annotations
 
+from rll.config import TrainConfig
 from rll.experiments.tables import _what
 from rll.paper import paper_reference
 
@@ -22,8 +23,6 @@ def proof_of_concept_config(dataset: str, *, train_with_test: bool = True, epoch
     schedule: SGD keeps the dataset's momentum (MNIST 0.9) and every run its dataset's
     milestones scaled to the epochs.  ``train_with_test=False`` is the control: the same
     setup without access to the test set.  ``epochs``/``lr`` override Table 7's."""
-    from rll.config import TrainConfig
-
     if dataset not in PROOF_OF_CONCEPT_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r} for the proof of concept (Table 6); "
                          f"valid choices: {', '.join(PROOF_OF_CONCEPT_DATASETS)}")

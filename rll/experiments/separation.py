@@ -14,6 +14,7 @@ import torch
 from rll import data as rdata
 from rll.config import check_device
 from rll.data import check_data_root
+from rll.metrics import separation
 from rll.paper import paper_reference
 from rll.store import provenance
 
@@ -32,8 +33,6 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
     a labelled partial test set (``test_partial`` for CIFAR-10); the record's ``test_note`` then
     says what it covers.  ``checksums`` overrides official md5s (:func:`rll.data.load_dataset`).  A missing split raises :class:`rll.data.DataError`, never a substitute.
     """
-    from rll.metrics import separation
-
     if dataset not in rdata.DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(rdata.DATASETS)}")
     info = rdata.DATASET_INFO[dataset]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 
 from rll.experiments.tables import find_record
-from rll.store import REPO, results_folder
+from rll.losses import is_current
+from rll.store import REPO, ResultsStore, results_folder
+from rll.training.checkpoint import CheckpointMismatch, checkpoint_path, start_point
+from rll.training.run import RunClaimed, TrainingDiverged, train
 
 
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
@@ -16,10 +19,6 @@ def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missin
     (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping learning
     curves on ``curve_images`` test images (:func:`rll.training.run.train`; the convergence test
     of the verdicts reads them).  Returns ``[(config, record or None), ...]``."""
-    from rll.losses import is_current
-    from rll.store import ResultsStore
-    from rll.training.run import train
-
     store = ResultsStore(results_dir)
     records = store.records()
     out = []
@@ -48,9 +47,6 @@ def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None
     record is there.  ``stop_after`` (minutes): start no new configuration after that long
     (counted as ``not_started``); ``speed``: ``channels_last``, ``compile`` for
     :func:`rll.training.run.train`."""
-    from rll.store import ResultsStore
-    from rll.training.run import RunClaimed, TrainingDiverged, train
-
     store = ResultsStore(results_dir)
     counts = {"trained": 0, "stored": 0, "claimed_elsewhere": 0, "diverged": 0, "not_started": 0}
     attack_names = tuple(attacks) if attacks else None
@@ -88,8 +84,6 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     train from the N-epoch checkpoint`` (a shorter run's epochs are this one's first:
     :func:`rll.training.checkpoint.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
     ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
-    from rll.store import ResultsStore
-
     store = ResultsStore(results_folder("runs", results_dir))
     checkpoint_dir = checkpoint_dir if checkpoint_dir is not None else REPO / "checkpoints"
     out = []
@@ -112,8 +106,6 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
 
 def _checkpoint_status(config, checkpoint_dir, store) -> str:
     """Where training ``config`` would start (:func:`rll.training.checkpoint.start_point`), in words."""
-    from rll.training.checkpoint import CheckpointMismatch, checkpoint_path, start_point
-
     try:
         ckpt, shorter = start_point(config, checkpoint_dir, store)
     except CheckpointMismatch:
@@ -130,7 +122,5 @@ def _checkpoint_status(config, checkpoint_dir, store) -> str:
 def _missing_attacks(store, config, attacks=None) -> list[str]:
     """The attacks (default: the configuration's own) whose record of ``config`` the store lacks
     at the current fidelity revision."""
-    from rll.losses import is_current
-
     return [a for a in (tuple(attacks) if attacks else (config.attack,))
             if not is_current(store.get(config.replace(attack=a)))]

@@ -3,6 +3,10 @@ and seeds of our plan, how a table run is evaluated, and how runs are looked up 
 A registry: it trains nothing and imports nothing above :mod:`rll.config`."""
 from __future__ import annotations
 
+from rll.config import TrainConfig
+from rll.losses import METHOD_PARAMS, fastest_precision
+from rll.metrics import EvalPlan
+
 #: The attacks in the order the book lists them.
 ATTACK_ORDER = ("pgd", "mt", "aa-apgd", "aa")
 
@@ -40,8 +44,6 @@ BUDGET_FIELDS = ("epochs", "milestones", "lr", "train_size", "test_size")
 
 
 def _table_eval_plan():
-    from rll.metrics import EvalPlan
-
     return EvalPlan(train_images=10000, pgd_test_images=None, lipschitz_images=2000, mt_test_images=1000,
                     mt_train_images=500, aa_images=500, aa_standard_images=200, batch_size=64)
 
@@ -97,8 +99,6 @@ _GREEK = {"lam": "λ", "beta": "β"}
 
 def parse_method(spec: str) -> tuple[str, dict]:
     """``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``; ``"at"`` → ``("at", {})``."""
-    from rll.losses import METHOD_PARAMS
-
     text = str(spec).strip().replace(" ", "")
     name, _, rest = text.partition("(")
     if name not in METHOD_PARAMS:
@@ -163,9 +163,6 @@ def table_configs(table: str, *, dataset: str, methods=None, models=None, dropou
     ``train_size``, ``epochs`` and ``milestones``.  ``precision``: ``fp32``, ``bf16`` (an error
     for a row that refuses it) or ``auto`` (each row bf16 where
     :func:`rll.losses.fastest_precision` allows it, else fp32)."""
-    from rll.config import TrainConfig
-    from rll.losses import fastest_precision
-
     if table not in TABLE_MODELS:
         raise ValueError(f"unknown table {table!r}; valid choices: {', '.join(TABLE_MODELS)}")
     if dataset not in TABLE_MODELS[table]:
@@ -220,8 +217,6 @@ def is_table_run(config: dict) -> bool:
     """Whether a stored configuration is a run of the paper's Section 5 tables, at any budget:
     the paper's schedule for its dataset, model, method, dropout, seed, fidelity and attack up to
     :data:`BUDGET_FIELDS` (so not, e.g., a proof-of-concept run or one at another batch size)."""
-    from rll.config import TrainConfig
-
     c = TrainConfig.from_dict(config)
     paper = TrainConfig(dataset=c.dataset, model=c.model, method=c.method, params=c.params, dropout=c.dropout,
                         seed=c.seed, fidelity=c.fidelity, attack=c.attack, test_split=c.test_split)

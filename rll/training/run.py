@@ -47,6 +47,7 @@ from rll import __version__
 from rll import data as rdata
 from rll import losses as rlosses
 from rll import metrics as rmetrics
+from rll.attacks import require_torchattacks
 from rll.config import (
     ATTACKS,
     AUGMENT_PAD,
@@ -56,7 +57,7 @@ from rll.config import (
     _is_int,
 )
 from rll.losses import is_current
-from rll.store import ResultsStore, device_name, git_commit
+from rll.store import ResultsStore, device_name, git_commit, results_folder
 from rll.training import distributed as rdist
 from rll.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -201,8 +202,6 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
 
 
 def _results_folder(results_dir) -> Path:
-    from rll.store import results_folder  # experiments imports this module
-
     return results_folder("runs", results_dir)
 
 
@@ -227,8 +226,6 @@ def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
     for attack in attacks:
         _choices("attack", attack, ATTACKS)
     if {"aa", "aa-apgd"} & set(attacks):
-        from rll.attacks import require_torchattacks
-
         require_torchattacks()      # before any training, not after it
     return (config.attack,) + tuple(a for a in attacks if a != config.attack)
 

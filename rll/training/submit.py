@@ -36,7 +36,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 import submitit
 
+from rll.config import TrainConfig
+from rll.data import resolve_root
 from rll.store import ResultsStore
+from rll.training.run import RunClaimed, TrainingDiverged, train
 
 __all__ = ["EXECUTORS", "TrainJob", "check_options", "make_executor", "submit_sweep", "wait",
            "DEFAULT_LOG_DIR", "DEFAULT_TIMEOUT_MIN"]
@@ -72,9 +75,6 @@ class TrainJob(submitit.helpers.Checkpointable):
         self.speed = dict(speed or {})       # channels_last, compile (rll.training.run.train)
 
     def __call__(self) -> dict:
-        from rll.config import TrainConfig
-        from rll.training.run import RunClaimed, TrainingDiverged, train
-
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:     # one process per GPU: torch's env:// variables for rll.training.distributed
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False,
@@ -205,8 +205,6 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     :func:`rll.training.run.train` as in :func:`rll.experiments.sweep.run_sweep`.  Paths are made absolute
     for the jobs.  Returns ``(jobs, counts)`` with counts of ``submitted``, ``stored`` and
     ``claimed_elsewhere``.  ``speed`` (``channels_last``, ``compile``) likewise."""
-    from rll.data import resolve_root
-
     store = ResultsStore(Path(results_dir).resolve())
     counts = {"submitted": 0, "stored": 0, "claimed_elsewhere": 0}
     attacks = tuple(attacks) if attacks else None
