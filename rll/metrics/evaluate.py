@@ -8,10 +8,7 @@ from typing import Literal
 
 import torch
 
-from rll.attacks import (
-    SELECTIONS,
-    WHITE_BOX,
-)
+from rll.attacks import SELECTIONS, WHITE_BOX
 from rll.attacks.steps import _check_batch, _check_choice
 from rll.metrics.accuracy import (
     ATTACKS,

@@ -6,10 +6,7 @@ from typing import Literal
 
 import torch
 
-from rll.attacks import (
-    linf_ascent,
-    model_mode,
-)
+from rll.attacks import linf_ascent, model_mode
 from rll.attacks.steps import _check_choice
 from rll.metrics.accuracy import _bar, _check_batch_size, _device_of
 
