@@ -5,6 +5,13 @@ import numpy as np
 import pytest
 
 from rll.analysis import budget
+from rll.analysis.evidence import (
+    INCONCLUSIVE,
+    _mean_by_row,
+    _precondition,
+    _rows_from_records,
+    convergence_lines,
+)
 from rll.book import plots, report
 from rll.book.report import page_frame
 from rll.config import TrainConfig
@@ -75,9 +82,11 @@ def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_fina
     ok, why = budget.run_convergence(natural, store.records())
     assert ok is False and "clean +0.70" in why
     # under the table: one line per row, seeds merged, in the table's order
-    from rll.analysis import claims
+    from rll.analysis.evidence import (
+        convergence_lines,
+    )
 
-    assert claims.convergence_lines(store.records(), dataset="mnist") == [
+    assert convergence_lines(store.records(), dataset="mnist") == [
         "cnn2 Natural (1 seed): still moving — one more epoch at the final rate moved clean +0.70 (≤ 0.5), "
         "PGD-10 +0.10 (≤ 1.00) points",
         "cnn2 AT (2 seeds): converged — one more epoch at the final rate moved clean +0.10 (≤ 0.5), "
@@ -184,7 +193,6 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     """GR at 34k x 3 moves 1.3 PGD points in a fourth epoch and settles at 4 epochs: the
     verdicts judge it on its 4-epoch runs — only when every seed has one (no mixed budgets in a
     mean), and the evidence says so."""
-    from rll.analysis import claims
 
     store = ResultsStore(tmp_path)
     rates = lambda e: [0.0064, 0.0064] + [0.00064] * (e - 2)  # noqa: E731
@@ -200,21 +208,21 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     # seed 1 has no 4-epoch run (seed 0's 5-epoch run does not stand in for it): both seeds stay at 3 epochs
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rll_tables, "TABLE_BUDGETS", {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}})
-        rows = claims._rows_from_records(records, attack="pgd")
+        rows = _rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"]) for r in rows) == [(0, 3), (1, 3)]
-        assert claims._precondition(claims._mean_by_row(rows), "holds", "e")[0] == claims.INCONCLUSIVE
+        assert _precondition(_mean_by_row(rows), "holds", "e")[0] == INCONCLUSIVE
         # with seed 1's 4-epoch run both move: seed 1 passes the test at 3 epochs already (its
         # fourth moved +0.05 / +0.3), but the row settles at 4, where every seed is then judged
         _record(store, "gr", 34000, 4, (2,), [93.0, 96.0, 97.0, 97.05], [75.0, 85.0, 87.6, 87.9], rates=rates(4), seed=1)
         records = store.records()
         assert budget.run_convergence(gr[1], records)[0] is True
-        rows = claims._rows_from_records(records, attack="pgd")
+        rows = _rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"], r["table_epochs"]) for r in rows) == [(0, 4, 3), (1, 4, 3)]
         # a claim without the precondition (MT stronger than PGD, model by model) keeps the table's runs
-        assert sorted(r["epochs"] for r in claims._rows_from_records(records, settle=False, attack="pgd")) == [3, 3]
-        verdict, evidence = claims._precondition(claims._mean_by_row(rows), "holds", "e")
+        assert sorted(r["epochs"] for r in _rows_from_records(records, settle=False, attack="pgd")) == [3, 3]
+        verdict, evidence = _precondition(_mean_by_row(rows), "holds", "e")
         assert verdict == "holds" and evidence.startswith("judged where they settle") and "GR at 4 epochs (still moving at 3)" in evidence
-        (line,) = claims.convergence_lines(records, dataset="mnist")
+        (line,) = convergence_lines(records, dataset="mnist")
         assert line.startswith("cnn2 GR (2 seeds): still moving at 3 epochs — seed 0: one more epoch at the final rate "
                                "moved clean +0.20") and "seed 1:" not in line
         assert "converged at 4 epochs" in line and line.endswith("the verdicts use the 4-epoch runs (rll's choice)")

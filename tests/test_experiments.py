@@ -9,6 +9,23 @@ import torch
 from rll import store as rll_store
 from rll.analysis import claims
 from rll.analysis.attack_strength import llr_step_comparison, mt_selection_frame
+from rll.analysis.evidence import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    MIXED,
+    NOT_RUN,
+    WITHIN_SPREAD,
+    _complete,
+    _drop_collapsed,
+    _incomplete_blocks,
+    _mean_by_row,
+    _precondition,
+    _rows_from_records,
+    collapsed,
+    current,
+    undertrained_blocks,
+)
 from rll.analysis.frames import (
     fidelity_pairs_frame,
     lipschitz_estimators_frame,
@@ -175,40 +192,40 @@ def test_claims_on_synthetic_rows():
                 "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": gap, "adv_gap": adv_gap}
     good = [row("natural", 10, 50, 1, 1), row("gr", 20, 30, 1, 1), row("at", 80, 5, 5, 20),
             row("trades", 85, 2, 4, 15, {"beta": 6})]
-    assert claims.judge_robust_smoothest(good)[0] == claims.HOLDS
-    assert claims.judge_lipschitz_correlates(good)[0] == claims.HOLDS
-    assert claims.judge_robust_gaps(good)[0] == claims.HOLDS
+    assert claims.judge_robust_smoothest(good)[0] == HOLDS
+    assert claims.judge_lipschitz_correlates(good)[0] == HOLDS
+    assert claims.judge_robust_gaps(good)[0] == HOLDS
     bad = [row("natural", 90, 60, 5, 20), row("gr", 95, 50, 5, 20), row("at", 10, 2, 1, 1),
            row("trades", 5, 1, 1, 1, {"beta": 6})]
-    assert claims.judge_robust_smoothest(bad)[0] == claims.FAILS
-    assert claims.judge_lipschitz_correlates(bad)[0] == claims.FAILS
-    assert claims.judge_robust_gaps(bad)[0] == claims.FAILS
-    assert claims.judge_robust_smoothest([])[0] == claims.NOT_RUN
+    assert claims.judge_robust_smoothest(bad)[0] == FAILS
+    assert claims.judge_lipschitz_correlates(bad)[0] == FAILS
+    assert claims.judge_robust_gaps(bad)[0] == FAILS
+    assert claims.judge_robust_smoothest([])[0] == NOT_RUN
     # the compound claim judged per part: robust rows more robust (80 > 20) but one less smooth
     # than GR (Lipschitz 40 > 30): the robust half holds, the smooth half does not
     split = good[:3] + [row("trades", 85, 40, 4, 15, {"beta": 6})]
-    assert claims.judge_most_robust(split)[0] == claims.HOLDS
+    assert claims.judge_most_robust(split)[0] == HOLDS
     verdict, evidence = claims.judge_smoothest(split)
-    assert verdict == claims.FAILS and "least smooth robust row (TRADES(β=6)) Lipschitz (released estimator) 40.00 " \
+    assert verdict == FAILS and "least smooth robust row (TRADES(β=6)) Lipschitz (released estimator) 40.00 " \
         "vs smoothest other (GR) 30.00" in evidence and "adv" not in evidence
-    assert claims.judge_robust_smoothest(split)[0] == claims.FAILS
+    assert claims.judge_robust_smoothest(split)[0] == FAILS
     dead = dict(row("gr", 10, 0.0, 0, 0), test_acc=9.5)
-    assert claims.collapsed(dead) and not claims.collapsed(dict(good[0], test_acc=99.0))
-    kept, note = claims._drop_collapsed([dict(r, test_acc=99.0) for r in good] + [dead])
+    assert collapsed(dead) and not collapsed(dict(good[0], test_acc=99.0))
+    kept, note = _drop_collapsed([dict(r, test_acc=99.0) for r in good] + [dead])
     assert len(kept) == 4 and "collapsed to chance level: mnist/cnn2 GR (9.5% clean)" in note
     drop = [row("at", 50, 10, 5, 20), row("at", 50, 12, 2, 10, dropout=0.2)]
-    assert claims.judge_dropout(drop, "gap")[0] == claims.HOLDS
-    assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == claims.FAILS
+    assert claims.judge_dropout(drop, "gap")[0] == HOLDS
+    assert claims.judge_dropout(drop, "test_lipschitz_released")[0] == FAILS
 
 
 def test_a_comparison_across_a_tables_rows_waits_for_all_of_them():
     """CNN1 rows land one by one: its block stays out of the robust/smoothest and correlation
     claims until all ten of Table 2's rows are stored (a collapsed one counts as stored)."""
     paper = [dict(r) for r in paper_reference()["table2"]["rows"] if r["model"] == "cnn1"]
-    assert claims._incomplete_blocks(paper, ("table2",)) == {}
-    assert claims._incomplete_blocks(paper[:4], ("table2",)) == {("mnist", "cnn1"): (4, 10)}
-    rows, note = claims._complete(paper[:4] + [dict(paper[0], model="cnn2")],
-                                  claims._incomplete_blocks(paper[:4], ("table2",)))
+    assert _incomplete_blocks(paper, ("table2",)) == {}
+    assert _incomplete_blocks(paper[:4], ("table2",)) == {("mnist", "cnn1"): (4, 10)}
+    rows, note = _complete(paper[:4] + [dict(paper[0], model="cnn2")],
+                                  _incomplete_blocks(paper[:4], ("table2",)))
     assert [r["model"] for r in rows] == ["cnn2"] and note == "mnist/cnn1 left out until all its rows are stored (4 of 10)"
 
 
@@ -220,13 +237,13 @@ def test_a_block_below_the_budget_rules_bars_is_under_trained_whatever_its_conve
                 "test_acc": clean, "adv_test_acc": adv, "converged": True}
     rows = [row("cnn1", "natural", 96.69, 82.2), row("cnn1", "at", 98.0, 91.0),
             row("cnn2", "natural", 98.66, 85.0), row("cnn2", "at", 98.8, 89.5)]
-    under = claims.undertrained_blocks(rows)
+    under = undertrained_blocks(rows)
     assert under == {("mnist", "cnn1"): "natural 96.69% clean < 98.5", ("mnist", "cnn2"): "AT 89.50% PGD-10 < 90"}
-    verdict, evidence = claims._precondition(rows[:2], claims.HOLDS, "e", undertrained=under)
-    assert verdict == claims.INCONCLUSIVE and "under-trained (below the budget rule's bars): mnist/cnn1: natural 96.69%" \
+    verdict, evidence = _precondition(rows[:2], HOLDS, "e", undertrained=under)
+    assert verdict == INCONCLUSIVE and "under-trained (below the budget rule's bars): mnist/cnn1: natural 96.69%" \
         in evidence and "mnist/cnn2" not in evidence
-    assert claims._precondition(rows[:2], claims.HOLDS, "e", undertrained={}) == (claims.HOLDS, "e")
-    assert claims.undertrained_blocks([dict(r, dataset="cifar10") for r in rows]) == {}   # bars for MNIST only
+    assert _precondition(rows[:2], HOLDS, "e", undertrained={}) == (HOLDS, "e")
+    assert undertrained_blocks([dict(r, dataset="cifar10") for r in rows]) == {}   # bars for MNIST only
 
 
 def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
@@ -235,17 +252,17 @@ def test_orderings_need_more_than_the_seed_spread_and_converged_runs():
                 "adv_test_acc": adv, "test_lipschitz_released": lip, "gap": 1, "adv_gap": 1,
                 "sd_adv_test_acc": sd, "sd_test_lipschitz_released": 0.0, "converged": converged}
     clear = [row("natural", 80, 50, sd=0.5), row("at", 90, 5, sd=0.5)]
-    assert claims.judge_robust_smoothest(clear)[0] == claims.HOLDS
+    assert claims.judge_robust_smoothest(clear)[0] == HOLDS
     close = [row("natural", 89, 50, sd=1.5), row("at", 90, 5, sd=0.5)]      # 1 point apart, spread 1.5
     verdict, evidence = claims.judge_robust_smoothest(close)
-    assert verdict == claims.WITHIN_SPREAD and "seed spread ±1.50" in evidence
+    assert verdict == WITHIN_SPREAD and "seed spread ±1.50" in evidence
     late = [row("natural", 80, 50), row("at", 90, 5, converged=False)]
-    verdict, evidence = claims._precondition(late, *claims.judge_robust_smoothest(late))
-    assert verdict == claims.INCONCLUSIVE and "mnist/cnn2 AT" in evidence and "would be 'holds'" in evidence
+    verdict, evidence = _precondition(late, *claims.judge_robust_smoothest(late))
+    assert verdict == INCONCLUSIVE and "mnist/cnn2 AT" in evidence and "would be 'holds'" in evidence
     assert "still moving" in evidence and "untested" not in evidence
     untested = [row("natural", 80, 50), row("at", 90, 5, converged=None)]
-    verdict, evidence = claims._precondition(untested, *claims.judge_robust_smoothest(untested))
-    assert verdict == claims.INCONCLUSIVE and "convergence untested" in evidence and "mnist/cnn2 AT" in evidence
+    verdict, evidence = _precondition(untested, *claims.judge_robust_smoothest(untested))
+    assert verdict == INCONCLUSIVE and "convergence untested" in evidence and "mnist/cnn2 AT" in evidence
 
 
 def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
@@ -258,20 +275,20 @@ def test_collapsed_seeds_are_named_and_never_averaged_in(tmp_path):
         store.put(cfg, _metrics(adv=80.0, lip=10.0, test=acc), {"fidelity_revision": FIDELITY_REVISION})
     old = TrainConfig.from_paper("mnist", "cnn2", "at", **budget)
     store.put(old, _metrics(adv=95.0, lip=1.0), {})                      # no revision: an older record
-    rows, note = claims._drop_collapsed(claims._rows_from_records(store.records(), attack="pgd"))
+    rows, note = _drop_collapsed(_rows_from_records(store.records(), attack="pgd"))
     assert [r["seed"] for r in rows] == [0, 2] and "mnist/cnn2 Natural seed 1 (9.8% clean)" in note
-    (mean,) = claims._mean_by_row(rows)
+    (mean,) = _mean_by_row(rows)
     assert mean["test_acc"] == 98.5 and mean["seeds"] == 2 and mean["sd_test_acc"] == pytest.approx(0.7071, abs=1e-4)
 
 
 def test_all_verdicts_judge_the_papers_own_numbers():
     verdicts = {v.claim: v for v in claims.all_verdicts([], [])}
-    assert all(v.ours == claims.NOT_RUN for v in verdicts.values())
+    assert all(v.ours == NOT_RUN for v in verdicts.values())
     sep = next(v for c, v in verdicts.items() if "r-separated" in c)
-    assert sep.paper == claims.HOLDS and "mnist train–train 0.737 = 7.4ε" in sep.paper_evidence
+    assert sep.paper == HOLDS and "mnist train–train 0.737 = 7.4ε" in sep.paper_evidence
     lip = next(v for c, v in verdicts.items() if "lowers the test local Lipschitz" in c)
     # the paper's own Table 4: Lipschitz rises with dropout for SVHN Natural, CIFAR-10 AT and RST
-    assert lip.paper == claims.MIXED and "cifar10 AT: 26.23 → 31.59" in lip.paper_evidence
+    assert lip.paper == MIXED and "cifar10 AT: 26.23 → 31.59" in lip.paper_evidence
 
 
 def test_released_vs_paper_frames(tmp_path):
@@ -368,21 +385,21 @@ def test_claims_keep_proof_of_concept_runs_out_of_the_tables(tmp_path):
     verdicts = claims.all_verdicts(store.records(), [])
     poc_verdict = next(v for v in verdicts if "access to the test set" in v.claim)
     # a run without a learning curve has no convergence test: the claim on it is inconclusive
-    assert poc_verdict.ours == claims.INCONCLUSIVE and poc_verdict.paper == claims.HOLDS
+    assert poc_verdict.ours == INCONCLUSIVE and poc_verdict.paper == HOLDS
     assert poc_verdict.ours_evidence.endswith("would be 'holds': mnist: 99.50% adversarial (without the test set: "
                                               "61.00%), 2 epochs")
     assert "convergence untested: mnist/cnn2 RST(λ=2) (no learning curve)" in poc_verdict.ours_evidence
     assert claims.judge_proof_of_concept([{"dataset": "mnist", "adv_test_acc": 90.0, "train_with_test": True}])[0] \
-        == claims.FAILS
-    rows = claims._rows_from_records(store.records())
-    assert len(rows) == 1 and rows == claims._rows_from_records([store.get(table)])
+        == FAILS
+    rows = _rows_from_records(store.records())
+    assert len(rows) == 1 and rows == _rows_from_records([store.get(table)])
     # a run that has not fitted its own training set (which holds the test set) robustly tests
     # nothing, converged or not: the claim stays inconclusive and says why
     row = {"dataset": "mnist", "seed": 0, "epochs": 40, "trained_on": 2500, "adv_train_acc": 97.75}
-    verdict, evidence = claims._fitted([row], claims.FAILS, "mnist: 97.80% adversarial")
-    assert verdict == claims.INCONCLUSIVE and "under-fitted" in evidence and "97.75% after 40 epochs on 2500 images" in evidence
+    verdict, evidence = claims._fitted([row], FAILS, "mnist: 97.80% adversarial")
+    assert verdict == INCONCLUSIVE and "under-fitted" in evidence and "97.75% after 40 epochs on 2500 images" in evidence
     assert evidence.endswith("would be 'does not hold': mnist: 97.80% adversarial")
-    assert claims._fitted([dict(row, adv_train_acc=99.5)], claims.FAILS, "e") == (claims.FAILS, "e")
+    assert claims._fitted([dict(row, adv_train_acc=99.5)], FAILS, "e") == (FAILS, "e")
 
 
 def test_mt_stronger_pairs_the_same_model_per_seed():
@@ -391,9 +408,9 @@ def test_mt_stronger_pairs_the_same_model_per_seed():
                 "budget": (2,), "attack": attack, "adv_test_acc": adv}
     pgd = [row(0, 60.0, "pgd"), row(1, 20.0, "pgd")]
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(0, 58.0, "mt")])    # seed 1 has no MT record
-    assert verdict == claims.HOLDS and "over 1 rows: min +2.00" in evidence
+    assert verdict == HOLDS and "over 1 rows: min +2.00" in evidence
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(1, 25.0, "mt")])
-    assert verdict == claims.FAILS and evidence.endswith("MT weaker on mnist/cnn2 AT seed 1 (-5.00)")
+    assert verdict == FAILS and evidence.endswith("MT weaker on mnist/cnn2 AT seed 1 (-5.00)")
 
 
 def test_mt_stronger_compares_on_the_same_images_or_within_the_subsets_sampling_error():
@@ -403,16 +420,16 @@ def test_mt_stronger_compares_on_the_same_images_or_within_the_subsets_sampling_
     pgd = [row(91.0, "pgd", 10000)]
     # an older record: MT on 1 000 images 0.1 above PGD-10 on 10 000 — within 2·SE (≈1.8): a tie
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(91.1, "mt", 1000)])
-    assert verdict == claims.HOLDS
+    assert verdict == HOLDS
     assert "1 not on the same images" in evidence and "mnist/cnn1 GR seed 0 (-0.10, 2·SE 1.80)" in evidence
     # beyond 2·SE it is a real difference
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(93.5, "mt", 1000)])
-    assert verdict == claims.FAILS and evidence.endswith("MT weaker on mnist/cnn1 GR seed 0 (-2.50)")
+    assert verdict == FAILS and evidence.endswith("MT weaker on mnist/cnn1 GR seed 0 (-2.50)")
     # with PGD-10 on MT's own images the comparison is paired and the tolerance is the tables' rounding
     verdict, evidence = claims.judge_mt_stronger(pgd, [row(91.1, "mt", 1000, pgd_acc_same_images=91.0)])
-    assert verdict == claims.FAILS and "not on the same images" not in evidence
+    assert verdict == FAILS and "not on the same images" not in evidence
     verdict, _ = claims.judge_mt_stronger(pgd, [row(91.1, "mt", 1000, pgd_acc_same_images=91.3)])
-    assert verdict == claims.HOLDS
+    assert verdict == HOLDS
 
 
 def test_store_summary_groups_runs_by_kind_and_budget(tmp_path):
@@ -450,7 +467,7 @@ def test_separation_claim_counts_a_measurement_once():
     train_only = {"dataset": "cifar10", "eps": 0.031, "train_train_min": 0.212}
     with_partial = dict(train_only, test_train_min=0.259, test_split="test_partial")
     verdict, evidence = claims.judge_separation([train_only, with_partial])
-    assert verdict == claims.HOLDS
+    assert verdict == HOLDS
     assert evidence == ("cifar10 train–train 0.212 = 6.8ε; "
                         "cifar10 test–train 0.259 = 8.4ε (partial test set: 1017 of 10 000 images)")
 
@@ -500,8 +517,8 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path):
     frame = table_progress(store.records(), seeds=(0, 1))
     assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 1"] == "done"
     record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": FIDELITY_REVISION}}  # noqa: E731
-    assert claims.current(record(cnn1)) and not claims.current(record(cnn1_short))
-    assert claims.current(record(cnn1_short), table_budget=False)
+    assert current(record(cnn1)) and not current(record(cnn1_short))
+    assert current(record(cnn1_short), table_budget=False)
 
 
 def test_provenance_lines_name_runs_of_an_older_fidelity_revision(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rll.analysis import claims
+from rll.analysis.evidence import Verdict
 from rll.analysis.frames import table_frame
 from rll.book import report
 from rll.config import TrainConfig
@@ -121,8 +121,8 @@ def test_table_numbers_without_runs_say_so():
 
 
 def test_verdicts_html_one_line_per_claim_with_badges():
-    verdicts = [claims.Verdict("Claim A", "3", "holds", "ev A", "mixed", "pe A"),
-                claims.Verdict("Claim <B>", "5.2", "not yet run", "", "does not hold", "pe B")]
+    verdicts = [Verdict("Claim A", "3", "holds", "ev A", "mixed", "pe A"),
+                Verdict("Claim <B>", "5.2", "not yet run", "", "does not hold", "pe B")]
     out = report.verdicts_html(verdicts)._repr_html_()
     assert out.count('class="rll-claim"') == 2 and out.count("<details") == 2
     assert out.count('class="rll-badge"') == 2 * 2 + 2 * 2      # per claim: two in the line, two in the evidence
@@ -167,7 +167,7 @@ def test_budget_fractions_state_our_image_epochs_against_the_papers():
 
 
 def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
-    from rll.analysis.claims import OUTSIDE_REGIME, Verdict
+    from rll.analysis.evidence import OUTSIDE_REGIME, Verdict
 
     verdicts = [
         Verdict("sep", "3, Table 1", "holds", "e", "holds"),
@@ -193,7 +193,7 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
 
 
 def test_the_papers_mixed_verdicts_say_where_in_one_line():
-    from rll.analysis.claims import Verdict
+    from rll.analysis.evidence import Verdict
 
     verdicts = [Verdict("The robust methods have larger clean and adversarial generalization gaps", "5.2", "x", "", "mixed",
                         "mixed: holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap. cifar10: ..."),

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rll.analysis.claims import LIPSCHITZ, lipschitz_correlation
+from rll.analysis.claims import lipschitz_correlation
+from rll.analysis.evidence import LIPSCHITZ
 from rll.config import SCHEDULES
 from rll.experiments.tables import _params_of, method_label
 
@@ -378,7 +379,7 @@ def findings_html(items: list[dict]) -> HTML:
 
 
 def _regime_summary(evidence: str) -> str:
-    """The counts that open a regime failure's evidence (:func:`rll.analysis.claims._in_regime`), of the
+    """The counts that open a regime failure's evidence (:func:`rll.analysis.evidence._in_regime`), of the
     paper reading where both readings are shown."""
     for text in evidence.split(" || "):
         if ". On these runs" in text:
