@@ -70,6 +70,8 @@ def test_parse_method_and_labels():
         parse_method("madry")
     with pytest.raises(ValueError, match="valid parameters: "):
         parse_method("at(beta=1)")
+    with pytest.raises(ValueError, match=r"old Staircase spelling; write 'trades\(beta=6\)'"):
+        parse_method("trades:6")
     with pytest.raises(ValueError, match="must be a number"):
         parse_method("trades(beta=big)")
 

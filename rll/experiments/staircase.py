@@ -64,6 +64,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Iterable, Sequence
 
@@ -72,13 +73,18 @@ import pandas as pd
 from scipy import linalg
 from scipy.interpolate import BSpline
 
+from rll.config import parse_method_spec
+
 # ----------------------------------------------------------------------------- constants
 METHODS = ("natural", "gr", "llr", "at", "rst", "trades")
-#: the strength a bare method name gets (GR β, LLR γ, RST λ, TRADES β); AT and natural take none
-DEFAULT_STRENGTH = {"gr": 1e-4, "llr": 1e-2, "rst": 1.0, "trades": 1.0}
-#: the rows of the paper's tables
-DEFAULT_METHODS = ("natural", "gr", "llr", "at", "rst:0.5", "rst:1", "rst:2",
-                   "trades:1", "trades:3", "trades:6")
+#: Each method's one strength parameter and the value a bare name gets (GR β, LLR γ, RST λ, TRADES
+#: β); AT and natural take none.  Methods are written as everywhere in rll: ``"trades(beta=6)"``.
+STAIRCASE_PARAMS = {"natural": {}, "gr": {"beta": 1e-4}, "llr": {"gamma": 1e-2}, "at": {}, "rst": {"lam": 1.0},
+                    "trades": {"beta": 1.0}}
+DEFAULT_STRENGTH = {name: next(iter(p.values())) for name, p in STAIRCASE_PARAMS.items() if p}
+#: the rows of the paper's tables (the same specs as its Section 5 rows)
+DEFAULT_METHODS = ("natural", "gr", "llr", "at", "rst(lam=0.5)", "rst(lam=1)", "rst(lam=2)",
+                   "trades(beta=1)", "trades(beta=3)", "trades(beta=6)")
 _LABEL = {"natural": "Natural", "gr": "GR", "llr": "LLR", "at": "AT", "rst": "RST", "trades": "TRADES"}
 _SYMBOL = {"gr": "β", "llr": "γ", "rst": "λ", "trades": "β"}
 
@@ -118,33 +124,19 @@ def _check_real(name: str, v, lo: float, hi: float, *, lo_open=False, hi_open=Fa
 
 
 def parse_method(spec: str) -> tuple[str, float | None]:
-    """``"rst:2"`` → ``("rst", 2.0)``; ``"trades"`` → ``("trades", 1.0)``; ``"at"`` →
-    ``("at", None)``.  Names: natural, gr, llr, at, rst, trades (case-insensitive), optionally
-    ``:strength`` (a finite number ≥ 0) for gr, llr, rst and trades.  Raises ``ValueError``
-    naming the valid choices."""
-    valid = (f"valid choices: {', '.join(METHODS)}, optionally with a strength for "
-             f"{', '.join(DEFAULT_STRENGTH)} (e.g. 'rst:2', 'trades:6')")
-    if not isinstance(spec, str):
-        raise ValueError(f"a method must be a string such as 'natural' or 'trades:6' (got {spec!r}); {valid}")
-    name, sep, value = spec.strip().lower().partition(":")
-    name = name.strip()
-    if name not in METHODS:
-        raise ValueError(f"unknown method {spec!r}; {valid}")
-    if not sep:
-        return name, DEFAULT_STRENGTH.get(name)
-    if name not in DEFAULT_STRENGTH:
-        raise ValueError(f"method {name!r} takes no strength (got {spec!r}); {valid}")
-    try:
-        strength = float(value)
-    except ValueError:
-        strength = float("nan")
-    if not (math.isfinite(strength) and strength >= 0):
-        raise ValueError(f"the strength in {spec!r} must be a finite number >= 0; {valid}")
+    """``"rst(lam=2)"`` → ``("rst", 2.0)``; ``"trades"`` → ``("trades", 1.0)``; ``"at"`` →
+    ``("at", None)``: the method and its one strength (:data:`STAIRCASE_PARAMS`), in rll's one
+    method grammar (:func:`rll.config.parse_method_spec`); the strength must be a finite number ≥ 0."""
+    name, params = parse_method_spec(spec, STAIRCASE_PARAMS)
+    strength = next(iter(params.values()), DEFAULT_STRENGTH.get(name))
+    if strength is not None and not (math.isfinite(strength) and strength >= 0):
+        raise ValueError(f"the strength in {spec!r} must be a finite number >= 0; valid choices: "
+                         f"{', '.join(METHODS)}, e.g. 'rst(lam=2)', 'trades(beta=6)'")
     return name, strength
 
 
 def method_label(spec: str) -> str:
-    """Display name as in the paper's tables: ``"rst:0.5"`` → ``"RST(λ=0.5)"``, ``"gr"`` → ``"GR"``."""
+    """Display name as in the paper's tables: ``"rst(lam=0.5)"`` → ``"RST(λ=0.5)"``, ``"gr"`` → ``"GR"``."""
     name, strength = parse_method(spec)
     if name in ("rst", "trades") or (strength is not None and strength != DEFAULT_STRENGTH[name]):
         return f"{_LABEL[name]}({_SYMBOL[name]}={strength:g})"
@@ -155,17 +147,17 @@ def _check_methods(methods) -> tuple[str, ...]:
     if isinstance(methods, str):
         if methods.strip().lower() == "all":
             return DEFAULT_METHODS
-        methods = [m.strip() for m in methods.split(",")]  # "natural, at, trades:6" (e.g. from papermill -p)
+        methods = [m.strip() for m in re.split(r",(?![^(]*\))", methods)]  # "natural, at, trades(beta=6)" (papermill -p)
     if methods is None or not isinstance(methods, Iterable):
         raise ValueError(f"methods must be 'all' or a list of method names such as "
-                         f"['natural', 'at', 'trades:6'] (got {methods!r}); valid choices: {', '.join(METHODS)}")
+                         f"['natural', 'at', 'trades(beta=6)'] (got {methods!r}); valid choices: {', '.join(METHODS)}")
     methods = tuple(methods)
     if not methods:
         raise ValueError(f"methods is empty; valid choices: {', '.join(METHODS)} (or 'all')")
     keys = [parse_method(m) for m in methods]
     if len(set(keys)) != len(keys):
         raise ValueError(f"methods lists a method twice: {list(methods)!r}")
-    return tuple(m.strip().lower() for m in methods)
+    return tuple(m.strip().lower().replace(" ", "") for m in methods)
 
 
 def _check_seeds(name: str, seeds) -> tuple[int, ...]:
@@ -194,7 +186,7 @@ class StaircaseParams:
     x_noise: float = 0.005
     num_stairs: int = 10
     methods: tuple[str, ...] = DEFAULT_METHODS
-    figure_methods: tuple[str, ...] = ("natural", "at", "trades:6")
+    figure_methods: tuple[str, ...] = ("natural", "at", "trades(beta=6)")
 
     def canonical(self) -> dict:
         """The configuration as a sorted plain dict (defaults filled in)."""
@@ -480,7 +472,7 @@ def objective(method: str, theta, x, y, *, basis: SplineBasis, smoothness: float
 def fit_staircase(x, y, method: str = "natural", *, eps: float = 1 / 3, smoothness: float = 0.01,
                   num_stairs: int = 10, basis: SplineBasis | None = None) -> StaircaseFit:
     """Fit the B-spline model to ``(x, y)`` with ``method`` (``"natural"``, ``"gr"``,
-    ``"llr"``, ``"at"``, ``"rst:λ"``, ``"trades:β"``; objectives in the module docstring).
+    ``"llr"``, ``"at"``, ``"rst(lam=λ)"``, ``"trades(beta=β)"``; objectives in the module docstring).
 
     natural and GR are solved in closed form; the others by smoothed Newton steps started at
     the natural solution.  ``basis`` defaults to ``SplineBasis(num_stairs, eps)`` (pass one to

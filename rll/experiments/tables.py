@@ -3,7 +3,7 @@ and seeds of our plan, how a table run is evaluated, and how runs are looked up 
 A registry: it trains nothing and imports nothing above :mod:`rll.config`."""
 from __future__ import annotations
 
-from rll.config import TrainConfig
+from rll.config import TrainConfig, parse_method_spec
 from rll.losses import METHOD_PARAMS, fastest_precision
 from rll.metrics import EvalPlan
 
@@ -98,29 +98,10 @@ _GREEK = {"lam": "λ", "beta": "β"}
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
-    """``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``; ``"at"`` → ``("at", {})``."""
-    text = str(spec).strip().replace(" ", "")
-    name, _, rest = text.partition("(")
-    if name not in METHOD_PARAMS:
-        raise ValueError(f"unknown method {spec!r}; valid choices: {', '.join(METHOD_PARAMS)} "
-                         "(parameters as e.g. 'trades(beta=6)', 'rst(lam=0.5)')")
-    params: dict = {}
-    if rest:
-        if not rest.endswith(")"):
-            raise ValueError(f"malformed method {spec!r}: expected name(param=value, ...)")
-        for item in filter(None, rest[:-1].split(",")):
-            key, eq, value = item.partition("=")
-            if not eq or key not in METHOD_PARAMS[name]:
-                valid = ", ".join(METHOD_PARAMS[name]) or "none"
-                raise ValueError(f"method {name!r} takes no parameter {key!r}; valid parameters: {valid}")
-            if isinstance(METHOD_PARAMS[name][key], str):
-                params[key] = value          # a choice (rll.losses.PARAM_CHOICES), checked by TrainConfig
-                continue
-            try:
-                params[key] = float(value)
-            except ValueError:
-                raise ValueError(f"parameter {key} of {spec!r} must be a number, got {value!r}") from None
-    return name, params
+    """A Section 5 method row: ``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``; ``"at"`` →
+    ``("at", {})`` (:func:`rll.config.parse_method_spec`, over the losses' parameters
+    :data:`rll.losses.METHOD_PARAMS`)."""
+    return parse_method_spec(spec, METHOD_PARAMS)
 
 
 def method_label(method: str, params: dict) -> str:
