@@ -8,7 +8,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from rll.data.files import _file_md5
+from rll.data.files import file_md5
 from rll.data.registry import (
     _DOWNLOADS,
     CHECKSUMS,
@@ -57,7 +57,7 @@ def download(name: str, root: str | os.PathLike | None = None) -> Path:
 
 def _extracted_ok(name: str, folder: Path) -> bool:
     spec = _DOWNLOADS[name]
-    return all(_file_md5(folder / rel) == CHECKSUMS[name][Path(rel).name]
+    return all(file_md5(folder / rel) == CHECKSUMS[name][Path(rel).name]
                for rel in spec.extracted)
 
 
@@ -76,7 +76,7 @@ def _download(name: str, root: Path) -> Path:
         dest = folder / fname
         if spec.extracted and _extracted_ok(name, folder):
             continue
-        if _file_md5(dest) != md5:
+        if file_md5(dest) != md5:
             errors = []
             for base in spec.mirrors:
                 url = base + fname
@@ -87,7 +87,7 @@ def _download(name: str, root: Path) -> Path:
                         download_and_extract_archive(url, str(folder), filename=fname, md5=md5)
                     else:
                         download_url(url, str(folder), filename=fname, md5=md5)
-                    if _file_md5(dest) == md5:
+                    if file_md5(dest) == md5:
                         break
                     errors.append(f"{url}: md5 mismatch")
                 except Exception as err:

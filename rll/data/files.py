@@ -134,7 +134,7 @@ def _idx(data: bytes, path: Path, magic: int, dims: int) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=4 * (1 + dims)).reshape(shape)
 
 
-def _file_md5(path: Path) -> str | None:
+def file_md5(path: Path) -> str | None:
     if not path.is_file():
         return None
     h = hashlib.md5(usedforsecurity=False)

@@ -14,6 +14,7 @@ import torch
 from rll import data as rdata
 from rll.config import check_device
 from rll.data import check_data_root
+from rll.data.files import file_md5
 from rll.metrics import separation
 from rll.paper import paper_reference
 from rll.store import provenance
@@ -67,35 +68,99 @@ def dataset_separation(dataset: str, *, data_root: str | None = None, random_lab
     return record
 
 
-def save_separation(record: dict, directory: str | os.PathLike) -> Path:
-    """Write a separation record (without per-point arrays) as JSON, atomically, under
-    ``directory/separation-<dataset>[-random<seed>].json``.  Returns the path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    name = (f"separation-{record['dataset']}" + (f"-random{record['seed']}" if record["random_labels"] else "")
+def _record_name(record: dict) -> str:
+    return (f"separation-{record['dataset']}" + (f"-random{record['seed']}" if record["random_labels"] else "")
             + ("-test_partial" if record.get("test_split") == "test_partial" else ""))
-    path = directory / f"{name}.json"
-    payload = {k: v for k, v in record.items() if k != "distances"}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True)
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        write(fh)
         fh.flush()
         os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def save_separation(record: dict, directory: str | os.PathLike) -> Path:
+    """Write a separation record under ``directory/separation-<dataset>[-random<seed>].json`` and
+    its per-point arrays beside it (``.npz``: for each column the nearest other-class distance as
+    an integer number of grey levels — exact, since every ℓ∞ distance between 8-bit images is
+    k/255 — and the nearest training index), both atomically; the JSON names the array file and
+    its md5.  Returns the JSON's path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = _record_name(record)
+    payload = {k: v for k, v in record.items() if k != "distances"}
+    if record.get("distances"):
+        arrays = {}
+        for column, d in record["distances"].items():
+            levels = np.rint(np.asarray(d["distance"], dtype=np.float64) * 255)
+            if not np.allclose(levels / 255, np.asarray(d["distance"], dtype=np.float64), atol=1e-6):
+                raise ValueError(f"{column} distances are not multiples of 1/255; not 8-bit images")
+            arrays[f"{column}_levels"] = levels.astype(np.uint8)
+            arrays[f"{column}_index"] = np.asarray(d["index"], dtype=np.int32)
+        array_path = directory / f"{name}.npz"
+        _atomic_write(array_path, lambda fh: np.savez_compressed(fh, **arrays))
+        payload["arrays"] = {"file": array_path.name, "md5": file_md5(array_path)}
+    path = directory / f"{name}.json"
+    _atomic_write(path, lambda fh: fh.write(json.dumps(payload, indent=2, sort_keys=True).encode()))
     return path
 
 
-def load_separation_records(directory: str | os.PathLike) -> list[dict]:
-    """All stored separation records in ``directory`` (sorted by dataset)."""
+def load_separation_records(directory: str | os.PathLike, *, arrays: bool = False) -> list[dict]:
+    """All stored separation records in ``directory`` (sorted by file name); with ``arrays``, each
+    record whose per-point arrays are stored gets them back as ``distances`` (as
+    :func:`dataset_separation` returns them), after checking the array file's md5."""
     out = []
     for path in sorted(Path(directory).glob("separation-*.json")):
         with open(path) as fh:
-            out.append(json.load(fh))
+            record = json.load(fh)
+        if arrays and record.get("arrays"):
+            record["distances"] = _load_arrays(path.parent / record["arrays"]["file"], record["arrays"]["md5"])
+        out.append(record)
+    return out
+
+
+def _load_arrays(path: Path, md5: str) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (its record names it); recompute it with "
+                                "`python -m rll separation --dataset DATASET --save results/separation`")
+    if file_md5(path) != md5:
+        raise ValueError(f"{path} has md5 {file_md5(path)}, its record expects {md5}: the file changed since it "
+                         "was stored; recompute it with `python -m rll separation --dataset DATASET --save "
+                         "results/separation`")
+    with np.load(path) as z:
+        columns = sorted({k.rsplit("_", 1)[0] for k in z.files})
+        return {c: {"distance": z[f"{c}_levels"].astype(np.float32) / np.float32(255), "index": z[f"{c}_index"]}
+                for c in columns}
+
+
+def page_records(dataset: str, *, random_labels: bool, seed: int, test_split: str, recompute: bool,
+                 directory: str | os.PathLike | None, **run) -> list[tuple[dict, str]]:
+    """The separation page's records: the dataset's (and with ``random_labels`` the seeded
+    random-label control's) stored record with its per-point arrays when there is one and
+    ``recompute`` is False, else computed now (:func:`dataset_separation`, keyword ``run``).
+    Returns ``[(record, where it came from), ...]``: ``"stored in <file>"`` or ``"computed now"``."""
+    stored = load_separation_records(directory, arrays=True) if directory is not None and Path(directory).is_dir() else []
+    include_test = test_split != "none"
+    out = []
+    for random in (False, True) if random_labels else (False,):
+        want = {"dataset": dataset, "random_labels": random, "seed": seed if random else None,
+                "test_split": test_split if include_test else None}
+        hit = next((r for r in stored if not recompute and r.get("distances") is not None
+                    and all(r.get(k) == v for k, v in want.items())), None)
+        if hit is not None:
+            out.append((hit, f"stored in {_record_name(hit)}.json"))
+        else:
+            out.append((dataset_separation(dataset, random_labels=random, seed=seed, include_test=include_test,
+                                           test_split=test_split if include_test else "test", **run), "computed now"))
     return out
 
 
 def check_separation_params(*, dataset: str, data_root: str | None, random_labels: bool, seed: int,
-                            device: str | None, test_split: str = "test") -> None:
+                            device: str | None, test_split: str = "test", recompute: bool = False) -> None:
     """Validate the separation notebook's parameters; one readable ``ValueError`` otherwise."""
     if dataset not in rdata.DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(rdata.DATASETS)}")
@@ -103,6 +168,8 @@ def check_separation_params(*, dataset: str, data_root: str | None, random_label
         raise ValueError(f"unknown test_split {test_split!r}; valid choices: test, test_partial, none")
     if not isinstance(random_labels, bool):
         raise ValueError(f"random_labels must be True or False, got {random_labels!r}")
+    if not isinstance(recompute, bool):
+        raise ValueError(f"recompute must be True or False, got {recompute!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     check_device(device)
