@@ -82,9 +82,7 @@ def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_fina
     ok, why = budget.run_convergence(natural, store.records())
     assert ok is False and "clean +0.70" in why
     # under the table: one line per row, seeds merged, in the table's order
-    from rll.analysis.evidence import (
-        convergence_lines,
-    )
+    from rll.analysis.evidence import convergence_lines
 
     assert convergence_lines(store.records(), dataset="mnist") == [
         "cnn2 Natural (1 seed): still moving — one more epoch at the final rate moved clean +0.70 (≤ 0.5), "

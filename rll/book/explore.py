@@ -12,7 +12,7 @@ import math
 
 import matplotlib.pyplot as plt
 
-from rll.book import plots
+from rll.book.theorem_plots import theorem_figure3
 from rll.data import make_spiral
 from rll.experiments import theory
 
@@ -35,12 +35,11 @@ def theorem_check(*, n: int = 300, noise: float = 0.75, p="inf", radius: float =
     mlp = theory.fit_mlp(X, y, epochs=params.mlp_epochs, seed=params.seed)
     attack = dict(steps=params.attack_steps, restarts=3, seed=params.seed)
     out = {"X": X, "y": y, "g": g, "r": r, "rho": rho, "attack_radius": radius * rho}
-    for name, model in (("g", g), ("mlp", mlp)):
-        clean = theory.astute_points(model, X, y, 0.0)
-        robust = theory.astute_points(model, X, y, radius * rho, **attack)
-        out[f"{name}_clean"] = clean.double().mean().item()
-        out[f"{name}_astuteness"] = robust.double().mean().item()
-        out[f"{name}_flipped"] = (clean & ~robust).numpy()
+    rows, flipped = theory.astuteness_rows({"g": g, "mlp": mlp}, X, y, radius * rho, **attack)
+    for name in ("g", "mlp"):
+        out[f"{name}_clean"] = rows[name]["clean accuracy"]
+        out[f"{name}_astuteness"] = rows[name]["astuteness"]
+        out[f"{name}_flipped"] = flipped[name].numpy()
     return out
 
 
@@ -100,7 +99,7 @@ class TheoremExplorer:
         check = theorem_check(**self.values(), **self.fixed)
         self.last = check
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-        plots.theorem_figure3(check["g"], check["X"], check["y"], ax=axes[0], n=150,
+        theorem_figure3(check["g"], check["X"], check["y"], ax=axes[0], n=150,
                               flipped=check["g_flipped"], title="Figure 3: f of Theorem 4.4, g = sign f")
         names = ["g = sign f", "natural MLP"]
         clean = [check["g_clean"], check["mlp_clean"]]

@@ -7,7 +7,6 @@ import numpy as np
 
 from rll.analysis import budget
 from rll.experiments.tables import method_label, row_params
-from rll.experiments.theory import decision_grid
 from rll.paper import paper_reference, paper_row
 
 
@@ -366,28 +365,6 @@ def attack_strength(frame, *, title: str = "other attacks against PGD-10"):
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return fig
-
-
-def theorem_figure3(g, X, y, *, ax=None, n: int = 250, flipped=None, title: str = ""):
-    """Figure 3: f of Theorem 4.4 (``g.scores``) over the plane around the sample, the
-    decision boundary f = 0 in black, the points coloured by label; ``flipped`` (bool per
-    point) circles the points an attack flipped.  Returns the ``Figure``."""
-    Xc, yc = X.detach().cpu(), y.detach().cpu()
-    lim = (Xc.min().item() - 1, Xc.max().item() + 1)
-    xx, yy, f = decision_grid(g.scores, lim, lim, n=n)
-    vmax = float(np.abs(f).max()) or 1.0
-    fig = ax.figure if ax is not None else plt.figure(figsize=(6.4, 5.4))
-    ax = ax or fig.add_subplot()
-    cs = ax.contourf(xx, yy, f, levels=np.linspace(-vmax, vmax, 25), cmap="RdBu_r")
-    ax.contour(xx, yy, f, levels=[0], colors="k", linewidths=1)
-    ax.scatter(*Xc.T, c=yc, cmap="bwr", s=9, edgecolors="k", linewidths=0.3)
-    if flipped is not None and bool(np.asarray(flipped).any()):
-        pts = Xc[np.asarray(flipped, dtype=bool)]
-        ax.scatter(*pts.T, s=60, facecolors="none", edgecolors="gold", linewidths=1.5, label="flipped by PGD")
-        ax.legend(loc="upper right", fontsize=7)
-    fig.colorbar(cs, ax=ax, label="f(x)")
-    ax.set(aspect="equal", title=title or "f of Theorem 4.4 on the spiral; g = sign f")
     return fig
 
 

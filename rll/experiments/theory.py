@@ -410,6 +410,22 @@ def astuteness_curve(model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     return np.array([astuteness(model, X, y, float(rad), **attack_kw) for rad in radii])
 
 
+def astuteness_rows(models: dict, X: torch.Tensor, y: torch.Tensor, radius: float,
+                    **attack_kw) -> tuple[dict, dict]:
+    """Each model of ``models`` (name → model) attacked at l∞ ``radius`` (:func:`astute_points`,
+    same attack keywords): ``rows`` name → {clean accuracy, astuteness (fractions),
+    predictions flipped (count)} and ``flipped`` name → bool per point (correct clean, wrong
+    under the attack)."""
+    rows, flipped = {}, {}
+    for name, model in models.items():
+        clean = astute_points(model, X, y, 0.0)
+        robust = astute_points(model, X, y, radius, **attack_kw)
+        flipped[name] = clean & ~robust
+        rows[name] = {"clean accuracy": clean.double().mean().item(), "astuteness": robust.double().mean().item(),
+                      "predictions flipped": int(flipped[name].sum())}
+    return rows, flipped
+
+
 # ----------------------------------------------------------------------------- contrast model
 def fit_mlp(X: torch.Tensor, y: torch.Tensor, *, hidden: int = 64, layers: int = 3,
             epochs: int = 1000, lr: float = 1e-2, seed: int = 0) -> nn.Module:
