@@ -173,32 +173,64 @@ def bar_numbers(dataset: str) -> dict:
                             "converged or not."}
 
 
-def check_and_build(table: str, *, dataset: str, models=None, methods=None, dropouts=None, epochs=None,
-                    milestones=None, seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None,
-                    test_size=None, test_split: str = "test", lr=None, eps=None, device=None, data_root=None,
-                    checksums=None, results_dir=None, checkpoint_dir=None, train_missing: bool = False) -> TablePage:
-    """A table page's parameters checked (:func:`rll.book.parameters.check_table_params`: a
-    refused value raises one readable ``ValueError`` before anything is read or trained), its
-    runs read from the store — the missing ones trained first with ``train_missing`` — and
-    returns the :class:`TablePage` of everything it shows."""
+@dataclass
+class CheckedTable:
+    """A table page's parameters, checked (:func:`check_params`): what :func:`build` reads or trains."""
+    table: str
+    dataset: str
+    attack: str
+    fidelity: str
+    configs: list
+    exact_budget: bool
+    data_root: object = None
+    device: object = None
+    checksums: object = None
+    results_dir: object = None
+    checkpoint_dir: object = None
+    train_missing: bool = False
+
+
+def check_params(table: str, *, dataset: str, models=None, methods=None, dropouts=None, epochs=None, milestones=None,
+          seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
+          test_split: str = "test", lr=None, eps=None, device=None, data_root=None, checksums=None,
+          results_dir=None, checkpoint_dir=None, train_missing: bool = False) -> CheckedTable:
+    """A table page's parameters checked (:func:`rll.book.parameters.check_table_params`): a
+    refused value raises one readable ``ValueError`` before anything is read or trained."""
     budget, exact_budget = table_budget(dataset, epochs=epochs, train_size=train_size, milestones=milestones)
     configs = check_table_params(table, dataset=dataset, methods=methods, models=models, dropouts=dropouts, **budget,
                                  seeds=seeds, attack=attack, fidelity=fidelity, test_size=test_size,
                                  test_split=test_split, lr=lr, eps=eps, device=device, data_root=data_root,
                                  train_missing=train_missing, checksums=checksums)
-    folder = results_folder("runs", results_dir)
-    runs = collect_runs(configs, results_dir=folder, exact_budget=exact_budget, train_missing=train_missing,
-                        data_root=data_root, device=device, checksums=checksums, checkpoint_dir=checkpoint_dir)
+    return CheckedTable(table=table, dataset=dataset, attack=attack, fidelity=fidelity, configs=configs,
+                        exact_budget=exact_budget, data_root=data_root, device=device, checksums=checksums,
+                        results_dir=results_dir, checkpoint_dir=checkpoint_dir, train_missing=train_missing)
+
+
+def build(checked: CheckedTable) -> TablePage:
+    """The checked page's runs read from the store — the missing ones trained first with
+    ``train_missing`` — and the :class:`TablePage` of everything it shows.  Run in its own cell,
+    after :func:`check_params`'s, so that an error while training keeps its full traceback."""
+    c = checked
+    folder = results_folder("runs", c.results_dir)
+    runs = collect_runs(c.configs, results_dir=folder, exact_budget=c.exact_budget, train_missing=c.train_missing,
+                        data_root=c.data_root, device=c.device, checksums=c.checksums,
+                        checkpoint_dir=c.checkpoint_dir)
     records = ResultsStore(folder).records()
-    frame = table_frame(runs, attack=attack)
-    other = other_attack_name(attack)
+    frame = table_frame(runs, attack=c.attack)
+    other = other_attack_name(c.attack)
     return TablePage(
-        table=table, dataset=dataset, attack=attack, configs=configs, runs=runs, frame=frame,
-        seeds_frame=seed_frame(runs), numbers={**table_numbers(frame), **bar_numbers(dataset)},
-        regime=regime_lines(records, dataset=dataset, fidelity=fidelity) or [NO_TABLE_RUN],
-        convergence=convergence_lines(records, dataset=dataset, fidelity=fidelity) or [NO_TABLE_RUN],
-        records=records, data_root=data_root,
-        other_runs=attack_runs(configs, other, results_dir=folder, exact_budget=exact_budget) if has_runs(runs) else [])
+        table=c.table, dataset=c.dataset, attack=c.attack, configs=c.configs, runs=runs, frame=frame,
+        seeds_frame=seed_frame(runs), numbers={**table_numbers(frame), **bar_numbers(c.dataset)},
+        regime=regime_lines(records, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
+        convergence=convergence_lines(records, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
+        records=records, data_root=c.data_root,
+        other_runs=attack_runs(c.configs, other, results_dir=folder, exact_budget=c.exact_budget)
+        if has_runs(runs) else [])
+
+
+def check_and_build(table: str, **params) -> TablePage:
+    """:func:`build` of :func:`check_params` (``params`` as its), for use outside a page."""
+    return build(check_params(table, **params))
 
 
 def main_table(page: TablePage) -> list:
