@@ -461,45 +461,7 @@ def lr_by_epoch(canonical: Mapping[str, Any], epochs: int) -> list[float]:
     return [canonical["lr"] * LR_DECAY ** sum(m <= e for m in canonical["milestones"]) for e in range(epochs)]
 
 
-def parse_method_spec(spec, accepted: Mapping[str, Mapping[str, Any]]) -> tuple[str, dict]:
-    """The one grammar of a method everywhere (tables, sweeps, the Staircase): ``name`` or
-    ``name(param=value, ...)``, e.g. ``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``,
-    ``"at"`` → ``("at", {})``.  ``accepted`` maps each method name to its parameters and their
-    defaults; a string default means a choice, kept as text.  Raises ``ValueError`` naming the
-    valid methods or parameters."""
-    examples = "e.g. 'trades(beta=6)', 'rst(lam=0.5)'"
-    if not isinstance(spec, str):
-        raise ValueError(f"a method must be a string such as 'natural' or 'trades(beta=6)' (got {spec!r})")
-    text = spec.strip().replace(" ", "")
-    name, colon, old = text.partition(":")
-    if colon:
-        key = next(iter(accepted.get(name.lower(), {})), "param")
-        raise ValueError(f"{spec!r} is the old Staircase spelling; write '{name.lower()}({key}={old})' — one grammar "
-                         f"for every method: name(param=value), {examples}")
-    name, _, rest = text.partition("(")
-    name = name.lower()
-    if name not in accepted:
-        raise ValueError(f"unknown method {spec!r}; valid choices: {', '.join(accepted)} (parameters as {examples})")
-    params: dict = {}
-    if rest:
-        if not rest.endswith(")"):
-            raise ValueError(f"malformed method {spec!r}: expected name(param=value, ...)")
-        for item in filter(None, rest[:-1].split(",")):
-            key, eq, value = item.partition("=")
-            if not eq or key not in accepted[name]:
-                valid = ", ".join(accepted[name]) or "none"
-                raise ValueError(f"method {name!r} takes no parameter {key!r}; valid parameters: {valid}")
-            if isinstance(accepted[name][key], str):
-                params[key] = value          # a choice (e.g. rll.losses.PARAM_CHOICES), checked by its user
-                continue
-            try:
-                params[key] = float(value)
-            except ValueError:
-                raise ValueError(f"parameter {key} of {spec!r} must be a number, got {value!r}") from None
-    return name, params
-
-
-__all__ = ["parse_method_spec", "TrainConfig", "SCHEDULES", "DATASET_MODELS", "FIDELITIES", "ATTACKS", "OPTIMIZERS", "LR_DECAY", "AUGMENT_PAD", "RESIZED_TRAIN", "RESIZED_CROP", "EVAL_ONLY_FIELDS", "OPTIONAL_FIELDS", "released_lr", "released_milestones", "scale_milestones", "lr_by_epoch"]
+__all__ = ["TrainConfig", "SCHEDULES", "DATASET_MODELS", "FIDELITIES", "ATTACKS", "OPTIMIZERS", "LR_DECAY", "AUGMENT_PAD", "RESIZED_TRAIN", "RESIZED_CROP", "EVAL_ONLY_FIELDS", "OPTIONAL_FIELDS", "released_lr", "released_milestones", "scale_milestones", "lr_by_epoch"]
 
 
 def check_device(device: str | None) -> None:

@@ -13,6 +13,14 @@ import pytest
 from rll.analysis.evidence import Verdict
 from rll.analysis.frames import table_frame
 from rll.book import report
+from rll.book.findings import (
+    budget_fractions,
+    findings,
+    findings_html,
+    paper_mixed_lines,
+    short_claim,
+    verdict_counts,
+)
 from rll.config import TrainConfig
 from rll.experiments.sweep import collect_runs
 from rll.experiments.tables import table_configs
@@ -128,7 +136,7 @@ def test_verdicts_html_one_line_per_claim_with_badges():
     assert out.count('class="rll-badge"') == 2 * 2 + 2 * 2      # per claim: two in the line, two in the evidence
     assert "#1a7f37" in out and "#cf222e" in out and "#bf8700" in out and "#6e7781" in out
     assert "Claim &lt;B&gt;" in out                           # escaped
-    counts = report.verdict_counts(verdicts)
+    counts = verdict_counts(verdicts)
     assert counts["claims"] == 2 and counts["ours_holds"] == 1 and counts["paper_does_not_hold"] == 1
 
 
@@ -160,9 +168,9 @@ def test_proof_of_concept_layout_with_control_column():
 
 def test_budget_fractions_state_our_image_epochs_against_the_papers():
     # 34 000 × 3 = 102 000 of 60 000 × 160 = 9 600 000 image-epochs: 1.0625 %
-    assert report.budget_fractions({"mnist": {"cnn2": {"train_size": 34000, "epochs": 3}}}) == [
+    assert budget_fractions({"mnist": {"cnn2": {"train_size": 34000, "epochs": 3}}}) == [
         "CNN2 34 000 images × 3 epochs = 1.1 % of the paper's 60 000 × 160"]
-    assert report.budget_fractions({"mnist": {"cnn1": {"train_size": None, "epochs": 40}}}) == [
+    assert budget_fractions({"mnist": {"cnn1": {"train_size": None, "epochs": 40}}}) == [
         "CNN1 60 000 images × 40 epochs = 25.0 % of the paper's 60 000 × 160"]
 
 
@@ -176,7 +184,7 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
         Verdict("b", "5.2", "holds", "e", "holds"),
         Verdict("d", "5.3, Table 4", "not yet run", "", "holds"),
     ]
-    items = {i["title"].split(" (")[0]: i["text"] for i in report.findings(verdicts)}
+    items = {i["title"].split(" (")[0]: i["text"] for i in findings(verdicts)}
     assert items["Real data are r-separated"] == "on our runs: holds; on the paper's own numbers: holds."
     assert items["Robust training and local Lipschitzness"] == (
         f"on our runs: a: {OUTSIDE_REGIME}; b: holds; on the paper's own numbers: holds, mixed. Our runs are "
@@ -185,10 +193,10 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
                                                         "Not run here: it needs wide ResNets")
     same = [Verdict("AT, RST and TRADES produce the most robust classifiers", "5.2, 5.4", "holds", "", "holds"),
             Verdict("Local Lipschitzness is correlated with adversarial accuracy", "5.2", "holds", "", "holds")]
-    assert report.findings(same)[0]["text"].startswith("on our runs: all 2 claims: holds;")
-    assert report.short_claim("Under the multi-targeted attack too, AT, RST and TRADES are the smoothest") == \
+    assert findings(same)[0]["text"].startswith("on our runs: all 2 claims: holds;")
+    assert short_claim("Under the multi-targeted attack too, AT, RST and TRADES are the smoothest") == \
         "MT: smoothest"
-    html = report.findings_html(report.findings(verdicts))._repr_html_()
+    html = findings_html(findings(verdicts))._repr_html_()
     assert '<a href="../notebooks/table2.html"><b>Robust training' in html
 
 
@@ -198,5 +206,5 @@ def test_the_papers_mixed_verdicts_say_where_in_one_line():
     verdicts = [Verdict("The robust methods have larger clean and adversarial generalization gaps", "5.2", "x", "", "mixed",
                         "mixed: holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap. cifar10: ..."),
                 Verdict("Local Lipschitzness is correlated", "5.2", "x", "", "holds", "e")]
-    assert report.paper_mixed_lines(verdicts) == [
+    assert paper_mixed_lines(verdicts) == [
         "larger generalization gaps (§ 5.2): holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap"]

@@ -45,24 +45,5 @@ from rll.data.registry import (
 )
 from rll.data.synthetic import make_spiral
 
-# ---------------------------------------------------------------- files and checksums
-
-
-# ---------------------------------------------------------------- MNIST
-
-
-# ---------------------------------------------------------------- CIFAR-10
-
-
-# ---------------------------------------------------------------- SVHN
-
-
-# ---------------------------------------------------------------- Restricted ImageNet
-
-
-# ---------------------------------------------------------------- downloads
-
-
-# ---------------------------------------------------------------- spiral (Appendix A.0.1)
 
 __all__ = ["DATASETS", "DataError", "DatasetInfo", "RESIMAGENET_RANGES", "DATASET_INFO", "CHECKSUMS", "ImageDataset", "resolve_root", "to_float", "check_data_root", "check_checksums", "RaggedImages", "load_resized_train", "load_dataset", "download", "make_spiral"]

@@ -3,7 +3,9 @@ and seeds of our plan, how a table run is evaluated, and how runs are looked up 
 A registry: it trains nothing and imports nothing above :mod:`rll.config`."""
 from __future__ import annotations
 
-from rll.config import TrainConfig, parse_method_spec
+from typing import Any, Mapping
+
+from rll.config import TrainConfig
 from rll.losses import METHOD_PARAMS, fastest_precision
 from rll.metrics import EvalPlan
 
@@ -99,7 +101,7 @@ _GREEK = {"lam": "λ", "beta": "β"}
 
 def parse_method(spec: str) -> tuple[str, dict]:
     """A Section 5 method row: ``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``; ``"at"`` →
-    ``("at", {})`` (:func:`rll.config.parse_method_spec`, over the losses' parameters
+    ``("at", {})`` (:func:`rll.experiments.tables.parse_method_spec`, over the losses' parameters
     :data:`rll.losses.METHOD_PARAMS`)."""
     return parse_method_spec(spec, METHOD_PARAMS)
 
@@ -223,3 +225,41 @@ def table_budget(dataset: str, *, epochs=None, train_size=None, milestones=None)
     if dataset in TABLE_BUDGETS:
         return {"budgets": dict(TABLE_BUDGETS[dataset])}, True
     return {}, False
+
+
+def parse_method_spec(spec, accepted: Mapping[str, Mapping[str, Any]]) -> tuple[str, dict]:
+    """The one grammar of a method everywhere (tables, sweeps, the Staircase): ``name`` or
+    ``name(param=value, ...)``, e.g. ``"trades(beta=6)"`` → ``("trades", {"beta": 6.0})``,
+    ``"at"`` → ``("at", {})``.  ``accepted`` maps each method name to its parameters and their
+    defaults; a string default means a choice, kept as text.  Raises ``ValueError`` naming the
+    valid methods or parameters."""
+    examples = "e.g. 'trades(beta=6)', 'rst(lam=0.5)'"
+    if not isinstance(spec, str):
+        raise ValueError(f"a method must be a string such as 'natural' or 'trades(beta=6)' (got {spec!r})")
+    text = spec.strip().replace(" ", "")
+    name, colon, old = text.partition(":")
+    if colon:
+        key = next(iter(accepted.get(name.lower(), {})), "param")
+        raise ValueError(f"{spec!r} is the old Staircase spelling; write '{name.lower()}({key}={old})' — one grammar "
+                         f"for every method: name(param=value), {examples}")
+    name, _, rest = text.partition("(")
+    name = name.lower()
+    if name not in accepted:
+        raise ValueError(f"unknown method {spec!r}; valid choices: {', '.join(accepted)} (parameters as {examples})")
+    params: dict = {}
+    if rest:
+        if not rest.endswith(")"):
+            raise ValueError(f"malformed method {spec!r}: expected name(param=value, ...)")
+        for item in filter(None, rest[:-1].split(",")):
+            key, eq, value = item.partition("=")
+            if not eq or key not in accepted[name]:
+                valid = ", ".join(accepted[name]) or "none"
+                raise ValueError(f"method {name!r} takes no parameter {key!r}; valid parameters: {valid}")
+            if isinstance(accepted[name][key], str):
+                params[key] = value          # a choice (e.g. rll.losses.PARAM_CHOICES), checked by its user
+                continue
+            try:
+                params[key] = float(value)
+            except ValueError:
+                raise ValueError(f"parameter {key} of {spec!r} must be a number, got {value!r}") from None
+    return name, params

@@ -43,6 +43,9 @@ blocks of (queries × references) with the same proof: the distance over the fir
 pixels bounds each pair from below; pairs whose bound reaches the query's best distance from
 earlier (lower-index) blocks are dropped; the survivors get their full distance and a
 first-index ``argmin``.  Both kernels return identical results (tested on CPU).
+
+One module, past the ~500-line mark on purpose: the exact search, its numba and torch kernels and
+the pruning bound they share are one algorithm whose correctness argument reads top to bottom.
 """
 from __future__ import annotations
 
