@@ -114,7 +114,8 @@ def _subjects(args, device):
     checkpoint on MNIST test images."""
     if args.checkpoint:
         from rll import data as rdata
-        from rll.train import TrainConfig, load_checkpoint
+        from rll.config import TrainConfig
+        from rll.training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
         config = TrainConfig.from_dict(ckpt["config"])

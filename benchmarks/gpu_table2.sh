@@ -28,7 +28,7 @@ PY=${PY:-.venv/bin/python}
 DEVICE=${DEVICE:-cuda}
 WORKERS=${WORKERS:-12}
 # The budget: the paper's first phase on all 60 000 images — 40 epochs at the full learning rate,
-# no decay — with learning curves, where the regime check (rll.regime) reads whether a row has
+# no decay — with learning curves, where the regime check (rll.analysis.regime) reads whether a row has
 # fitted and settled (the budget page); a CPU affords it for a few rows, this GPU command for the table.
 EPOCHS=${EPOCHS:-40}
 MILESTONES=${MILESTONES-""}              # may be set, e.g. "40 45" with EPOCHS=50: decays after the first phase

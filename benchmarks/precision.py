@@ -5,7 +5,7 @@
     python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
     python benchmarks/precision.py table                   # the equivalence table from the stored runs
 
-``speed`` times rll.train's step (:func:`rll.train.train_step`, channels-last, batch 64, one
+``speed`` times rll.training.run's step (:func:`rll.training.loop.train_step`, channels-last, batch 64, one
 thread unless ``--threads``) in float32 and under bfloat16 autocast, alternating rounds and
 keeping each loop's best (as ``benchmarks/training.py``), and prints the CPU's bf16-relevant
 flags (``amx_bf16``, ``avx512_bf16``) with the table.
@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from rll.losses import LOSSES, bf16_refusal  # noqa: E402
 from rll.models import build_model  # noqa: E402
-from rll.train import make_batch, train_step  # noqa: E402
+from rll.training.loop import make_batch, train_step  # noqa: E402
 
 #: (label, method, fidelity, parameters) of every loss measured.
 LOSS_ROWS = (
@@ -177,7 +177,7 @@ def losses(args) -> None:
 
 
 def _configs():
-    from rll.train import TrainConfig
+    from rll.config import TrainConfig
 
     for method, fidelity, params in EQUIVALENCE_ROWS:
         for precision in ("fp32", "bf16"):
@@ -193,7 +193,7 @@ def _plan():
 
 
 def train_runs(args) -> None:
-    from rll.train import train
+    from rll.training.run import train
 
     torch.set_num_threads(args.threads)
     for config in _configs():
@@ -210,8 +210,8 @@ def equivalence_rows(results_dir) -> list[dict]:
     seed spread and whether the difference is within it; rows whose runs are missing are left out."""
     import numpy as np
 
-    from rll.experiments import method_label, row_params
-    from rll.results import ResultsStore
+    from rll.experiments.tables import method_label, row_params
+    from rll.store import ResultsStore
 
     store = ResultsStore(results_dir)
     rows = []

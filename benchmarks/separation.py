@@ -1,4 +1,4 @@
-"""Exact l∞ separation (Table 1): rll.separation against generic exact nearest-neighbour search.
+"""Exact l∞ separation (Table 1): rll.metrics.separation against generic exact nearest-neighbour search.
 
     python benchmarks/separation.py --dataset mnist --data-root ../shared/datasets
     python benchmarks/separation.py --dataset cifar10 --data-root ../shared/datasets
@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import rll.separation as sep
-
+import rll.metrics.separation as sep
 
 # ---------------------------------------------------------------- data (raw files, no rll.data)
 

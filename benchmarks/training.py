@@ -1,4 +1,4 @@
-"""Training throughput: our loop (rll.train) against a loop written the way the released code ran.
+"""Training throughput: our loop (rll.training.run) against a loop written the way the released code ran.
 
     python benchmarks/training.py                                # CPU: CNN2 and WRN-16-4
     python benchmarks/training.py --device cuda --steps 50       # adds bf16/channels-last/compile
@@ -11,10 +11,10 @@ For each model and method (natural, AT with PGD-10, TRADES) it times optimiser s
   inputs: random crop with 4-pixel padding + horizontal flip), a ``DataLoader`` (batch 64,
   shuffled, ``--workers`` worker processes), a host→device copy per batch, the loss **summed**
   over the batch (``fidelity="released"``), float32, eager;
-* **ours** — :func:`rll.train.make_batch` + :func:`rll.train.train_step` as :func:`rll.train.train`
+* **ours** — :func:`rll.training.loop.make_batch` + :func:`rll.training.loop.train_step` as :func:`rll.training.run.train`
   runs them: the whole split resident on the device as uint8, batches gathered, augmented
   (vectorised) and converted there, the loss the batch mean (``fidelity="paper"``), float32, eager;
-* **ours + options**: the same with rll.train's speed options — on CUDA ``channels_last``,
+* **ours + options**: the same with rll.training.run's speed options — on CUDA ``channels_last``,
   bfloat16 autocast and ``torch.compile`` together, on the CPU ``channels_last`` alone (the
   others measured slower there); ``train(..., channels_last=True)`` etc.
 
@@ -37,7 +37,7 @@ import torch
 
 from rll.losses import LOSSES
 from rll.models import build_model
-from rll.train import make_batch, train_step
+from rll.training.loop import make_batch, train_step
 
 MODELS = {  # name: (input shape, ε, augmentation padding, what it stands for)
     "cnn2": ((1, 28, 28), 0.1, None, "MNIST CNN2"),
@@ -120,15 +120,15 @@ def reference_loop(model_name: str, method: str, x_u8: torch.Tensor, y: torch.Te
 def our_loop(model_name: str, method: str, x_u8: torch.Tensor, y: torch.Tensor, *, eps: float,
              pad: int | None, device: torch.device, batch: int, channels_last: bool = False,
              amp: bool = False, compile_: bool = False):
-    """A ``run(steps) -> images/s`` closure over rll.train's step (state kept between calls),
-    with rll.train's speed options."""
+    """A ``run(steps) -> images/s`` closure over rll.training.run's step (state kept between calls),
+    with rll.training.run's speed options."""
     torch.manual_seed(0)
     model = build_model(model_name, in_channels=x_u8.shape[1]).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4 * batch, momentum=0.9)
     fmodel = torch.compile(model) if compile_ else model
-    xs, ys = x_u8.to(device), y.to(device)      # resident, as rll.train keeps them
+    xs, ys = x_u8.to(device), y.to(device)      # resident, as rll.training.run keeps them
     gen = torch.Generator(device=device).manual_seed(0)
     loss_fn, params = LOSSES[method], METHODS[method]
     n = len(ys)
@@ -146,7 +146,7 @@ def our_loop(model_name: str, method: str, x_u8: torch.Tensor, y: torch.Tensor, 
             xb = make_batch(xs, idx, pad, gen, channels_last=channels_last)
             pending.append(train_step(fmodel, opt, loss_fn, xb, ys[idx], eps=eps, fidelity="paper",
                                       params=params, amp=amp))
-            if device.type == "cpu" or len(pending) == 50:   # rll.train's NaN-check cadence
+            if device.type == "cpu" or len(pending) == 50:   # rll.training.run's NaN-check cadence
                 torch.stack(pending).isfinite().all().item()
                 pending = []
         if pending:

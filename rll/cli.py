@@ -11,10 +11,23 @@ import json
 import re
 import sys
 
+from rll.book.parameters import check_table_params
+from rll.config import ATTACKS, FIDELITIES, OPTIMIZERS, TrainConfig
+from rll.data import DATASETS, DataError, download
+from rll.experiments.separation import dataset_separation, save_separation
+from rll.experiments.sweep import run_sweep, sweep_status
+from rll.experiments.tables import TABLE_BUDGETS, TABLE_EVAL_PLAN
+from rll.losses import METHOD_PARAMS, PRECISIONS, fastest_precision
+from rll.metrics import EvalPlan
+from rll.store import results_folder
+from rll.training import submit
+from rll.training.export import export_robustbench
+from rll.training.packing import pack_models
+from rll.training.run import RunClaimed, TrainingDiverged, evaluate, train
+from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
+
 
 def _add_separation(sub: argparse._SubParsersAction) -> None:
-    from rll.data import DATASETS
-
     p = sub.add_parser("separation", help="exact l∞ train–train / test–train separation (Table 1, Table 8)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
@@ -30,8 +43,6 @@ def _add_separation(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_separation(args: argparse.Namespace) -> int:
-    from rll.experiments import dataset_separation, save_separation
-
     record = dataset_separation(args.dataset, data_root=args.data_root, random_labels=args.random_labels,
                                 seed=args.seed, include_test=not args.no_test, test_split=args.test_split,
                                 device=args.device,
@@ -57,8 +68,6 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_download(args: argparse.Namespace) -> int:
-    from rll.data import download
-
     print(f"{args.name}: {download(args.name, args.root)}")
     return 0
 
@@ -94,8 +103,6 @@ _METRIC_KEYS = ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_
 
 def _param_flags() -> dict[str, type]:
     """Every method parameter (rll.losses.METHOD_PARAMS) as a flag name → type."""
-    from rll.losses import METHOD_PARAMS
-
     flags: dict[str, type] = {}
     for ps in METHOD_PARAMS.values():
         for name, default in ps.items():
@@ -109,11 +116,7 @@ def _param_flags() -> dict[str, type]:
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The TrainConfig fields as flags; schedule flags left out take the paper's schedule."""
-    from rll.data import DATASETS
-    from rll.losses import METHOD_PARAMS
-    from rll.train import ATTACKS, FIDELITIES, OPTIMIZERS
-
-    g = p.add_argument_group("run configuration (rll.train.TrainConfig; unset: the paper's schedule)")
+    g = p.add_argument_group("run configuration (rll.config.TrainConfig; unset: the paper's schedule)")
     g.add_argument("--dataset", required=True, choices=DATASETS)
     g.add_argument("--model", required=True, help="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 "
                    "(svhn, cifar10), resnet50 (resimagenet)")
@@ -152,21 +155,17 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluation_arguments(g) -> None:
-    from rll.train import ATTACKS
-
     g.add_argument("--attacks", nargs="+", choices=ATTACKS, default=None, metavar="ATTACK",
                    help=f"evaluate with each of these attacks and store one record per attack "
                         f"({', '.join(ATTACKS)}; default: --attack)")
     g.add_argument("--eval-plan", choices=("full", "table"), default="full",
                    help="which images each column is measured on: full (every column on the whole "
-                        "splits) or table (the Section 5 tables' fixed subsets, rll.experiments.TABLE_EVAL_PLAN)")
+                        "splits) or table (the Section 5 tables' fixed subsets, rll.experiments.tables.TABLE_EVAL_PLAN)")
     g.add_argument("--eval-batch-size", type=int, default=None,
                    help="evaluation batch size (default: the plan's; full: 512)")
 
 
 def _add_precision_arguments(g) -> None:
-    from rll.losses import PRECISIONS
-
     g.add_argument("--precision", choices=PRECISIONS + ("auto",), default=None,
                    help="training arithmetic, part of the run's key: fp32 (default), bf16 (bfloat16 autocast; "
                         "refused where it was measured to break the loss: TRADES, paper GR, paper LLR) or auto "
@@ -177,8 +176,6 @@ def _add_precision_arguments(g) -> None:
 def _precision(args: argparse.Namespace, params: dict | None = None) -> str:
     """--precision / --amp as a precision; ``auto`` resolved for the run's method, fidelity and
     ``params``, or returned as ``auto`` when there is no single method (a sweep)."""
-    from rll.losses import fastest_precision
-
     if args.amp and args.precision not in (None, "bf16"):
         raise ValueError(f"--amp means --precision bf16; it contradicts --precision {args.precision}")
     precision = "bf16" if args.amp else (args.precision or "fp32")
@@ -201,16 +198,11 @@ def _eval_plan(args: argparse.Namespace):
     """The --eval-plan and --eval-batch-size flags as an rll.metrics.EvalPlan."""
     import dataclasses
 
-    from rll.experiments import TABLE_EVAL_PLAN
-    from rll.metrics import EvalPlan
-
     plan = TABLE_EVAL_PLAN if args.eval_plan == "table" else EvalPlan()
     return dataclasses.replace(plan, batch_size=args.eval_batch_size) if args.eval_batch_size else plan
 
 
 def _config_from_args(args: argparse.Namespace):
-    from rll.train import TrainConfig
-
     params = {n: getattr(args, n) for n in _param_flags() if getattr(args, n) is not None}
     return TrainConfig(
         dataset=args.dataset, model=args.model, method=args.method, params=params,
@@ -248,8 +240,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from rll.train import RunClaimed, TrainingDiverged, train
-
     config = _config_from_args(args)          # ValueError (exit 2) before any compute
     try:
         record = train(config, data_root=args.data_root, results_dir=args.results_dir,
@@ -274,8 +264,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from rll.train import evaluate
-
     config = _config_from_args(args)
     try:
         record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
@@ -301,7 +289,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH",
                    help="learning-rate decays (default: the fidelity's rule for the epochs)")
     p.add_argument("--table-budget", action="store_true",
-                   help="each model's table budget (rll.experiments.TABLE_BUDGETS: training images, epochs, "
+                   help="each model's table budget (rll.experiments.tables.TABLE_BUDGETS: training images, epochs, "
                         "milestones) instead of --train-size, --epochs, --milestones")
     p.add_argument("--lr", type=float, default=None, help="default: the paper's schedule")
     p.add_argument("--train-size", type=int, default=None)
@@ -341,10 +329,8 @@ def _slurm_pair(text: str) -> tuple[str, object]:
 
 
 def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
-    """Job submission through submitit (rll.submit); without --executor the sweep runs here."""
-    from rll.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
-
-    g = p.add_argument_group("jobs through submitit (rll.submit; default: train in this process)")
+    """Job submission through submitit (rll.training.submit); without --executor the sweep runs here."""
+    g = p.add_argument_group("jobs through submitit (rll.training.submit; default: train in this process)")
     g.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="slurm: submit a job array; local: run the same jobs on this machine and wait")
     g.add_argument("--partition", default=None, help="Slurm partition")
@@ -366,17 +352,15 @@ def _add_executor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from rll import experiments
-
-    args.results_dir = str(experiments.results_folder("runs", args.results_dir))
+    args.results_dir = str(results_folder("runs", args.results_dir))
 
     budgets = None
     if args.table_budget:
-        budgets = experiments.TABLE_BUDGETS.get(args.dataset)
+        budgets = TABLE_BUDGETS.get(args.dataset)
         if budgets is None:
-            raise ValueError(f"{args.dataset} has no table budget (rll.experiments.TABLE_BUDGETS has "
-                             f"{', '.join(experiments.TABLE_BUDGETS)}); give --epochs, --train-size, --milestones")
-    configs = experiments.check_table_params(
+            raise ValueError(f"{args.dataset} has no table budget (rll.experiments.tables.TABLE_BUDGETS has "
+                             f"{', '.join(TABLE_BUDGETS)}); give --epochs, --train-size, --milestones")
+    configs = check_table_params(
         args.table, dataset=args.dataset, methods=args.methods, models=args.models, epochs=args.epochs,
         seeds=args.seeds, attack=args.attack, fidelity=args.fidelity, train_size=args.train_size,
         test_size=args.test_size, test_split=args.test_split, lr=args.lr,
@@ -388,7 +372,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_sweep_status(configs, args)
         return 0
-    counts = experiments.run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
+    counts = run_sweep(configs, results_dir=args.results_dir, checkpoint_dir=args.checkpoint_dir,
                                    data_root=args.data_root, device=args.device, checksums=_checksums(args),
                                    attacks=args.attacks, eval_plan=_eval_plan(args),
                                    curve_images=args.curve_images, stop_after=args.stop_after,
@@ -399,9 +383,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 def _print_sweep_status(configs, args) -> None:
     """``--dry-run``: one line per configuration (seed, label, what the store holds), then the counts."""
-    from rll import experiments
 
-    status = experiments.sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks,
+    status = sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks,
                                       checkpoint_dir=args.checkpoint_dir)
     for config, state in status:
         print(f"seed {config.seed}  {config.label():<40} {state}")
@@ -414,8 +397,6 @@ _EXECUTOR_OPTIONS = ("partition", "gpus_per_job", "procs_per_job", "timeout", "m
 
 def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
     """``sweep --executor``: submit the configurations the store lacks as submitit jobs."""
-    from rll import submit
-
     slurm = dict(args.slurm) if args.slurm else None
     if args.stop_after is not None:
         raise ValueError("--stop-after applies to a sweep in this process; jobs stop at --timeout "
@@ -453,8 +434,6 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
-    from rll.train import pack_models
-
     path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
     print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
     return 0
@@ -470,9 +449,6 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from rll.experiments import results_folder
-    from rll.export import export_robustbench
-
     args.results_dir = str(results_folder("runs", args.results_dir))
 
     paths = export_robustbench(args.results_dir, args.out)
@@ -494,8 +470,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rll.data import DataError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

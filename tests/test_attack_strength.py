@@ -1,17 +1,19 @@
-"""rll.attack_strength: per-model attack comparison, the flags, AutoAttack by table row, per class."""
+"""rll.analysis.attack_strength: per-model attack comparison, the flags, AutoAttack by table row, per class."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rll import attack_strength as S
-from rll import experiments
-from rll.results import ResultsStore
+from rll.analysis import attack_strength as S
+from rll.book.parameters import check_table_params
+from rll.experiments.sweep import collect_runs
+from rll.experiments.tables import TABLE_BUDGETS, table_budget, table_configs
+from rll.store import ResultsStore
 
 
 def _records(tmp_path):
     store = ResultsStore(tmp_path)
-    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "gr"],
+    configs = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "gr"],
                                         seeds=[0, 1], epochs=2, train_size=100)
     for c in configs:
         per_class = [90.0 + k for k in range(10)]
@@ -55,7 +57,7 @@ def test_attack_strength_frame_groups_each_models_records(tmp_path):
 
 def test_autoattack_by_row_and_per_class(tmp_path):
     configs, records = _records(tmp_path)
-    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    runs = collect_runs(configs, results_dir=tmp_path, exact_budget=True)
     rows = S.autoattack_by_row(runs, records)
     assert rows[("cnn2", "Natural", 0.0)] == (79.0, "")
     mean, raised = rows[("cnn2", "GR", 0.0)]
@@ -65,16 +67,16 @@ def test_autoattack_by_row_and_per_class(tmp_path):
 
 
 def test_per_class_heatmap_draws(tmp_path):
-    from rll import plots
+    from rll.book import plots
 
     configs, records = _records(tmp_path)
-    pc = S.per_class_frame(experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True))
+    pc = S.per_class_frame(collect_runs(configs, results_dir=tmp_path, exact_budget=True))
     fig = plots.per_class_heatmap(pc)
     assert len(fig.axes[0].texts) == 20 and len(fig.axes[0].patches) == 2
 
 
 def test_attack_strength_figure_draws(tmp_path):
-    from rll import plots
+    from rll.book import plots
 
     _, records = _records(tmp_path)
     fig = plots.attack_strength(S.attack_strength_frame(records))
@@ -83,7 +85,7 @@ def test_attack_strength_figure_draws(tmp_path):
 
 def test_robustness_frame_puts_autoattack_and_the_worst_class_beside_pgd(tmp_path):
     configs, records = _records(tmp_path)
-    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    runs = collect_runs(configs, results_dir=tmp_path, exact_budget=True)
     frame = S.robustness_frame(runs, records).set_index("method")
     assert frame.loc["GR", "PGD-10"] == 80.5 and frame.loc["GR", "AA (APGD-CE + APGD-DLR)"] == 74.5
     assert frame.loc["GR", "AA standard"] == 78.0 and frame.loc["GR", "worst class (PGD-10)"] == "3"
@@ -92,13 +94,13 @@ def test_robustness_frame_puts_autoattack_and_the_worst_class_beside_pgd(tmp_pat
 
 
 def test_table_budget_defaults_to_each_models_table_budget():
-    budget, exact = experiments.table_budget("mnist")
-    assert budget == {"budgets": experiments.TABLE_BUDGETS["mnist"]} and exact
-    configs = experiments.check_table_params("table2", dataset="mnist", methods=["natural"], **budget)
+    budget, exact = table_budget("mnist")
+    assert budget == {"budgets": TABLE_BUDGETS["mnist"]} and exact
+    configs = check_table_params("table2", dataset="mnist", methods=["natural"], **budget)
     assert {c.model: (c.train_size, c.epochs, c.milestones) for c in configs} == {
-        model: (b["train_size"], b["epochs"], tuple(b["milestones"])) for model, b in experiments.TABLE_BUDGETS["mnist"].items()}
+        model: (b["train_size"], b["epochs"], tuple(b["milestones"])) for model, b in TABLE_BUDGETS["mnist"].items()}
     assert configs[0].epochs != configs[1].epochs      # CNN1 trains longer than CNN2
     with pytest.raises(ValueError, match="either per-model budgets or epochs"):
-        experiments.check_table_params("table2", dataset="mnist", epochs=2, **budget)
-    assert experiments.table_budget("mnist", epochs=2, train_size=128) == ({"epochs": 2, "train_size": 128}, True)
-    assert experiments.table_budget("svhn") == ({}, False)
+        check_table_params("table2", dataset="mnist", epochs=2, **budget)
+    assert table_budget("mnist", epochs=2, train_size=128) == ({"epochs": 2, "train_size": 128}, True)
+    assert table_budget("svhn") == ({}, False)

@@ -13,7 +13,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rll.attacks import linf_ascent, model_mode, multi_targeted, multi_targeted_selections, pgd
+from rll.attacks import (
+    linf_ascent,
+    model_mode,
+    multi_targeted,
+    multi_targeted_selections,
+    pgd,
+)
 from rll.data import load_dataset, to_float
 
 EPS = 0.1          # the paper's MNIST radius
@@ -221,7 +227,7 @@ def test_pgd_matches_torchattacks(mnist, mlp):
     """Independent check: our PGD-10 (step ε/5, uniform random start) is at least as strong
     as torchattacks.PGD with the same settings, to within one point, on ≥ 500 examples.
     ε = 0.05 keeps both accuracies mid-range, where a weaker attack would show."""
-    import torchattacks       # installed by `make install` (--no-deps); absent is a failure, not a skip
+    import torchattacks  # installed by `make install` (--no-deps); absent is a failure, not a skip
     _, _, x, y = mnist
     eps = 0.05
     ours_x = pgd(mlp, x, y, eps=eps, step=eps / 5, steps=10, generator=gen())
@@ -330,7 +336,8 @@ def test_autoattack_leaves_the_global_generator_alone():
 def test_autoattack_without_torchattacks_names_the_fix_before_any_training(monkeypatch, tmp_path):
     import sys
 
-    from rll.train import TrainConfig, train
+    from rll.config import TrainConfig
+    from rll.training.run import train
 
     monkeypatch.setitem(sys.modules, "torchattacks", None)       # as if not installed
     steps = []

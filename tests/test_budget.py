@@ -1,13 +1,24 @@
-"""rll.budget: learning curves from records, convergence, the budget rule."""
+"""rll.analysis.budget: learning curves from records, convergence, the budget rule."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rll import budget, experiments, plots, report
+from rll.analysis import budget
+from rll.analysis.evidence import (
+    INCONCLUSIVE,
+    _mean_by_row,
+    _precondition,
+    _rows_from_records,
+    convergence_lines,
+)
+from rll.book import plots, report
+from rll.book.report import page_frame
+from rll.config import TrainConfig
+from rll.experiments import tables as rll_tables
+from rll.experiments.tables import FULL_EVALUATION, TABLE_BUDGETS
 from rll.losses import FIDELITY_REVISION
-from rll.results import ResultsStore
-from rll.train import TrainConfig
+from rll.store import ResultsStore
 
 
 def _record(store, method, train_size, epochs, milestones, clean, adv, *, rates=None, seed=0, attack="pgd",
@@ -71,9 +82,9 @@ def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_fina
     ok, why = budget.run_convergence(natural, store.records())
     assert ok is False and "clean +0.70" in why
     # under the table: one line per row, seeds merged, in the table's order
-    from rll import claims
+    from rll.analysis.evidence import convergence_lines
 
-    assert claims.convergence_lines(store.records(), dataset="mnist") == [
+    assert convergence_lines(store.records(), dataset="mnist") == [
         "cnn2 Natural (1 seed): still moving — one more epoch at the final rate moved clean +0.70 (≤ 0.5), "
         "PGD-10 +0.10 (≤ 1.00) points",
         "cnn2 AT (2 seeds): converged — one more epoch at the final rate moved clean +0.10 (≤ 0.5), "
@@ -123,7 +134,7 @@ def test_page_frame_fits_each_run_in_a_few_cells(tmp_path):
     _record(store, "natural", 34000, 3, (2,), [98.4, 98.5, 98.6], [84.0, 85.0, 85.2])
     _record(store, "at", 34000, 3, (2,), [97.0, 98.0, 97.2], [90.0, 94.0, 88.0])   # PGD-10 still moving
     frame = budget.budget_frame(store.records())
-    page = budget.page_frame(frame)
+    page = page_frame(frame)
     assert list(page.columns) == ["images × epochs", "decays after", "method", "clean (paper)", "PGD-10 (paper)", "Lipschitz (released) (paper)",
                                   "Lipschitz (Eq. 3)", "converged", "train / eval s"]
     natural = page[page["method"] == "Natural"].iloc[0]
@@ -149,13 +160,12 @@ def test_no_qualifying_budget():
 
 
 def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
-    from rll import experiments
 
     store = ResultsStore(tmp_path)
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    b = TABLE_BUDGETS["mnist"]["cnn2"]
     nat0 = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=0, **b)
     at1 = TrainConfig.from_paper("mnist", "cnn2", "at", seed=1, **b)
-    for attack in experiments.FULL_EVALUATION:
+    for attack in FULL_EVALUATION:
         store.put(nat0.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 100.0, "eval_seconds": 900.0})
     store.put(at1, {"test_acc": 99.0}, {"train_seconds": 1000.0, "eval_seconds": 100.0})
     short_cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **b)   # CNN2's budget: not CNN1's
@@ -167,8 +177,8 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
     # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
     assert hours > 0 and np.isfinite(hours)
     # CNN1 at its own budget is measured on its own; its unmeasured methods take its median
-    cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **experiments.TABLE_BUDGETS["mnist"]["cnn1"])
-    for attack in experiments.FULL_EVALUATION:
+    cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **TABLE_BUDGETS["mnist"]["cnn1"])
+    for attack in FULL_EVALUATION:
         store.put(cnn1.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 3600.0, "eval_seconds": 0.0})
     frame, more_hours = budget.table_cost(store.records())
     assert frame.set_index(["model", "method"]).loc[("cnn1", "natural"), "train s (median)"] == 3600.0
@@ -181,7 +191,6 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     """GR at 34k x 3 moves 1.3 PGD points in a fourth epoch and settles at 4 epochs: the
     verdicts judge it on its 4-epoch runs — only when every seed has one (no mixed budgets in a
     mean), and the evidence says so."""
-    from rll import claims
 
     store = ResultsStore(tmp_path)
     rates = lambda e: [0.0064, 0.0064] + [0.00064] * (e - 2)  # noqa: E731
@@ -196,22 +205,22 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     assert budget.settled_run(gr4, records)["config"] == gr4["config"]
     # seed 1 has no 4-epoch run (seed 0's 5-epoch run does not stand in for it): both seeds stay at 3 epochs
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(claims.experiments, "TABLE_BUDGETS", {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}})
-        rows = claims._rows_from_records(records, attack="pgd")
+        mp.setattr(rll_tables, "TABLE_BUDGETS", {"mnist": {"cnn2": {"train_size": 34000, "epochs": 3, "milestones": (2,)}}})
+        rows = _rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"]) for r in rows) == [(0, 3), (1, 3)]
-        assert claims._precondition(claims._mean_by_row(rows), "holds", "e")[0] == claims.INCONCLUSIVE
+        assert _precondition(_mean_by_row(rows), "holds", "e")[0] == INCONCLUSIVE
         # with seed 1's 4-epoch run both move: seed 1 passes the test at 3 epochs already (its
         # fourth moved +0.05 / +0.3), but the row settles at 4, where every seed is then judged
         _record(store, "gr", 34000, 4, (2,), [93.0, 96.0, 97.0, 97.05], [75.0, 85.0, 87.6, 87.9], rates=rates(4), seed=1)
         records = store.records()
         assert budget.run_convergence(gr[1], records)[0] is True
-        rows = claims._rows_from_records(records, attack="pgd")
+        rows = _rows_from_records(records, attack="pgd")
         assert sorted((r["seed"], r["epochs"], r["table_epochs"]) for r in rows) == [(0, 4, 3), (1, 4, 3)]
         # a claim without the precondition (MT stronger than PGD, model by model) keeps the table's runs
-        assert sorted(r["epochs"] for r in claims._rows_from_records(records, settle=False, attack="pgd")) == [3, 3]
-        verdict, evidence = claims._precondition(claims._mean_by_row(rows), "holds", "e")
+        assert sorted(r["epochs"] for r in _rows_from_records(records, settle=False, attack="pgd")) == [3, 3]
+        verdict, evidence = _precondition(_mean_by_row(rows), "holds", "e")
         assert verdict == "holds" and evidence.startswith("judged where they settle") and "GR at 4 epochs (still moving at 3)" in evidence
-        (line,) = claims.convergence_lines(records, dataset="mnist")
+        (line,) = convergence_lines(records, dataset="mnist")
         assert line.startswith("cnn2 GR (2 seeds): still moving at 3 epochs — seed 0: one more epoch at the final rate "
                                "moved clean +0.20") and "seed 1:" not in line
         assert "converged at 4 epochs" in line and line.endswith("the verdicts use the 4-epoch runs (rll's choice)")
@@ -234,7 +243,7 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
                               "PGD-10 — clean is below the bar of 98.5 %; untested (")
     assert "PGD-10 meets the bar of 90 %" in at
     # a run at CNN1's own table budget says so
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn1"]
+    b = TABLE_BUDGETS["mnist"]["cnn1"]
     _record(store, "natural", b["train_size"], b["epochs"], b["milestones"], [98.5] * b["epochs"], [86.0] * b["epochs"],
             model="cnn1")
     lines = budget.bar_lines(store.records())
@@ -245,7 +254,7 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
 
 def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp_path):
     store = ResultsStore(tmp_path)
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn1"]
+    b = TABLE_BUDGETS["mnist"]["cnn1"]
     rates = [0.0064] * b["milestones"][0] + [0.00064] * (b["epochs"] - b["milestones"][0])
     rec = _record(store, "natural", b["train_size"], b["epochs"], b["milestones"], [98.0] * b["epochs"],
                   [80.0] * b["epochs"], rates=rates, model="cnn1")

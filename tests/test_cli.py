@@ -182,10 +182,10 @@ def test_sweep_dry_run_lists_each_configuration_with_its_seed_and_state(tmp_path
 
 
 def test_sweep_table_budget_gives_each_model_its_own(tmp_path, capsys):
-    from rll.experiments import TABLE_BUDGETS
+    from rll.config import TrainConfig
+    from rll.experiments.tables import TABLE_BUDGETS
     from rll.losses import FIDELITY_REVISION
-    from rll.results import ResultsStore
-    from rll.train import TrainConfig
+    from rll.store import ResultsStore
 
     cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", **TABLE_BUDGETS["mnist"]["cnn1"])
     ResultsStore(tmp_path).put(cnn1, {"test_acc": 99.0}, {"fidelity_revision": FIDELITY_REVISION})

@@ -16,7 +16,16 @@ import pytest
 import torch
 
 import rll.data as data
-from rll.data import DATASET_INFO, DataError, load_dataset, make_spiral, resolve_root, to_float
+from rll.data import (
+    DATASET_INFO,
+    DataError,
+    load_dataset,
+    make_spiral,
+    resolve_root,
+    to_float,
+)
+from rll.data.download import _fetch
+from rll.data.registry import _DOWNLOADS, _Download
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -254,10 +263,10 @@ def no_torchvision(monkeypatch):
 
 
 def test_download_fallback_from_file_urls(data_root, tmp_path, monkeypatch, no_torchvision):
-    spec = data._DOWNLOADS["mnist"]
+    spec = _DOWNLOADS["mnist"]
     base = (data_root / "MNIST" / "raw").as_uri() + "/"
-    monkeypatch.setitem(data._DOWNLOADS, "mnist",
-                        data._Download(("file:///nonexistent/", base), spec.subdir, spec.files))
+    monkeypatch.setitem(_DOWNLOADS, "mnist",
+                        _Download(("file:///nonexistent/", base), spec.subdir, spec.files))
     root = tmp_path / "root"
     ds = load_dataset("mnist", "test", root=root, download=True)
     assert len(ds) == 10000
@@ -267,9 +276,9 @@ def test_download_fallback_from_file_urls(data_root, tmp_path, monkeypatch, no_t
 def test_download_on_first_use_when_rll_download_is_set(data_root, tmp_path, monkeypatch, no_torchvision):
     """Binder sets RLL_DOWNLOAD=1: a missing MNIST is fetched (md5-checked) by the first
     load_dataset that needs it; without the variable a missing file stays an error."""
-    spec = data._DOWNLOADS["mnist"]
+    spec = _DOWNLOADS["mnist"]
     base = (data_root / "MNIST" / "raw").as_uri() + "/"
-    monkeypatch.setitem(data._DOWNLOADS, "mnist", data._Download((base,), spec.subdir, spec.files))
+    monkeypatch.setitem(_DOWNLOADS, "mnist", _Download((base,), spec.subdir, spec.files))
     monkeypatch.delenv("RLL_DOWNLOAD", raising=False)
     with pytest.raises(DataError, match="missing file"):
         load_dataset("mnist", "test", root=tmp_path / "off")
@@ -285,9 +294,9 @@ def test_fetch_rejects_wrong_md5(tmp_path, no_torchvision):
     src.write_bytes(b"hello")
     dest = tmp_path / "out" / "dest.bin"
     with pytest.raises(DataError, match="md5"):
-        data._fetch(src.as_uri(), dest, "0" * 32)
+        _fetch(src.as_uri(), dest, "0" * 32)
     assert not dest.exists() and not list(dest.parent.iterdir())
-    data._fetch(src.as_uri(), dest, hashlib.md5(b"hello").hexdigest())
+    _fetch(src.as_uri(), dest, hashlib.md5(b"hello").hexdigest())
     assert dest.read_bytes() == b"hello"
 
 

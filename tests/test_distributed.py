@@ -1,4 +1,4 @@
-"""rll.distributed: one run data-parallel under a real ``torchrun`` (gloo on the CPU).
+"""rll.training.distributed: one run data-parallel under a real ``torchrun`` (gloo on the CPU).
 
 The comparison tests train the same configuration once in one process and once with
 ``torchrun --nproc_per_node 2`` and compare the records.  Measured tolerance (2 epochs,
@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rll import distributed as rdist
-from rll.results import ResultsStore
-from rll.train import TrainConfig, checkpoint_path, load_checkpoint
+from rll.config import TrainConfig
+from rll.store import ResultsStore
+from rll.training import distributed as rdist
+from rll.training.checkpoint import checkpoint_path, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ _ENTRY = textwrap.dedent('''
     import functools, os, signal, sys
     import torch
     from torch import nn
-    import rll.models, rll.train
+    import rll.models, rll.training.run
 
     def build_model(name, *, num_classes=10, in_channels=None, dropout=0.0, fidelity="paper"):
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, num_classes))
@@ -52,7 +53,7 @@ _ENTRY = textwrap.dedent('''
             steps.append(step)
             if len(steps) == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
-        rll.train.train = functools.partial(rll.train.train, on_step=hook)
+        rll.training.run.train = functools.partial(rll.training.run.train, on_step=hook)
     from rll.cli import main
     raise SystemExit(main())
 ''')

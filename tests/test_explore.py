@@ -1,4 +1,4 @@
-"""The theorem chapter's JupyterLab sliders (rll.explore): moving a slider recomputes the
+"""The theorem chapter's JupyterLab sliders (rll.book.explore): moving a slider recomputes the
 spiral, Figure 3 and the astuteness check, with Theorem 4.4's guarantee holding inside r."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from rll import explore  # noqa: E402
+from rll.book import explore  # noqa: E402
 
 
 def test_theorem_check_astute_inside_r_not_beyond():

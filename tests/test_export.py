@@ -1,12 +1,13 @@
-"""rll.export: RobustBench's model-info layout from stored records."""
+"""rll.training.export: RobustBench's model-info layout from stored records."""
 from __future__ import annotations
 
 import json
 
-from rll import cli, experiments
-from rll.export import ROBUSTBENCH_KEYS, model_name
-from rll.results import ResultsStore
-from rll.train import TrainConfig
+from rll import cli
+from rll.config import TrainConfig
+from rll.paper import paper_row
+from rll.store import ResultsStore
+from rll.training.export import ROBUSTBENCH_KEYS, model_name
 
 # The keys of a RobustBench model-info file, as in its repository's
 # model_info/cifar10/Linf/Zhang2019Theoretically.json.
@@ -34,7 +35,7 @@ def test_export_robustbench_layout(tmp_path):
     info = json.loads(files[0].read_text())
     assert list(info) == ROBUSTBENCH_FILE_KEYS == list(ROBUSTBENCH_KEYS)
     assert info["clean_acc"] == "98.77" and info["autoattack_acc"] == "91.25" and info["eps"] == "0.1"
-    paper = experiments.paper_row("mnist", "cnn2", "trades", {"beta": 6.0}, 0.0, "pgd")
+    paper = paper_row("mnist", "cnn2", "trades", {"beta": 6.0}, 0.0, "pgd")
     assert paper["table"] == "table2" and info["reported"] == f"{paper['adv_test_acc']:.2f}"   # the paper's PGD-10
     assert info["architecture"] == "CNN2" and info["dataset"] == "mnist" and info["additional_data"] is False
     assert "APGD-CE + APGD-DLR" in info["footnote"] and "500 fixed test images" in info["footnote"]

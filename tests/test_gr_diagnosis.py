@@ -1,7 +1,7 @@
-"""The GR diagnosis (rll.gr_diagnosis) on hand-made learning curves."""
+"""The GR diagnosis (rll.analysis.gr_diagnosis) on hand-made learning curves."""
 from __future__ import annotations
 
-from rll import gr_diagnosis
+from rll.analysis import gr_diagnosis
 
 
 def run(losses, *, h=None, beta=1.0, lr=0.0064, milestones=()):

@@ -1,4 +1,4 @@
-"""rll.lipschitz_check: the exact Eq. 3 maximum on one linear region, against brute force and the
+"""rll.metrics.lipschitz_check: the exact Eq. 3 maximum on one linear region, against brute force and the
 estimators (which must never exceed it)."""
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from rll.lipschitz_check import estimator_check, exact_local_lipschitz, one_linear_region
+from rll.metrics.lipschitz_check import (
+    estimator_check,
+    exact_local_lipschitz,
+    one_linear_region,
+)
 
 
 def _mlp(d=8, seed=0):
@@ -80,7 +84,7 @@ def test_only_piecewise_linear_sequentials():
 
 def test_small_mlp_on_mnist_has_certified_balls(data_root):
     from rll import data as rdata
-    from rll.lipschitz_check import small_mlp
+    from rll.metrics.lipschitz_check import small_mlp
 
     train = rdata.load_dataset("mnist", "train", root=data_root)
     test = rdata.load_dataset("mnist", "test", root=data_root)

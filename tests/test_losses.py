@@ -12,7 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import rll.losses as L
+from rll.attacks import linf_ascent
 from rll.losses import LOSSES, METHOD_PARAMS, get_loss
+from rll.losses.common import _replay_point
 from rll.models import build_model
 
 EPS = 0.1
@@ -139,7 +141,7 @@ def test_natural_formula_and_reduction(tiny, batch):
 def test_at_formula_and_attack_settings(monkeypatch, tiny, batch, fidelity):
     x, y = batch
     fake = FakeAscent(_fixed_point(x))
-    monkeypatch.setattr(L, "pgd", fake)
+    monkeypatch.setattr(L.at, "pgd", fake)
     loss = L.at_loss(tiny, x, y, eps=EPS, fidelity=fidelity)
     torch.testing.assert_close(loss, _red(_ce(tiny, fake.point, y), fidelity))
     (args, kw, _), = fake.calls
@@ -153,7 +155,7 @@ def test_at_formula_and_attack_settings(monkeypatch, tiny, batch, fidelity):
 def test_rst_formula(monkeypatch, tiny, batch, fidelity, lam):
     x, y = batch
     fake = FakeAscent(_fixed_point(x))
-    monkeypatch.setattr(L, "pgd", fake)
+    monkeypatch.setattr(L.rst, "pgd", fake)
     loss = L.rst_loss(tiny, x, y, eps=EPS, fidelity=fidelity, lam=lam)
     expected = _ce(tiny, x, y) + lam * _ce(tiny, fake.point, y)
     torch.testing.assert_close(loss, _red(expected, fidelity))
@@ -190,7 +192,7 @@ def _kl_official(model, x_adv, x):
 def test_trades_formula_and_inner_settings(monkeypatch, tiny, batch, fidelity, beta):
     x, y = batch
     fake = FakeAscent(_fixed_point(x), model=tiny)
-    monkeypatch.setattr(L, "linf_ascent", fake)
+    monkeypatch.setattr(L.trades, "linf_ascent", fake)
     loss = L.trades_loss(tiny, x, y, eps=EPS, fidelity=fidelity, beta=beta)
     if fidelity == "paper":  # TRADES: mean CE + β · (batch-summed KL) / batch size
         expected = F.cross_entropy(tiny(x), y) + beta * _kl_official(tiny, fake.point, x) / B
@@ -324,7 +326,7 @@ def test_llr_gap_shares_dropout_masks(monkeypatch, batch):
     δ = 0 it is exactly 0, so the paper LLR loss equals the clean loss under the same masks."""
     x, y = batch
     model = Tiny(dropout=0.5).double().train()  # train-mode passes are random functions
-    monkeypatch.setattr(L, "linf_ascent", FakeAscent(x.clone(), model=model))
+    monkeypatch.setattr(L.llr, "linf_ascent", FakeAscent(x.clone(), model=model))
     torch.manual_seed(3)
     loss = L.llr_loss(model, x, y, eps=EPS, lam=4.0, mu=3.0)
     torch.manual_seed(3)
@@ -338,7 +340,7 @@ def test_llr_paper_formula_and_inner_settings(monkeypatch, batch, act):
     model = Tiny(act).double().train()
     x, y = batch
     fake = FakeAscent(_fixed_point(x), model=model)
-    monkeypatch.setattr(L, "linf_ascent", fake)
+    monkeypatch.setattr(L.llr, "linf_ascent", fake)
     loss = L.llr_loss(model, x, y, eps=EPS, lam=4.0, mu=3.0)
 
     delta = fake.point - x
@@ -363,7 +365,7 @@ def test_llr_paper_formula_and_inner_settings(monkeypatch, batch, act):
 def test_llr_released_formula(monkeypatch, tiny, batch):
     x, y = batch
     fake = FakeAscent(_fixed_point(x), model=tiny)
-    monkeypatch.setattr(L, "linf_ascent", fake)
+    monkeypatch.setattr(L.llr, "linf_ascent", fake)
     loss = L.llr_loss(tiny, x, y, eps=EPS, fidelity="released", lam=4.0, mu=3.0)
     # zeroed input gradient, ℓ(x) not subtracted: Σ CE(x) + λ Σ CE(x + δ), no μ term
     expected = (_ce(tiny, x, y) + 4.0 * _ce(tiny, fake.point, y)).sum()
@@ -441,11 +443,11 @@ def test_llr_released_matches_the_released_code_line_for_line(batch):
     torch.testing.assert_close(ours, ref_loss)
     _assert_same_grads(model, ours, ref_loss)
     # δ itself, through the same loop the loss calls
-    point = L.linf_ascent(lambda z: _ce(model.eval(), z, y), x, eps=eps, step=eps / 2, steps=2,
+    point = linf_ascent(lambda z: _ce(model.eval(), z, y), x, eps=eps, step=eps / 2, steps=2,
                           start="normal", direction="linf", projection="rescale", project_start=False,
                           generator=torch.Generator().manual_seed(11))
     torch.testing.assert_close(point - x, ref_delta)
-    signed = L.linf_ascent(lambda z: _ce(model, z, y), x, eps=eps, step=eps / 2, steps=2,
+    signed = linf_ascent(lambda z: _ce(model, z, y), x, eps=eps, step=eps / 2, steps=2,
                            start="normal", generator=torch.Generator().manual_seed(11))
     assert (point - x).abs().mean() < 0.75 * (signed - x).abs().mean()
 
@@ -475,8 +477,10 @@ def test_released_is_batch_size_times_paper_for_fixed_inner_points(monkeypatch, 
                                                                     method):
     x, y = batch
     fixed = _fixed_point(x)
-    monkeypatch.setattr(L, "pgd", FakeAscent(fixed))
-    monkeypatch.setattr(L, "linf_ascent", FakeAscent(fixed))
+    for module in (L.at, L.rst, L.trades, L.llr):       # every loss with an inner maximisation
+        for name in ("pgd", "linf_ascent"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, FakeAscent(fixed))
     paper = LOSSES[method](tiny, x, y, eps=EPS)
     released = LOSSES[method](tiny, x, y, eps=EPS, fidelity="released")
     torch.testing.assert_close(released, B * paper)
@@ -542,7 +546,7 @@ def test_replay_point_reproduces_dropout_masks(compiled):
     f = torch.compile(net) if compiled else net
     x = torch.rand(4, 8)
     f(x)
-    replay = L._replay_point(x.device)
+    replay = _replay_point(x.device)
     first = f(x)
     assert not torch.equal(first, f(x))  # the masks are random ...
     replay()

@@ -9,11 +9,19 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from test_attacks import SmallCNN, gen, mnist_subset, train_mlp
 
 from rll.attacks import linf_ascent
-from rll.metrics import (accuracy, adversarial_accuracy, lipschitz_ratios, local_lipschitz, mt_selection_accuracies,
-                         per_class_accuracy, predictions, table_metrics)
-from test_attacks import SmallCNN, gen, mnist_subset, train_mlp
+from rll.metrics import (
+    accuracy,
+    adversarial_accuracy,
+    lipschitz_ratios,
+    local_lipschitz,
+    mt_selection_accuracies,
+    per_class_accuracy,
+    predictions,
+    table_metrics,
+)
 
 EPS = 0.1
 

@@ -10,7 +10,6 @@ import torch.nn as nn
 from rll.models import MODELS, build_model, count_parameters
 
 
-
 def _count(model: nn.Module, kind) -> int:
     return sum(isinstance(m, kind) for m in model.modules())
 
@@ -194,6 +193,7 @@ def test_invalid_arguments():
 
 def test_models_module_imports_no_torchvision():
     import ast
+
     import rll.models
     tree = ast.parse(open(rll.models.__file__).read())
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)

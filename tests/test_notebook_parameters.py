@@ -1,10 +1,10 @@
-"""Guards on papermill's injected parameters (rll.notebook_parameters), on hand-written cell
+"""Guards on papermill's injected parameters (rll.book.parameters), on hand-written cell
 sources as IPython's ``In`` holds them."""
 from __future__ import annotations
 
 import pytest
 
-from rll import notebook_parameters as guard
+from rll.book import parameters as guard
 
 PARAMETERS_CELL = 'dataset = "mnist"   # a comment\nseeds = [0, 1, 2]\nepochs: int | None = None\n'
 

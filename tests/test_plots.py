@@ -9,7 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rll import experiments, plots  # noqa: E402
+from rll.analysis.frames import table_frame
+from rll.book import plots  # noqa: E402
+from rll.experiments.tables import table_configs
 
 
 def _curve_record(method, train_size, epochs):
@@ -51,12 +53,12 @@ def test_log_axis_tick_labels_do_not_collide():
 
 
 def test_delta_heatmap_has_no_column_without_a_paper_counterpart():
-    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"], epochs=1)
+    configs = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"], epochs=1)
     runs = [(c, {"config": c.canonical(), "metrics": {"train_acc": 99.0, "test_acc": 98.0, "adv_test_acc": 80.0,
                                                       "test_lipschitz": 50.0, "test_lipschitz_released": 5.0,
                                                       "gap": 1.0, "adv_gap": 2.0},
                  "provenance": {"n_train": 100, "n_test": 50}}) for c in configs]
-    frame = experiments.table_frame(runs, attack="pgd")
+    frame = table_frame(runs, attack="pgd")
     fig = plots.delta_heatmap(frame)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels and not any("test lipschitz" == lab for lab in labels), labels   # Eq. 3 has no paper number

@@ -1,11 +1,21 @@
-"""The paper's regime (rll.regime) and the verdicts that require it (rll.claims), on hand-made
+"""The paper's regime (rll.analysis.regime) and the verdicts that require it (rll.analysis.claims), on hand-made
 records whose expected outcomes are worked out by hand from the paper's Table 2 (natural CNN2:
 train 100.00 %, Lipschitz 23.06; AT CNN2: train 99.98 %)."""
 from __future__ import annotations
 
 import pytest
 
-from rll import claims, regime
+from rll.analysis import claims, regime
+from rll.analysis.evidence import (
+    DEPENDS,
+    FAILS,
+    HOLDS,
+    NOT_RUN,
+    OUTSIDE_REGIME,
+    _in_regime,
+    regime_lines,
+)
+from rll.experiments.tables import TABLE_BUDGETS
 
 
 def record(method="natural", *, train_acc=99.8, train_images=10_000, history=(), epochs=None, fidelity="paper",
@@ -83,28 +93,28 @@ def _row(method, fails=()):
 
 def test_a_verdict_outside_the_regime_says_so_and_what_the_runs_would_say():
     rows = [_row("natural", [("fit", "98.30% on 2 000 vs 100.00%")]), _row("at")]
-    verdict, evidence = claims._in_regime(rows, claims.FAILS, "ρ = −0.24")
-    assert verdict == claims.OUTSIDE_REGIME
+    verdict, evidence = _in_regime(rows, FAILS, "ρ = −0.24")
+    assert verdict == OUTSIDE_REGIME
     assert evidence.startswith("1 of 2 rows not fitted as the paper's were. On these runs the claim would be "
                                "'does not hold': ρ = −0.24.")
     assert "mnist/cnn2 Natural (98.30% on 2 000 vs 100.00%)" in evidence
-    assert claims._in_regime([_row("natural"), _row("at")], claims.HOLDS, "e") == (claims.HOLDS, "e")
+    assert _in_regime([_row("natural"), _row("at")], HOLDS, "e") == (HOLDS, "e")
     low = [dict(_row("natural"), test_lipschitz_released=6.23), _row("at")]
-    verdict, evidence = claims._in_regime(low, claims.HOLDS, "e")
-    assert verdict == claims.OUTSIDE_REGIME and "mnist/cnn2 (6.23 vs the paper's 23.06)" in evidence
+    verdict, evidence = _in_regime(low, HOLDS, "e")
+    assert verdict == OUTSIDE_REGIME and "mnist/cnn2 (6.23 vs the paper's 23.06)" in evidence
 
 
 @pytest.mark.parametrize("paper, released, expected", [
-    (claims.HOLDS, claims.HOLDS, claims.HOLDS),
-    (claims.FAILS, claims.HOLDS, claims.DEPENDS),
-    (claims.OUTSIDE_REGIME, claims.OUTSIDE_REGIME, claims.OUTSIDE_REGIME),
-    (claims.HOLDS, claims.NOT_RUN, claims.HOLDS),
+    (HOLDS, HOLDS, HOLDS),
+    (FAILS, HOLDS, DEPENDS),
+    (OUTSIDE_REGIME, OUTSIDE_REGIME, OUTSIDE_REGIME),
+    (HOLDS, NOT_RUN, HOLDS),
 ])
 def test_both_readings_give_one_badge_or_depends_on_the_reading(paper, released, expected):
     verdict, evidence = claims._both_readings({"paper": (paper, "p-evidence"), "released": (released, "r-evidence")})
     assert verdict == expected
     assert "p-evidence" in evidence
-    if released != claims.NOT_RUN:
+    if released != NOT_RUN:
         assert "r-evidence" in evidence and "released reading" in evidence
 
 
@@ -129,11 +139,11 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
 
 
 def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
-    from rll import experiments
+    from rll.config import TrainConfig
+    from rll.experiments.tables import TABLE_BUDGETS
     from rll.losses import FIDELITY_REVISION
-    from rll.train import TrainConfig
 
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    b = TABLE_BUDGETS["mnist"]["cnn2"]
     history = curve(b["milestones"][0]) + curve(b["epochs"] - b["milestones"][0], lr=0.00064,
                                                 start=b["milestones"][0] + 1)
     records = []
@@ -145,7 +155,7 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
                                     "evaluated_on": {"train_acc": 10_000}},
                         "provenance": {"history": history, "fidelity_revision": FIDELITY_REVISION,
                                        "evaluation": {"train_images": 10_000}}})
-    lines = claims.regime_lines(records, dataset="mnist")
+    lines = regime_lines(records, dataset="mnist")
     full = b["milestones"][0]
     assert lines == [
         f"cnn2 Natural (1 seed): outside — not fitted: 98.30% on 10 000 vs 100.00%; not settled: {full} full-rate "
@@ -156,11 +166,10 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
 
 
 def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
-    from rll import experiments
+    from rll.config import TrainConfig
     from rll.losses import FIDELITY_REVISION
-    from rll.train import TrainConfig
 
-    b = experiments.TABLE_BUDGETS["mnist"]["cnn2"]
+    b = TABLE_BUDGETS["mnist"]["cnn2"]
     table = []
     for method, adv, lip in (("natural", 85.0, 6.0), ("at", 95.0, 2.5), ("llr", 90.0, 4.0)):
         config = TrainConfig(dataset="mnist", model="cnn2", method=method, **b)

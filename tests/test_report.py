@@ -1,4 +1,4 @@
-"""The book's table layout, downloads, verdict badges and prose numbers (rll.report), on frames
+"""The book's table layout, downloads, verdict badges and prose numbers (rll.book.report), on frames
 built by the real table code from records written through the real results store."""
 from __future__ import annotations
 
@@ -10,13 +10,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rll import claims, experiments, report
-from rll.results import ResultsStore
-from rll.train import TrainConfig
+from rll.analysis.evidence import Verdict
+from rll.analysis.frames import table_frame
+from rll.book import report
+from rll.book.findings import (
+    budget_fractions,
+    findings,
+    findings_html,
+    paper_mixed_lines,
+    short_claim,
+    verdict_counts,
+)
+from rll.config import TrainConfig
+from rll.experiments.sweep import collect_runs
+from rll.experiments.tables import table_configs
+from rll.store import ResultsStore
 
 
 def _frame(rows: dict) -> pd.DataFrame:
-    """A two-level table frame like experiments.table_frame's: rows = {method: {metric: (ours, sd, paper)}}."""
+    """A two-level table frame like table_frame's: rows = {method: {metric: (ours, sd, paper)}}."""
     out = []
     for method, metrics in rows.items():
         row = {("", "model"): "cnn1", ("", "method"): method, ("", "runs"): 3}
@@ -75,7 +87,7 @@ def _write(store: ResultsStore, config: TrainConfig, metrics: dict) -> None:
 
 
 def test_table_numbers_from_real_table_frame(tmp_path):
-    configs = experiments.table_configs("table2", dataset="mnist", models=["cnn1"],
+    configs = table_configs("table2", dataset="mnist", models=["cnn1"],
                                         methods=["natural", "at", "trades(beta=6)", "gr"], epochs=1, seeds=(0, 1))
     store = ResultsStore(tmp_path)
     adv = {"natural": 10.0, "at": 80.0, "trades": 70.0, "gr": 40.0}
@@ -84,8 +96,8 @@ def test_table_numbers_from_real_table_frame(tmp_path):
         _write(store, c, {"train_acc": 99.0, "test_acc": 98.0 + c.seed, "adv_test_acc": adv[c.method] + c.seed,
                           "test_lipschitz": lip[c.method], "test_lipschitz_released": lip[c.method],
                           "gap": 1.0, "adv_gap": 2.0})
-    runs = experiments.collect_runs(configs, results_dir=tmp_path, exact_budget=True)
-    frame = experiments.table_frame(runs, attack="pgd")
+    runs = collect_runs(configs, results_dir=tmp_path, exact_budget=True)
+    frame = table_frame(runs, attack="pgd")
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == "AT at 80.50%"
     assert numbers["smoothest_ours"] == "TRADES(β=6) at 2.00"
@@ -106,8 +118,8 @@ def test_table_numbers_from_real_table_frame(tmp_path):
 
 
 def test_table_numbers_without_runs_say_so():
-    configs = experiments.table_configs("table3", dataset="cifar10", epochs=1)
-    frame = experiments.table_frame([(c, None) for c in configs], attack="pgd")
+    configs = table_configs("table3", dataset="cifar10", epochs=1)
+    frame = table_frame([(c, None) for c in configs], attack="pgd")
     numbers = report.table_numbers(frame)
     assert numbers["most_robust_ours"] == report.NO_RUN and numbers["smoothest_ours"] == report.NO_RUN
     assert numbers["lipschitz_paper_over_ours"] == report.NO_RUN
@@ -117,14 +129,14 @@ def test_table_numbers_without_runs_say_so():
 
 
 def test_verdicts_html_one_line_per_claim_with_badges():
-    verdicts = [claims.Verdict("Claim A", "3", "holds", "ev A", "mixed", "pe A"),
-                claims.Verdict("Claim <B>", "5.2", "not yet run", "", "does not hold", "pe B")]
+    verdicts = [Verdict("Claim A", "3", "holds", "ev A", "mixed", "pe A"),
+                Verdict("Claim <B>", "5.2", "not yet run", "", "does not hold", "pe B")]
     out = report.verdicts_html(verdicts)._repr_html_()
     assert out.count('class="rll-claim"') == 2 and out.count("<details") == 2
     assert out.count('class="rll-badge"') == 2 * 2 + 2 * 2      # per claim: two in the line, two in the evidence
     assert "#1a7f37" in out and "#cf222e" in out and "#bf8700" in out and "#6e7781" in out
     assert "Claim &lt;B&gt;" in out                           # escaped
-    counts = report.verdict_counts(verdicts)
+    counts = verdict_counts(verdicts)
     assert counts["claims"] == 2 and counts["ours_holds"] == 1 and counts["paper_does_not_hold"] == 1
 
 
@@ -156,14 +168,14 @@ def test_proof_of_concept_layout_with_control_column():
 
 def test_budget_fractions_state_our_image_epochs_against_the_papers():
     # 34 000 × 3 = 102 000 of 60 000 × 160 = 9 600 000 image-epochs: 1.0625 %
-    assert report.budget_fractions({"mnist": {"cnn2": {"train_size": 34000, "epochs": 3}}}) == [
+    assert budget_fractions({"mnist": {"cnn2": {"train_size": 34000, "epochs": 3}}}) == [
         "CNN2 34 000 images × 3 epochs = 1.1 % of the paper's 60 000 × 160"]
-    assert report.budget_fractions({"mnist": {"cnn1": {"train_size": None, "epochs": 40}}}) == [
+    assert budget_fractions({"mnist": {"cnn1": {"train_size": None, "epochs": 40}}}) == [
         "CNN1 60 000 images × 40 epochs = 25.0 % of the paper's 60 000 × 160"]
 
 
 def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
-    from rll.claims import OUTSIDE_REGIME, Verdict
+    from rll.analysis.evidence import OUTSIDE_REGIME, Verdict
 
     verdicts = [
         Verdict("sep", "3, Table 1", "holds", "e", "holds"),
@@ -172,7 +184,7 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
         Verdict("b", "5.2", "holds", "e", "holds"),
         Verdict("d", "5.3, Table 4", "not yet run", "", "holds"),
     ]
-    items = {i["title"].split(" (")[0]: i["text"] for i in report.findings(verdicts)}
+    items = {i["title"].split(" (")[0]: i["text"] for i in findings(verdicts)}
     assert items["Real data are r-separated"] == "on our runs: holds; on the paper's own numbers: holds."
     assert items["Robust training and local Lipschitzness"] == (
         f"on our runs: a: {OUTSIDE_REGIME}; b: holds; on the paper's own numbers: holds, mixed. Our runs are "
@@ -181,18 +193,18 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
                                                         "Not run here: it needs wide ResNets")
     same = [Verdict("AT, RST and TRADES produce the most robust classifiers", "5.2, 5.4", "holds", "", "holds"),
             Verdict("Local Lipschitzness is correlated with adversarial accuracy", "5.2", "holds", "", "holds")]
-    assert report.findings(same)[0]["text"].startswith("on our runs: all 2 claims: holds;")
-    assert report.short_claim("Under the multi-targeted attack too, AT, RST and TRADES are the smoothest") == \
+    assert findings(same)[0]["text"].startswith("on our runs: all 2 claims: holds;")
+    assert short_claim("Under the multi-targeted attack too, AT, RST and TRADES are the smoothest") == \
         "MT: smoothest"
-    html = report.findings_html(report.findings(verdicts))._repr_html_()
+    html = findings_html(findings(verdicts))._repr_html_()
     assert '<a href="../notebooks/table2.html"><b>Robust training' in html
 
 
 def test_the_papers_mixed_verdicts_say_where_in_one_line():
-    from rll.claims import Verdict
+    from rll.analysis.evidence import Verdict
 
     verdicts = [Verdict("The robust methods have larger clean and adversarial generalization gaps", "5.2", "x", "", "mixed",
                         "mixed: holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap. cifar10: ..."),
                 Verdict("Local Lipschitzness is correlated", "5.2", "x", "", "holds", "e")]
-    assert report.paper_mixed_lines(verdicts) == [
+    assert paper_mixed_lines(verdicts) == [
         "larger generalization gaps (§ 5.2): holds for cifar10 clean gap; does not hold for mnist/cnn1 clean gap"]

@@ -1,4 +1,4 @@
-"""rll.results: atomic JSON records keyed by the canonical configuration; claims."""
+"""rll.store: atomic JSON records keyed by the canonical configuration; claims."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rll.results import ResultsStore, ResultsWarning, config_hash, config_stem
+from rll.store import ResultsStore, ResultsWarning, config_hash, config_stem
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -218,7 +218,7 @@ PINNED_KEYS = [
 
 @pytest.mark.parametrize("kwargs, stem", PINNED_KEYS, ids=[s for _, s in PINNED_KEYS])
 def test_stored_configurations_keep_their_keys(kwargs, stem):
-    from rll.train import TrainConfig
+    from rll.config import TrainConfig
 
     config = TrainConfig(**kwargs)
     assert config_stem(config) == stem
@@ -226,7 +226,7 @@ def test_stored_configurations_keep_their_keys(kwargs, stem):
 
 
 def test_two_precisions_of_one_configuration_never_share_a_key():
-    from rll.train import TrainConfig
+    from rll.config import TrainConfig
 
     fp32 = TrainConfig(dataset="mnist", model="cnn2", method="at", train_size=1000, epochs=2)
     bf16 = fp32.replace(precision="bf16")

@@ -1,17 +1,28 @@
-"""rll.separation: exactness against independent brute force (real MNIST subsets and adversarial
+"""rll.metrics.separation: exactness against independent brute force (real MNIST subsets and adversarial
 synthetic cases), the tie rule, input checking, the statistics helpers, and (slow) Table 1's
 MNIST and CIFAR-10 minima on the full training sets."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import rll.separation as sep
+import rll.metrics.separation as sep
 from rll.data import load_dataset
-from rll.separation import histogram, nearest_other_class, random_labels, separation_stats
+from rll.experiments.separation import (
+    load_separation_records,
+    page_records,
+    save_separation,
+)
+from rll.metrics.separation import (
+    histogram,
+    nearest_other_class,
+    random_labels,
+    separation_stats,
+)
 
 BACKENDS = ["torch"] + (["numba"] if sep._numba is not None else [])
 
@@ -290,7 +301,7 @@ def test_svhn_minimum_drops_four_planted_noisy_points_as_the_released_notebook(t
     """Generated SVHN files with two planted duplicate pairs under different labels (distance 0
     for four points): the reported train–train minimum is the 5th smallest distance (the
     released notebook's ``d[d >= np.partition(d, 5)[:5].max()]``), i.e. four points dropped."""
-    from rll.experiments import dataset_separation
+    from rll.experiments.separation import dataset_separation
 
     rng = np.random.default_rng(0)
     n = 40
@@ -370,3 +381,27 @@ def test_cifar10_train_train_table1_exact(data_root):
     d, i = nearest_other_class(x, y, x, y)
     assert as_int(d).min() == 54 and round(d.min(), 3) == 0.212
     assert round(separation_stats(d)["mean"], 3) == 0.479
+
+
+def test_stored_separation_arrays_come_back_exactly_and_a_changed_file_is_named(tmp_path):
+    """Distances between 8-bit images are k/255: stored as grey levels they read back bit for bit."""
+    levels = np.array([3, 0, 255, 17], dtype=np.uint8)
+    distance = levels.astype(np.float32) / np.float32(255)
+    record = {"dataset": "mnist", "random_labels": False, "seed": None, "test_split": None, "train_train_min": 0.0,
+              "distances": {"train_train": {"distance": distance, "index": np.array([1, 0, 3, 2])}}}
+    path = save_separation(record, tmp_path)
+    (back,) = load_separation_records(tmp_path, arrays=True)
+    assert np.array_equal(back["distances"]["train_train"]["distance"], distance)
+    assert back["distances"]["train_train"]["index"].tolist() == [1, 0, 3, 2]
+    assert "distances" not in load_separation_records(tmp_path)[0]          # arrays only when asked
+    # the page reads it instead of recomputing (a recomputation would need MNIST's files)
+    ((read, source),) = page_records("mnist", random_labels=False, seed=0, test_split="none", recompute=False,
+                                     directory=tmp_path)
+    assert source == "stored in separation-mnist.json" and read["train_train_min"] == 0.0
+    array_file = tmp_path / json.loads(path.read_text())["arrays"]["file"]
+    array_file.write_bytes(array_file.read_bytes() + b"x")
+    with pytest.raises(ValueError, match=r"separation-mnist\.npz has md5 .* its record expects"):
+        load_separation_records(tmp_path, arrays=True)
+    with pytest.raises(ValueError, match="not multiples of 1/255"):
+        save_separation({**record, "distances": {"train_train": {"distance": np.array([0.5 / 255]),
+                                                                 "index": np.array([0])}}}, tmp_path)

@@ -1,4 +1,4 @@
-"""rll.staircase: the Staircase regression (Appendix A).  Exactness of the solvers against a
+"""rll.experiments.staircase: the Staircase regression (Appendix A).  Exactness of the solvers against a
 generic optimiser on small problems, the invariants each objective implies, determinism,
 parameter validation, and Raghunathan et al.'s effect (AT hurts with few samples, not with many)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from rll import staircase as st
+from rll.experiments import staircase as st
 
 EPS = 1 / 3
 LAM = 0.01
@@ -51,7 +51,7 @@ def test_basis_is_a_partition_of_unity_with_knots_at_k_and_k_pm_eps():
 
 
 # ----------------------------------------------------------------------------- solvers
-@pytest.mark.parametrize("method", ["natural", "gr:0.3"])
+@pytest.mark.parametrize("method", ["natural", "gr(beta=0.3)"])
 def test_closed_forms_agree_with_a_generic_optimiser(method):
     x, y = _tiny()
     basis = st.SplineBasis(4, EPS)
@@ -95,14 +95,14 @@ def _epigraph(method, x, y, basis):
     res = optimize.minimize(fun, np.r_[theta0, u0], method="SLSQP", constraints=cons,
                             options=dict(ftol=1e-14, maxiter=2000))
     # at ftol 1e-14 SLSQP may stop with "positive directional derivative" (status 8) once no
-    # descent is left at machine precision (it does so with one BLAS thread on llr:1); such a
+    # descent is left at machine precision (it does so with one BLAS thread on llr(gamma=1)); such a
     # point is accepted if feasible: the callers' rtol 1e-5 comparison still judges it
     feasible = all(np.all(con["fun"](res.x) >= -1e-9) for con in cons)
     assert res.success or (res.status == 8 and feasible), res.message
     return res.x[:d]
 
 
-@pytest.mark.parametrize("method", ["at", "rst:0.5", "trades:3", "llr:1"])
+@pytest.mark.parametrize("method", ["at", "rst(lam=0.5)", "trades(beta=3)", "llr(gamma=1)"])
 def test_nonsmooth_solvers_agree_with_a_generic_constrained_optimiser(method):
     x, y = _tiny()
     basis = st.SplineBasis(4, EPS)
@@ -116,14 +116,14 @@ def test_rst_with_vanishing_weight_is_natural_training():
     x, y = st.make_staircase_data(40, seed=3)
     grid = np.linspace(-EPS, 9 + EPS, 200)
     natural = st.fit_staircase(x, y, "natural")
-    np.testing.assert_allclose(st.fit_staircase(x, y, "rst:0")(grid), natural(grid), atol=1e-12)
-    np.testing.assert_allclose(st.fit_staircase(x, y, "rst:1e-9")(grid), natural(grid), atol=1e-5)
+    np.testing.assert_allclose(st.fit_staircase(x, y, "rst(lam=0)")(grid), natural(grid), atol=1e-12)
+    np.testing.assert_allclose(st.fit_staircase(x, y, "rst(lam=1e-9)")(grid), natural(grid), atol=1e-5)
 
 
 def test_each_method_wins_on_its_own_objective():
     x, y = st.make_staircase_data(60, seed=5)
     basis = st.SplineBasis()
-    fits = {m: st.fit_staircase(x, y, m, basis=basis) for m in ("natural", "gr", "llr", "at", "rst:1", "trades:3")}
+    fits = {m: st.fit_staircase(x, y, m, basis=basis) for m in ("natural", "gr", "llr", "at", "rst(lam=1)", "trades(beta=3)")}
     for m, fit in fits.items():
         for other in fits.values():
             assert fit.objective <= st.objective(m, other.theta, x, y, basis=basis) * (1 + 1e-9) + 1e-12, m
@@ -132,7 +132,7 @@ def test_each_method_wins_on_its_own_objective():
 # ----------------------------------------------------------------------------- metrics and effect
 @pytest.fixture(scope="module")
 def small_run():
-    return st.run_staircase(40, ["natural", "at", "trades:6"], seed=0, n_test=3000)
+    return st.run_staircase(40, ["natural", "at", "trades(beta=6)"], seed=0, n_test=3000)
 
 
 def test_at_has_lower_adversarial_training_mse_than_natural(small_run):
@@ -171,15 +171,15 @@ def test_adversarial_training_hurts_with_few_samples_not_with_many():
 
 
 def test_runs_are_deterministic(small_run):
-    again = st.run_staircase(40, ["natural", "at", "trades:6"], seed=0, n_test=3000)
+    again = st.run_staircase(40, ["natural", "at", "trades(beta=6)"], seed=0, n_test=3000)
     pd.testing.assert_frame_equal(small_run, again)
-    other = st.run_staircase(40, ["natural", "at", "trades:6"], seed=1, n_test=3000)
+    other = st.run_staircase(40, ["natural", "at", "trades(beta=6)"], seed=1, n_test=3000)
     assert not np.allclose(other["test_mse"], small_run["test_mse"])
 
 
 def test_table_and_takeaway_are_computed_from_the_results():
     params = st.check_staircase_params(n_small=30, n_large=300, seeds_small=[0, 1], n_test=500,
-                                       methods=["natural", "at", "trades:6"])
+                                       methods=["natural", "at", "trades(beta=6)"])
     results = st.run_settings(params)
     table = st.staircase_table(results)
     assert list(table.index) == ["Natural", "AT", "TRADES(β=6)"]
@@ -192,13 +192,29 @@ def test_table_and_takeaway_are_computed_from_the_results():
 
 # ----------------------------------------------------------------------------- parameters
 def test_method_specs_and_labels():
-    assert st.parse_method("RST:2") == ("rst", 2.0)
+    assert st.parse_method("RST(lam=2)") == ("rst", 2.0)
+    assert st.parse_method("llr(gamma=0.5)") == ("llr", 0.5)
     assert st.parse_method("gr") == ("gr", 1e-4)
     assert st.parse_method("at") == ("at", None)
     assert [st.method_label(m) for m in st.DEFAULT_METHODS][:5] == ["Natural", "GR", "LLR", "AT", "RST(λ=0.5)"]
-    assert st.method_label("trades:6") == "TRADES(β=6)"
+    assert st.method_label("trades(beta=6)") == "TRADES(β=6)"
     assert st.check_staircase_params(methods="natural, AT").methods == ("natural", "at")
     assert st.check_staircase_params(methods="all").methods == st.DEFAULT_METHODS
+    assert st.check_staircase_params(methods="natural, at, trades(beta=6)").methods == ("natural", "at", "trades(beta=6)")
+
+
+def test_one_method_grammar_for_the_staircase_and_the_tables():
+    """The paper's ten rows are written the same way on the Staircase page and the Section 5 pages."""
+    from rll.experiments import tables
+
+    assert st.DEFAULT_METHODS == tables.PAPER_METHODS
+    strengths = {"natural": None, "gr": 1e-4, "llr": 1e-2, "at": None, "rst(lam=0.5)": 0.5, "rst(lam=1)": 1.0,
+                 "rst(lam=2)": 2.0, "trades(beta=1)": 1.0, "trades(beta=3)": 3.0, "trades(beta=6)": 6.0}
+    for spec in tables.PAPER_METHODS:
+        name, params = tables.parse_method(spec)
+        assert st.parse_method(spec) == (name, strengths[spec])
+        assert params == ({} if strengths[spec] is None or "(" not in spec else
+                          {"lam" if name == "rst" else "beta": strengths[spec]})
 
 
 @pytest.mark.parametrize("params, message", [
@@ -211,11 +227,12 @@ def test_method_specs_and_labels():
     ({"x_noise": 2}, "x_noise must be a finite number in [0, 1]"),
     ({"num_stairs": 1}, "num_stairs must be an integer in [2, 1000]"),
     ({"methods": ["natural", "pgd"]}, "unknown method 'pgd'; valid choices: natural, gr, llr, at, rst, trades"),
-    ({"methods": ["at:2"]}, "method 'at' takes no strength"),
-    ({"methods": ["trades:-1"]}, "must be a finite number >= 0"),
+    ({"methods": ["at(beta=2)"]}, "method 'at' takes no parameter 'beta'; valid parameters: none"),
+    ({"methods": ["trades:6"]}, "'trades:6' is the old Staircase spelling; write 'trades(beta=6)'"),
+    ({"methods": ["trades(beta=-1)"]}, "must be a finite number >= 0"),
     ({"figure_methods": []}, "methods is empty"),
-    ({"methods": ["natural", "rst", "rst:1"]}, "methods lists a method twice"),
-    ({"methods": ["natural", "trades:6"]}, "methods must include 'natural' and 'at'"),
+    ({"methods": ["natural", "rst", "rst(lam=1)"]}, "methods lists a method twice"),
+    ({"methods": ["natural", "trades(beta=6)"]}, "methods must include 'natural' and 'at'"),
     ({"lambda": 0.1}, "unknown parameter(s) 'lambda'; valid: n_small, n_large"),
 ])
 def test_bad_parameters_raise_readable_errors(params, message):

@@ -1,4 +1,4 @@
-"""rll.submit: sweeps through real submitit executors.
+"""rll.training.submit: sweeps through real submitit executors.
 
 * The local executor (real subprocesses, submitit's own controller and requeue protocol) runs
   a sweep of two jobs into one store; one job gets the pre-emption signal mid-training and is
@@ -22,10 +22,12 @@ import torch
 from submitit.core.utils import DelayedSubmission
 
 from rll import cli
-from rll import submit as rsubmit
-from rll.results import ResultsStore
+from rll.config import TrainConfig
 from rll.data import DataError
-from rll.train import RunClaimed, TrainConfig, checkpoint_path, load_checkpoint, train
+from rll.store import ResultsStore
+from rll.training import submit as rsubmit
+from rll.training.checkpoint import checkpoint_path, load_checkpoint
+from rll.training.run import RunClaimed, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,7 +106,7 @@ def test_slurm_sweep_writes_the_job_array_script(tmp_path, fake_slurm, capsys):
                      "--checkpoint-dir", str(tmp_path / "ck")])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    from rll.experiments import table_configs
+    from rll.experiments.tables import table_configs
 
     configs = table_configs("table3", dataset="cifar10", seeds=(0, 1))
     n = len(configs)

@@ -1,4 +1,4 @@
-"""Section 4 (rll.theory): the classifiers of Theorem 4.2 / 4.4 satisfy Lemma 4.1's
+"""Section 4 (rll.experiments.theory): the classifiers of Theorem 4.2 / 4.4 satisfy Lemma 4.1's
 hypotheses at every sample point and are astute with radius r; the contrast MLP is a plain,
 deterministic baseline; the notebook's parameters are validated."""
 from __future__ import annotations
@@ -10,10 +10,21 @@ import pytest
 import torch
 
 from rll.data import make_spiral
-from rll.theory import (BinaryDistanceClassifier, DistanceClassifier, TheoremParams,
-                        astuteness, astuteness_curve, check_theorem_params, decision_grid,
-                        fit_mlp, lemma_4_1_certificate, lp_norm, random_sample,
-                        sample_separation)
+from rll.experiments.theory import (
+    BinaryDistanceClassifier,
+    DistanceClassifier,
+    TheoremParams,
+    astuteness,
+    astuteness_curve,
+    astuteness_rows,
+    check_theorem_params,
+    decision_grid,
+    fit_mlp,
+    lemma_4_1_certificate,
+    lp_norm,
+    random_sample,
+    sample_separation,
+)
 
 PS = [1, 2, math.inf]
 
@@ -197,3 +208,18 @@ def test_decision_grid(spiral):
     assert (logits[..., 1] == f).all()
     _, _, v = decision_grid(lambda z: z[:, 0] + z[:, 1], (0, 1), (0, 1), n=5)
     assert v[-1, -1] == 2.0
+
+
+def test_astuteness_rows_count_what_the_attack_flips():
+    """A linear boundary at x₀ = 1.25: attacked within 0.5, only the point at x₀ = 1 (0.25 from it)
+    can be pushed across — clean accuracy 1, astuteness 3/4, one flip, at that point."""
+    class Boundary(torch.nn.Module):
+        def forward(self, x):
+            d = x[:, :1] - 1.25
+            return torch.cat([-d, d], dim=1)
+
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    y = torch.tensor([0, 0, 1, 1])
+    rows, flipped = astuteness_rows({"linear": Boundary()}, X, y, 0.5, steps=20)
+    assert rows["linear"] == {"clean accuracy": 1.0, "astuteness": 0.75, "predictions flipped": 1}
+    assert flipped["linear"].tolist() == [False, True, False, False]

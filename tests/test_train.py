@@ -1,4 +1,4 @@
-"""rll.train: the run configuration, the training loop, checkpoints and resumption."""
+"""rll.training.run: the run configuration, the training loop, checkpoints and resumption."""
 from __future__ import annotations
 
 import json
@@ -14,14 +14,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from rll import experiments
 from rll import losses as rlosses
-from rll.losses import FIDELITY_REVISION
-from rll.results import ResultsStore
-from rll.train import (CheckpointMismatch, RunClaimed, TrainConfig, TrainingDiverged, augment_batch,
-                       checkpoint_path, evaluate, load_checkpoint, load_trained_model, scale_milestones,
-                       shorter_checkpoint, subset_indices, train)
+from rll.config import TrainConfig, scale_milestones
 from rll.data import load_dataset
+from rll.experiments.sweep import sweep_status
+from rll.experiments.tables import table_configs
+from rll.losses import FIDELITY_REVISION
+from rll.store import ResultsStore
+from rll.training.checkpoint import (
+    CheckpointMismatch,
+    checkpoint_path,
+    load_checkpoint,
+    shorter_checkpoint,
+)
+from rll.training.loop import augment_batch, subset_indices
+from rll.training.packing import load_trained_model
+from rll.training.run import RunClaimed, TrainingDiverged, evaluate, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,7 +81,7 @@ def test_milestone_scaling():
 def test_released_milestones_follow_the_released_epoch_buckets():
     """Released fidelity, non-paper epochs: the released get_scheduler's list for the epoch
     bucket (any dataset), not the paper's milestones scaled; paper fidelity keeps scaling."""
-    from rll.train import released_milestones
+    from rll.config import released_milestones
 
     assert released_milestones(160) == (40, 80, 120, 140) and released_milestones(120) == (40, 80, 100)
     assert released_milestones(60) == (30, 50) and released_milestones(70) == (40, 60)
@@ -356,7 +364,7 @@ def test_every_attack_evaluated_before_the_run_returns(tmp_path, data_root):
 @pytest.mark.slow
 def test_stored_record_is_returned_without_training(tiny_run, monkeypatch):
     cfg, record, root = tiny_run
-    import rll.train as rtrain
+    import rll.training.run as rtrain
 
     monkeypatch.setattr(rtrain, "_train_claimed", lambda *a, **k: pytest.fail("trained again"))
     again = train(cfg, results_dir=root / "res", checkpoint_dir=root / "ck", progress=False)
@@ -376,7 +384,8 @@ _KILLABLE = textwrap.dedent("""
     import json, os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from rll.train import TrainConfig, train
+    from rll.config import TrainConfig
+    from rll.training.run import train
     cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
     kill_at = int(sys.argv[5])
     count = 0
@@ -471,7 +480,7 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     del payload["fidelity_revision"]          # a checkpoint from before checkpoints named it
     torch.save(payload, ck)
     for checkpoints in (None, tmp_path / "ck"):     # the older run's checkpoint is no start either
-        assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=checkpoints)[0][1] == \
+        assert sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=checkpoints)[0][1] == \
             "to train again (fidelity revision 1 stored)"
     again = train(cfg, **kw)
     assert again["provenance"]["fidelity_revision"] == FIDELITY_REVISION
@@ -481,12 +490,12 @@ def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tm
     assert load_checkpoint(ck, cfg)["fidelity_revision"] == FIDELITY_REVISION
     assert train(cfg, **kw)["provenance"]["started_utc"] == again["provenance"]["started_utc"]   # now stored
     path.unlink()                              # the record lost, the finished checkpoint kept
-    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
+    assert sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
         "to evaluate from its checkpoint"
     payload = torch.load(ck, weights_only=True)
     payload["epoch"] = 0                       # as if interrupted before its only epoch ended
     torch.save(payload, ck)
-    assert experiments.sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
+    assert sweep_status([cfg], results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck")[0][1] == \
         "to resume from epoch 0"
 
 
@@ -676,7 +685,7 @@ def test_bf16_is_refused_where_it_was_measured_to_break_the_loss(method, fidelit
         TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
                     precision="bf16")
     spec = method + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
-    rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], fidelity=fidelity,
+    rows = table_configs("table2", dataset="mnist", models=["cnn2"], fidelity=fidelity,
                                      methods=[spec], precision="auto")
     assert [c.precision for c in rows] == ["fp32"]
 
@@ -688,7 +697,7 @@ def test_bf16_reaches_the_losses_it_was_measured_safe_for():
                              ("gr", "paper"), ("llr", "released")):
         assert TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity,
                            precision="bf16").label().endswith(" bf16")
-    rows = experiments.table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
+    rows = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
                                      precision="auto")
     assert [c.precision for c in rows] == ["bf16", "bf16"]
     with pytest.raises(ValueError, match="valid choices: fp32, bf16"):

@@ -1,0 +1,155 @@
+"""Per-epoch checkpoints: where they live, what they hold (model, optimiser, scheduler, every RNG
+state, the training configuration), and where a run starts — its own checkpoint, or a shorter
+run's whose epochs are its first."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from rll import losses as rlosses
+from rll.config import TrainConfig, lr_by_epoch
+from rll.losses import is_current
+from rll.store import ResultsStore, atomic_write_bytes, config_stem
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint belongs to another training configuration (or is not a checkpoint)."""
+
+
+def checkpoint_path(config: TrainConfig, checkpoint_dir: str | os.PathLike) -> Path:
+    """Checkpoint file of ``config``'s training (shared by configs differing only in
+    evaluation fields)."""
+    return Path(checkpoint_dir) / f"{config_stem(config.training_canonical())}.pt"
+
+
+def scheduler_state(scheduler) -> dict:
+    sd = dict(scheduler.state_dict())
+    sd["milestones"] = {int(k): int(v) for k, v in sd["milestones"].items()}
+    return sd
+
+
+def load_scheduler_state(scheduler, sd: dict) -> None:
+    sd = dict(sd)
+    sd["milestones"] = Counter({int(k): int(v) for k, v in sd["milestones"].items()})
+    scheduler.load_state_dict(sd)
+
+
+def rng_state(device: torch.device, gens: dict[str, torch.Generator]) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    for name, g in gens.items():
+        state[name] = g.get_state()
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device, gens: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    for name, g in gens.items():
+        g.set_state(state[name])
+
+
+def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None) -> dict:
+    """Load a checkpoint (``weights_only=True``) and, given ``config``, check that it was written
+    for ``config``'s training; raises :class:`CheckpointMismatch` otherwise."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 — torn file, pickle refused, not a checkpoint
+        raise CheckpointMismatch(f"cannot read checkpoint {path}: {err}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "config" not in ckpt:
+        raise CheckpointMismatch(f"{path} is not an rll training checkpoint (format {CHECKPOINT_FORMAT})")
+    if config is not None:
+        want, have = config.training_canonical(), ckpt["config"]
+        if have != want:
+            diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+            shown = "; ".join(f"{k}: checkpoint {have.get(k)!r} vs requested {want.get(k)!r}" for k in diff)
+            raise CheckpointMismatch(
+                f"checkpoint {path} was written for a different training configuration ({shown}); "
+                "refusing to resume from it — remove it or choose another checkpoint directory")
+    return ckpt
+
+
+def _same_prefix(shorter: Mapping[str, Any], longer: Mapping[str, Any], epochs: int) -> bool:
+    """Whether the first ``epochs`` epochs of ``longer`` are exactly ``shorter``'s: every training
+    field equal except the length and the milestones, and the same learning rate in each epoch."""
+    rest = {k for k in set(shorter) | set(longer) if k not in ("epochs", "milestones")}
+    return (all(shorter.get(k) == longer.get(k) for k in rest)
+            and lr_by_epoch(shorter, epochs) == lr_by_epoch(longer, epochs))
+
+
+def _current_checkpoint(ckpt: dict, older_record: bool = False) -> bool:
+    """A checkpoint of the current fidelity revision.  One written before checkpoints named
+    their revision is taken as current unless the store's record of the same run is older
+    (``older_record``): then it is that older run's."""
+    if "fidelity_revision" not in ckpt:
+        return not older_record
+    return rlosses.is_current_revision(ckpt["fidelity_revision"], ckpt.get("config", {}))
+
+
+def _older_record(store: ResultsStore, config: TrainConfig) -> bool:
+    record = store.get(config)
+    return record is not None and not is_current(record)
+
+
+def start_point(config: TrainConfig, checkpoint_dir: str | os.PathLike,
+                store: ResultsStore) -> tuple[dict | None, Path | None]:
+    """Where training ``config`` starts: ``(its own checkpoint, None)`` — finished or not —
+    unless it was written under an older meaning of the fidelities (:func:`_current_checkpoint`;
+    the store's record of the run tells an unnamed one's age); else ``(a shorter run's
+    checkpoint, its path)`` (:func:`shorter_checkpoint`); else ``(None, None)``, from scratch.
+    Raises :class:`CheckpointMismatch` if its own checkpoint is another configuration's."""
+    own = checkpoint_path(config, checkpoint_dir)
+    if own.exists():
+        ckpt = load_checkpoint(own, config)
+        if _current_checkpoint(ckpt, older_record=_older_record(store, config)):
+            return ckpt, None
+    shorter = shorter_checkpoint(config, checkpoint_dir)
+    return (shorter[1], shorter[0]) if shorter is not None else (None, None)
+
+
+def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -> tuple[Path, dict] | None:
+    """The checkpoint of a shorter run whose epochs are the first epochs of ``config``'s — same
+    model, data, method, seed and learning rate in every epoch it trained (:func:`_same_prefix`)
+    — with the most epochs, or None.  Training ``config`` from it gives the same weights as
+    training from scratch (the shuffling and augmentation generators are saved with it), so a
+    run one epoch longer than a finished one costs one epoch: that is how
+    :func:`rll.analysis.budget.converged` tests whether a run has flattened at its final rate."""
+    want = config.training_canonical()
+    prefix = config_stem(want).rsplit("-", 1)[0]
+    best = None
+    for path in sorted(Path(checkpoint_dir).glob(f"{prefix}-*.pt")):
+        if path == checkpoint_path(config, checkpoint_dir):
+            continue
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointMismatch:
+            continue
+        done = int(ckpt.get("epoch", 0))
+        if 0 < done < config.epochs and _current_checkpoint(ckpt) and _same_prefix(ckpt["config"], want, done) and (
+                best is None or done > best[1]["epoch"]):
+            best = (path, ckpt)
+    return best
+
+
+def save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
+    """Write ``payload`` to ``path`` atomically (``write=False``: a data-parallel rank > 0,
+    which writes nothing)."""
+    import io
+
+    if not write:
+        return
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state"]

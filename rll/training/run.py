@@ -1,0 +1,518 @@
+"""Train, evaluate and store one configuration: the entry every command, sweep and page uses.
+
+:func:`train` runs a :class:`rll.config.TrainConfig`: seeded, resumable from a per-epoch checkpoint
+(:mod:`rll.training.checkpoint`) to the same result, and finished by the paper's table columns
+(:func:`rll.metrics.table_metrics`) written to the results store; :func:`evaluate` re-evaluates a
+stored checkpoint.
+
+**Data.**  Each split is loaded with :func:`rll.data.load_dataset` and kept whole on the
+training device as uint8; batches are gathered, augmented and converted to float there.
+``train_size``/``test_size`` take a deterministic random subset (depending on ``seed`` only).
+Augmentation as the released code (the paper says only "data augmentation is performed"):
+CIFAR-10 random crop with 4-pixel zero padding and horizontal flip (vectorised over the batch);
+Restricted ImageNet ``Resize(72)`` then ``RandomCrop(64, padding=8)`` of the whole resized image,
+no flip (its training images are kept resized, :func:`rll.data.load_resized_train`; evaluation
+uses resize 72 + centre crop 64); MNIST and SVHN none.  Drawn from a seeded generator.
+
+**Reproducibility.**  ``torch.manual_seed(seed)`` before the model is built; shuffling and
+augmentation use their own seeded ``torch.Generator``; after every epoch a checkpoint holds the
+model, optimiser, scheduler, every RNG state and the training configuration (loaded with
+``torch.load(weights_only=True)``: tensors and plain Python types only).  A run killed at any
+point resumes from the last completed epoch to the same result (bitwise on the CPU).  The
+evaluation is seeded separately (``table_metrics(seed=seed)``), so re-evaluating the final
+checkpoint reproduces the record.
+
+>>> from rll.config import TrainConfig
+>>> cfg = TrainConfig.from_paper("mnist", "cnn2", "trades", beta=6.0, epochs=10)
+>>> cfg.lr, cfg.milestones            # 1e-4 × 64, and 40/80/120/140 scaled to 10 epochs
+(0.0064, (3, 5, 8, 9))
+>>> record = train(cfg)               # doctest: +SKIP
+>>> record["metrics"]["adv_test_acc"] # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+import warnings
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+
+from rll import __version__
+from rll import data as rdata
+from rll import losses as rlosses
+from rll import metrics as rmetrics
+from rll.attacks import require_torchattacks
+from rll.config import (
+    ATTACKS,
+    AUGMENT_PAD,
+    RESIZED_TRAIN,
+    TrainConfig,
+    _choices,
+    _is_int,
+)
+from rll.losses import is_current
+from rll.store import ResultsStore, device_name, git_commit, results_folder
+from rll.training import distributed as rdist
+from rll.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    checkpoint_path,
+    load_scheduler_state,
+    rng_state,
+    save_checkpoint,
+    scheduler_state,
+    set_rng_state,
+    start_point,
+)
+from rll.training.loop import (
+    build_run,
+    load_split,
+    make_batch,
+    resized_train,
+    resolve_device,
+    run_generators,
+    train_step,
+)
+from rll.training.packing import load_trained_model
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the run was stopped."""
+
+
+class RunClaimed(RuntimeError):
+    """Another live worker holds the claim on this configuration."""
+
+
+# ====================================================================== data
+
+
+# ====================================================================== checkpoints
+
+
+# ====================================================================== provenance
+
+def _provenance(device: torch.device, started: float, wall: float, epochs_done: int, **extra) -> dict:
+    commit, dirty = git_commit()
+    prov = {
+        "git_commit": commit, "git_dirty": dirty, "rll_version": __version__,
+        "torch_version": torch.__version__, "python_version": platform.python_version(),
+        "device": device_name(device), "threads": torch.get_num_threads(),
+        "started_utc": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wall_seconds": round(wall, 3), "epochs_done": epochs_done, "host": socket.gethostname(),
+    }
+    prov.update(extra)
+    return prov
+
+
+# ====================================================================== the loop
+
+
+def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
+          results_dir: str | os.PathLike | None = None, checkpoint_dir: str | os.PathLike = "checkpoints",
+          device: str | torch.device | None = None, progress: bool = True, resume: bool = True,
+          force: bool = False, attacks: tuple[str, ...] | None = None,
+          eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
+          curve_images: int | None = None, claim: bool = True,
+          on_step: Callable[[int, int], None] | None = None,
+          channels_last: bool = False, compile: bool = False,
+          checksums: Mapping[str, str] | None = None, claim_owner: str | None = None) -> dict | None:
+    """Train ``config``, evaluate it with every requested attack, store and return its record.
+
+    Args:
+        config: the run (:class:`TrainConfig`).
+        data_root: dataset folder (default ``$RLL_DATA``, then ``~/.cache/rll``).
+        results_dir: the :class:`~rll.store.ResultsStore` folder (default
+            :func:`rll.store.results_folder`: ``$RLL_RESULTS/runs``, else the checkout's
+            ``results/runs``).  If it already holds the
+            record of ``config`` under every requested attack, that record is returned without
+            training (unless ``force``).
+        checkpoint_dir: where the per-epoch checkpoint lives (one file per training
+            configuration; kept after the run: it is the trained model).
+        device: torch device (default cuda if available, else cpu).
+        progress: tqdm progress bars (refreshed at most once a second).
+        resume: continue from this configuration's checkpoint if there is one (default);
+            ``False`` starts afresh and overwrites it.
+        force: run again even if the records exist (from the checkpoint, if ``resume`` and
+            one exists: a finished checkpoint is then only re-evaluated).
+        attacks: the evaluation attacks (:data:`ATTACKS`), default ``(config.attack,)``.  The
+            trained model is evaluated with each before this function returns, and one
+            record per attack is stored, under ``config.replace(attack=...)``: nothing later
+            depends on keeping the checkpoint.
+        eval_plan: which images each column is measured on (:class:`rll.metrics.EvalPlan`);
+            default: everything on the whole splits, batch ``eval_batch_size``.
+        eval_batch_size: batch size of the evaluation when no ``eval_plan`` is given.
+        curve_images: if set, after every epoch the model is evaluated (clean accuracy on the
+            whole test split; PGD-10 on this many fixed test images; both Lipschitz estimators
+            on half as many) and the point is kept in the checkpoint's and the record's
+            ``history`` (learning curves; resumable like the training).
+        claim: claim the configuration in the results store for the duration, so that two
+            workers never run it both (a claim left by a dead process on this host is broken;
+            a live one raises :class:`RunClaimed`).
+        on_step: hook called as ``on_step(epoch, step)`` (0-based) after every optimiser step.
+        channels_last, compile: speed options (off by default): channels-last memory format
+            and ``torch.compile`` of the model (not for GR/LLR in paper fidelity, which
+            differentiate twice).  They change the arithmetic only at rounding level, not the
+            configuration: the record's provenance says which were used.  bfloat16 is not one
+            of them: it is ``config.precision``, part of the key.  Evaluation always runs in
+            float32, eager.
+        checksums: ``{file name: md5}`` overriding the dataset's official md5s
+            (:func:`rll.data.load_dataset`), for one's own copies of the files.  Not part of
+            the configuration (the same run on other bytes has the same key); the record's
+            ``provenance["data_notes"]`` names every file checked against an override.
+        claim_owner: who holds the claim (default ``rll.training.run pid …``); a claim left by the same
+            owner is taken over — a requeued cluster job (:mod:`rll.training.submit`) names itself so.
+
+    Under ``torchrun`` the run is trained data-parallel (:mod:`rll.training.distributed`): rank 0
+    claims, checkpoints, evaluates and returns the record; the other ranks return ``None``.
+
+    Returns the stored record of ``config`` ``{"config", "metrics", "provenance", "schema"}``;
+    metrics are :func:`rll.metrics.evaluate`'s columns (percent) plus ``final_train_loss``.
+
+    Raises:
+        CheckpointMismatch: the checkpoint file belongs to another configuration.
+        TrainingDiverged: the loss became NaN/inf (the message names epoch, step and method).
+        RunClaimed: another live worker is running this configuration.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    attacks = _check_attacks(config, attacks)
+    plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
+    check_curve_images(curve_images)
+    rdata.check_checksums(config.dataset, checksums)   # a malformed override stops us here
+    store = ResultsStore(_results_folder(results_dir))
+    group, device = rdist.join(device)                 # under torchrun: this process's rank and GPU
+    done = group.decide(_stored_or_claimed, store, config, attacks, force=force, claim=claim, owner=claim_owner)
+    if done is not None:
+        return done
+    try:
+        return _train_claimed(config, store, data_root=data_root, checkpoint_dir=checkpoint_dir,
+                              device=resolve_device(device), progress=progress, resume=resume,
+                              attacks=attacks, plan=plan, curve_images=curve_images,
+                              on_step=on_step, channels_last=channels_last, compile_=compile,
+                              checksums=checksums, group=group)
+    finally:
+        if claim and group.is_main:
+            store.release(config.training_canonical())
+
+
+def _results_folder(results_dir) -> Path:
+    return results_folder("runs", results_dir)
+
+
+def _stored_or_claimed(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...], *, force: bool,
+                       claim: bool, owner: str | None) -> dict | None:
+    """``config``'s stored record (unless ``force``), else None once the run is claimed."""
+    if not force and (done := _stored(store, config, attacks)) is not None:
+        return done
+    if claim:
+        _claim(store, config, owner)
+        done = None if force else _stored(store, config, attacks)
+        if done is not None:      # finished by another worker between our look and our claim
+            store.release(config.training_canonical())
+            return done
+    return None
+
+
+def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
+    attacks = (config.attack,) if attacks is None else tuple(dict.fromkeys(attacks))
+    if not attacks:
+        raise ValueError("attacks must name at least one evaluation attack")
+    for attack in attacks:
+        _choices("attack", attack, ATTACKS)
+    if {"aa", "aa-apgd"} & set(attacks):
+        require_torchattacks()      # before any training, not after it
+    return (config.attack,) + tuple(a for a in attacks if a != config.attack)
+
+
+def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) -> dict | None:
+    """``config``'s record if the store holds it under every attack in ``attacks`` at the current
+    fidelity revision, else None (an older revision's record is trained again and replaced)."""
+    records = [store.get(config.replace(attack=a)) for a in attacks]
+    if not all(is_current(r) for r in records):
+        return None
+    records[0]["path"] = str(store.path(config))
+    return records[0]
+
+
+def check_curve_images(curve_images) -> None:
+    """``curve_images`` (learning curves' PGD-10 images per epoch) is None or an integer ≥ 2."""
+    if curve_images is not None and (not _is_int(curve_images) or curve_images < 2):
+        raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
+
+
+def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -> None:
+    """Claim the *training* identity (configurations differing only in evaluation fields share
+    one checkpoint, so they must not train concurrently either).  A claim left by ``owner``
+    itself (an earlier attempt of a requeued job) is taken over."""
+    key = config.training_canonical()
+    owner = owner or f"rll.training.run pid {os.getpid()}: {config.label()}"
+    if store.claim(key, owner=owner):
+        return
+    info = store.claim_info(key) or {}
+    if info.get("owner") == owner:                # our own earlier attempt, killed and requeued
+        if store.break_claim(key, force=True) and store.claim(key, owner=owner):
+            return
+    elif store.claim_is_stale(key, timeout=None):   # its process died on this host
+        info = store.claim_info(key)
+        if store.break_claim(key, timeout=None):
+            warnings.warn(f"broke a stale claim on {config.label()} left by {info}", stacklevel=5)
+        if store.claim(key, owner=owner):
+            return
+    raise RunClaimed(f"{config.label()} is being trained by another worker ({store.claim_info(key)}); "
+                     f"claim file {store.claim_path(key)} — if that worker is gone, remove the file "
+                     "or call ResultsStore.break_claim(config.training_canonical(), force=True)")
+
+
+#: Training images the learning curves measure training accuracy on (a fixed subset, the
+#: regime check's "≥ 10 000 training images"; all of them when the run trains on fewer).
+CURVE_TRAIN_IMAGES = 10_000
+
+
+def _curve_point(model: torch.nn.Module, test, *, eps: float, images: int, seed: int,
+                 train=None) -> dict:
+    """One point of the learning curves: clean accuracy on the whole test split, PGD-10 on
+    ``images`` fixed test images, both Lipschitz estimators on half as many, and (given the
+    ``train`` split) clean accuracy on :data:`CURVE_TRAIN_IMAGES` fixed training images."""
+    plan = rmetrics.EvalPlan(pgd_test_images=images, lipschitz_images=max(1, images // 2), batch_size=64)
+    m = rmetrics.evaluate(model, None, test, eps=eps, attacks=("pgd",), plan=plan, seed=seed)["pgd"]
+    keys = ("test_acc", "adv_test_acc", "test_lipschitz", "test_lipschitz_released", "evaluated_on")
+    point = {k: m[k] for k in keys}
+    if train is not None:
+        idx = rmetrics.fixed_subset(len(train[1]), CURVE_TRAIN_IMAGES)
+        x, y = train if idx is None else (train[0][idx.to(train[0].device)], train[1][idx.to(train[1].device)])
+        point["train_acc"] = rmetrics.accuracy(model, rdata.to_float(x), y, batch_size=512)
+        point["train_evaluated_on"] = len(y)
+    return point
+
+
+def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, checkpoint_dir,
+                   device: torch.device, progress: bool, resume: bool, attacks: tuple[str, ...],
+                   plan: rmetrics.EvalPlan, curve_images: int | None, on_step,
+                   channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None,
+                   group: rdist.Group = rdist.SINGLE) -> dict | None:
+    from tqdm.auto import tqdm
+
+    started = time.time()
+    t0 = time.perf_counter()
+    git_commit()   # the code this process runs (cached), not a commit made while it trains
+    ckpt_file = checkpoint_path(config, checkpoint_dir)
+    ckpt, shorter_path = start_point(config, checkpoint_dir, store) if resume else (None, None)
+    extended_from = ({"epochs": int(ckpt["epoch"]), "checkpoint": _relative_checkpoint(shorter_path, checkpoint_dir)}
+                     if shorter_path is not None else None)
+
+    x_tr, y_tr, note_tr = load_split(config, "train", config.train_size, 0, data_root, device, checksums)
+    # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
+    # after the training (load_dataset verifies it)
+    x_te, y_te, note_te = load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
+    x_fit, y_fit = (torch.cat([x_tr, x_te]), torch.cat([y_tr, y_te])) if config.train_with_test else (x_tr, y_tr)
+    if config.dataset in RESIZED_TRAIN:
+        if config.train_with_test:
+            raise ValueError(f"train_with_test is not available for {config.dataset}")
+        x_fit = resized_train(config, data_root)
+    test_float = (rdata.to_float(x_te), y_te) if curve_images else None
+    group.check_batches(len(y_fit), config.batch_size)
+    model, opt, sched = build_run(config, device)
+    group.seed_rank(config.seed)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    gens = run_generators(config, device)
+    history: list[dict] = []
+    start_epoch, train_seconds = 0, 0.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        load_scheduler_state(sched, ckpt["scheduler"])
+        sched.milestones = Counter(config.milestones)    # a shorter run's may differ after its end
+        set_rng_state(ckpt["rng"], device, gens)
+        start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
+        train_seconds = float(ckpt["train_seconds"])
+        group.restore_rng(ckpt["rng"], device, config.seed, start_epoch)
+    group.check_same(start_epoch, "the checkpoint epoch to resume from")
+    world_sizes = list(ckpt.get("world_sizes", [1] * start_epoch)) if ckpt is not None else []
+    earlier_seconds = train_seconds   # spent by earlier (interrupted) sessions
+
+    loss_fn = rlosses.LOSSES[config.method]
+    params = dict(config.params)
+    fmodel = group.wrap(model, device)        # DistributedDataParallel under torchrun
+    fmodel = torch.compile(fmodel) if compile_ else fmodel
+    summed = config.fidelity == "released"   # losses summed over the batch (else its mean)
+    pad = AUGMENT_PAD[config.dataset]
+    n = len(y_fit)
+    bs = config.batch_size
+    steps_per_epoch = -(-n // bs)
+    check_every = 1 if device.type == "cpu" else 50
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+               desc=config.label(), unit="step", mininterval=1.0, disable=not (progress and group.is_main),
+               leave=False)
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            t_epoch = time.perf_counter()
+            model.train()
+            perm = torch.randperm(n, generator=gens["shuffle"], device=device)
+            pending: list[torch.Tensor] = []
+            loss_sum, first_pending = 0.0, 0
+            lr_now = opt.param_groups[0]["lr"]
+            for step in range(steps_per_epoch):
+                idx = perm[step * bs:(step + 1) * bs]
+                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last, device=device)
+                xb, yb = group.shard(xb), group.shard(y_fit[idx])     # this rank's share
+                weight = group.loss_weight(len(yb), len(idx), summed)
+                loss = train_step(fmodel, opt, loss_fn, xb, yb, eps=config.eps,
+                                  fidelity=config.fidelity, params=params, amp=config.precision == "bf16",
+                                  loss_scale=group.world_size * weight)
+                pending.append(loss if weight == 1.0 else loss * weight)
+                if len(pending) >= check_every or step == steps_per_epoch - 1:
+                    values = group.sum(torch.stack(pending)).double().cpu()
+                    bad = (~torch.isfinite(values)).nonzero()
+                    if len(bad):
+                        at = first_pending + int(bad[0])
+                        raise TrainingDiverged(
+                            f"non-finite training loss ({values[int(bad[0])].item()}) at epoch "
+                            f"{epoch + 1}/{config.epochs}, step {at + 1}/{steps_per_epoch} "
+                            f"(method {config.method}, params {params}, lr {lr_now:g}, fidelity "
+                            f"{config.fidelity}); run stopped, last good checkpoint is epoch {epoch} "
+                            f"({ckpt_file}). Try a smaller learning rate.")
+                    loss_sum += values.sum().item()
+                    first_pending = step + 1
+                    pending = []
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{values[-1].item():.4g}", refresh=False)
+                bar.update(1)
+                if on_step is not None:
+                    on_step(epoch, step)
+            sched.step()
+            seconds = time.perf_counter() - t_epoch
+            train_seconds += seconds
+            entry = {"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
+                     "seconds": round(seconds, 3)}
+            if curve_images and group.is_main:
+                t_curve = time.perf_counter()
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    entry["curve"] = _curve_point(model, test_float, eps=config.eps, images=curve_images,
+                                                  seed=config.seed, train=(x_tr, y_tr))
+                entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
+            history.append(entry)
+            world_sizes.append(group.world_size)
+            rng = {**rng_state(device, gens), **group.rng_states(device)}   # every rank's
+            save_checkpoint(ckpt_file, {
+                "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": scheduler_state(sched), "rng": rng,
+                "history": history, "train_seconds": train_seconds, "rll_version": __version__,
+                "fidelity_revision": rlosses.FIDELITY_REVISION,
+                "world_sizes": world_sizes,
+            }, write=group.is_main)
+    finally:
+        bar.close()
+    del x_fit, y_fit, test_float
+    if not group.is_main:
+        return None     # rank 0 evaluates and writes the record
+
+    return _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), (x_te, y_te, note_te),
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0 - earlier_seconds,
+                               extra={"train_seconds": round(train_seconds, 3),
+                                      "resumed_from_epoch": start_epoch if ckpt is not None else None,
+                                      **({"extended_from": extended_from} if extended_from else {}),
+                                      "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
+                                      "history": history,
+                                      "n_trained_on": n,
+                                      "precision": "bf16-autocast" if config.precision == "bf16" else "fp32",
+                                      "channels_last": channels_last, "compiled": compile_,
+                                      **_processes(world_sizes, group)},
+                               epochs_done=config.epochs)
+
+
+def _processes(world_sizes: list[int], group: rdist.Group = rdist.SINGLE) -> dict:
+    """Provenance of the processes that trained a run: ``world_size`` (the last session's),
+    with ``world_size_by_epoch`` when epochs were trained with different numbers."""
+    out = {**group.provenance(), "world_size": world_sizes[-1] if world_sizes else group.world_size}
+    if len(set(world_sizes)) > 1:
+        out["world_size_by_epoch"] = world_sizes
+    return out
+
+
+def _relative_checkpoint(path: Path, checkpoint_dir) -> str:
+    """The checkpoint's name relative to its checkpoint directory: a record means the same on
+    every clone and holds no machine path."""
+    try:
+        return Path(path).resolve().relative_to(Path(checkpoint_dir).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.nn.Module, train_split,
+                        test_split, *, attacks: tuple[str, ...], plan: rmetrics.EvalPlan,
+                        device: torch.device, progress: bool, started: float, t0: float, extra: dict,
+                        epochs_done: int) -> dict:
+    """Evaluate ``model`` with every attack (:func:`rll.metrics.evaluate`) and store one record
+    per attack; return ``config``'s."""
+    x_tr, y_tr, note_tr = train_split
+    x_te, y_te, note_te = test_split
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    t_eval = time.perf_counter()
+    info = rdata.DATASET_INFO[config.dataset]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        by_attack = rmetrics.evaluate(model, (rdata.to_float(x_tr), y_tr), (rdata.to_float(x_te), y_te),
+                                      eps=config.eps, attacks=attacks, plan=plan, seed=config.seed,
+                                      num_classes=info.num_classes, device=device, progress=progress)
+    history = extra.get("history") or []
+    notes = {k: v for k, v in (("train", note_tr), ("test", note_te)) if v}
+    prov = _provenance(device, started, time.perf_counter() - t0, epochs_done,
+                       eval_seconds=round(time.perf_counter() - t_eval, 3),
+                       n_train=len(y_tr), n_test=len(y_te), evaluation=plan.as_dict(),
+                       fidelity_revision=rlosses.FIDELITY_REVISION, **extra,
+                       **({"data_notes": notes} if notes else {}))
+    for attack, metrics in by_attack.items():
+        if history:
+            metrics["final_train_loss"] = history[-1]["loss"]
+        store.put(config.replace(attack=attack), metrics, prov)
+    record = store.get(config)
+    if record is None:  # pragma: no cover — the store just wrote it
+        raise RuntimeError(f"record of {config.label()} could not be read back from {store.root}")
+    record["path"] = str(store.path(config))
+    return record
+
+
+def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
+             data_root: str | os.PathLike | None = None, results_dir: str | os.PathLike | None = None,
+             checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
+             progress: bool = True, attacks: tuple[str, ...] | None = None,
+             eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
+             checksums: Mapping[str, str] | None = None) -> dict:
+    """Evaluate a finished run's checkpoint under ``config`` (e.g. with ``attack="mt"`` or
+    another ``test_size``) and store the records under ``config`` and each of ``attacks``
+    (default ``(config.attack,)``), measured as ``eval_plan`` says (see :func:`train`).
+
+    ``checkpoint`` defaults to ``config``'s file in ``checkpoint_dir``.  The checkpoint must
+    hold the same training configuration (only :data:`EVAL_ONLY_FIELDS` may differ) and be
+    complete (``config.epochs`` epochs); otherwise :class:`CheckpointMismatch` is raised.
+    ``checksums`` overrides the dataset's official md5s as in :func:`train`.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    attacks = _check_attacks(config, attacks)
+    plan = eval_plan if eval_plan is not None else rmetrics.EvalPlan(batch_size=eval_batch_size)
+    rdata.check_checksums(config.dataset, checksums)
+    started, t0 = time.time(), time.perf_counter()
+    device = resolve_device(device)
+    model, ckpt, path = load_trained_model(config, checkpoint, checkpoint_dir=checkpoint_dir, device=device)
+    train_split = load_split(config, "train", config.train_size, 0, data_root, device, checksums)
+    test_split = load_split(config, config.test_split, config.test_size, 1, data_root, device, checksums)
+    return _evaluate_and_store(config, ResultsStore(_results_folder(results_dir)), model, train_split, test_split,
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0,
+                               extra={"train_seconds": ckpt.get("train_seconds"),
+                                      "checkpoint": _relative_checkpoint(path, checkpoint_dir),
+                                      "evaluated_from_checkpoint": True,
+                                      "history": list(ckpt.get("history", [])),
+                                      **_processes(list(ckpt.get("world_sizes", [1] * int(ckpt["epoch"]))))},
+                               epochs_done=int(ckpt["epoch"]))
+
+
+__all__ = ["train", "evaluate", "TrainingDiverged", "RunClaimed", "check_curve_images", "CURVE_TRAIN_IMAGES"]
