@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rll.config import TrainConfig
 from rll.store import ResultsStore, ResultsWarning, config_hash, config_stem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,19 +219,29 @@ PINNED_KEYS = [
 
 @pytest.mark.parametrize("kwargs, stem", PINNED_KEYS, ids=[s for _, s in PINNED_KEYS])
 def test_stored_configurations_keep_their_keys(kwargs, stem):
-    from rll.config import TrainConfig
-
     config = TrainConfig(**kwargs)
     assert config_stem(config) == stem
     assert (REPO / "results" / "runs" / f"{stem}.json").exists()
 
 
 def test_two_precisions_of_one_configuration_never_share_a_key():
-    from rll.config import TrainConfig
-
     fp32 = TrainConfig(dataset="mnist", model="cnn2", method="at", train_size=1000, epochs=2)
     bf16 = fp32.replace(precision="bf16")
     assert fp32.key != bf16.key and config_stem(fp32) != config_stem(bf16)
     assert fp32.training_canonical() != bf16.training_canonical()       # nor a checkpoint
     assert "precision" not in fp32.canonical() and bf16.canonical()["precision"] == "bf16"
     assert TrainConfig.from_dict(bf16.canonical()) == bf16
+
+
+@pytest.mark.parametrize("kind", ["runs", "budget", "precision"])
+def test_every_committed_record_loads_under_its_key(kind):
+    """Each record the older code wrote (the oracle: the files themselves) still means the same
+    configuration — re-validated, its canonical form is the stored one — and is found under the
+    key today's code computes for it."""
+    store = ResultsStore(REPO / "results" / kind)
+    records = store.records()
+    assert records, f"no committed records in results/{kind}"
+    for record in records:
+        config = TrainConfig.from_dict(record["config"])
+        assert config.canonical() == record["config"]
+        assert store.get(config) == {k: v for k, v in record.items() if k != "path"}
