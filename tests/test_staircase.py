@@ -200,6 +200,7 @@ def test_method_specs_and_labels():
     assert st.method_label("trades(beta=6)") == "TRADES(β=6)"
     assert st.check_staircase_params(methods="natural, AT").methods == ("natural", "at")
     assert st.check_staircase_params(methods="all").methods == st.DEFAULT_METHODS
+    assert st.check_staircase_params(figure_methods=None).figure_methods == ("natural", "at", "trades(beta=6)")
     assert st.check_staircase_params(methods="natural, at, trades(beta=6)").methods == ("natural", "at", "trades(beta=6)")
 
 

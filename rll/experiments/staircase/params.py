@@ -168,7 +168,7 @@ def check_staircase_params(**params) -> StaircaseParams:
     [1/3] in (0, 1/2) — at 1/2 the adversary of stair k reaches stair k+1; ``smoothness``
     [0.01] ≥ 0; ``noise`` [0.1] ≥ 0; ``x_noise`` [0.005] in [0, 1]; ``num_stairs`` [10] ≥ 2;
     ``methods`` ['all' = :data:`DEFAULT_METHODS`; must include natural and AT] and
-    ``figure_methods`` [natural, AT, TRADES(β=6)], lists of method specs (see
+    ``figure_methods`` [None = natural, AT, TRADES(β=6)], lists of method specs (see
     :func:`parse_method`) or one comma-separated string.  Unknown keys and invalid values raise ``ValueError`` naming the
     valid choices, before anything is computed."""
     valid = [f.name for f in fields(StaircaseParams)]
@@ -186,6 +186,7 @@ def check_staircase_params(**params) -> StaircaseParams:
         seeds_large=_check_seeds("seeds_large", p["seeds_large"]),
         n_test=_check_int("n_test", p["n_test"], 1, _MAX_N),
         methods=methods,
-        figure_methods=_check_methods(p["figure_methods"]),
+        figure_methods=_check_methods(StaircaseParams.figure_methods if p["figure_methods"] is None
+                                      else p["figure_methods"]),
         **_check_problem(eps=p["eps"], smoothness=p["smoothness"], noise=p["noise"],
                          x_noise=p["x_noise"], num_stairs=p["num_stairs"]))
