@@ -37,6 +37,7 @@ from rll.analysis.frames import (
 )
 from rll.analysis.status import store_overview, store_summary, table_progress
 from rll.book.parameters import check_proof_of_concept_params, check_table_params
+from rll.config import TrainConfig
 from rll.data import DataError
 from rll.experiments.proof_of_concept import (
     is_proof_of_concept_run,
@@ -586,3 +587,15 @@ def test_the_results_folder_is_explicit_then_rll_results_then_the_checkout(monke
         results_folder("runs")
     with pytest.raises(ValueError, match="valid choices: runs, budget"):
         results_folder("other")
+
+
+def test_a_page_training_what_is_missing_takes_the_sweep_path(tmp_path):
+    """collect_runs(train_missing=True) trains through run_sweep: a configuration another live
+    worker has claimed is reported and left without a record, not raised into the page."""
+    config = TrainConfig(dataset="mnist", model="cnn2", method="natural", train_size=64, test_size=32, epochs=1)
+    store = ResultsStore(tmp_path)
+    assert store.claim(config.training_canonical(), owner="another worker")     # alive: this very process
+    said = []
+    runs = collect_runs([config], results_dir=tmp_path, exact_budget=True, train_missing=True, log=said.append)
+    assert runs == [(config, None)]
+    assert said == [f"[1/1] {config.label()}: claimed by another worker, skipped"]

@@ -13,23 +13,22 @@ from rll.training.run import RunClaimed, TrainingDiverged, train
 
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
                  data_root=None, device=None, checkpoint_dir=None, progress: bool = True,
-                 checksums=None, curve_images: int | None = None) -> list[tuple]:
-    """Pair each configuration with its stored record; with ``train_missing`` train (and
-    store) the ones the store lacks first, checking the data against ``checksums``
-    (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping learning
-    curves on ``curve_images`` test images (:func:`rll.training.run.train`; the convergence test
-    of the verdicts reads them).  Returns ``[(config, record or None), ...]``."""
+                 checksums=None, curve_images: int | None = None, log=print) -> list[tuple]:
+    """Pair each configuration with its stored record (:func:`rll.experiments.tables.find_record`);
+    with ``train_missing`` the ones without a current record are trained and stored first, through
+    :func:`run_sweep` — the one path every command takes (claimed in the store, a diverged or
+    elsewhere-claimed run reported and left without a record) — checking the data against
+    ``checksums`` (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping
+    learning curves on ``curve_images`` test images (the convergence test of the verdicts reads
+    them).  Returns ``[(config, record or None), ...]``."""
     store = ResultsStore(results_dir)
     records = store.records()
-    out = []
-    for config in configs:
-        record = find_record(records, config, exact_budget=exact_budget)
-        if train_missing and not is_current(record):    # absent, or an older fidelity revision's
-            record = train(config, data_root=data_root, results_dir=results_dir, device=device,
-                           checkpoint_dir=checkpoint_dir or (REPO / "checkpoints"), progress=progress,
-                           checksums=checksums, curve_images=curve_images)
-        out.append((config, record))
-    return out
+    missing = [c for c in configs if not is_current(find_record(records, c, exact_budget=exact_budget))]
+    if train_missing and missing:     # absent, or an older fidelity revision's
+        run_sweep(missing, results_dir=results_dir, checkpoint_dir=checkpoint_dir, data_root=data_root,
+                  device=device, progress=progress, log=log, checksums=checksums, curve_images=curve_images)
+        records = store.records()
+    return [(config, find_record(records, config, exact_budget=exact_budget)) for config in configs]
 
 
 def run_sweep(configs: list, *, results_dir, checkpoint_dir=None, data_root=None, device=None,
