@@ -1,2 +1,4 @@
-"""Analysis, read-only over the results store: the paper's reference numbers, the budget rule, the
-regime, the claims and their verdicts, attack strength."""
+"""Analysis, read-only over the results store: our tables beside the paper's (``frames``), what
+the store holds (``status``), the budget rule (``budget``), the paper's regime (``regime``), what
+a verdict reads (``evidence``), the claims and their verdicts (``claims``), attack strength and
+the GR diagnosis."""
