@@ -185,3 +185,14 @@ def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
     assert frame.loc[0, "Natural"] == "98.00 / 85.0 / 6.00" and frame.loc[4, "Natural"] == "99.90 / 80.0 / 15.00"
     # Lipschitz 6, 2.5, 4 against PGD-10 85, 95, 90: ranks reversed, ρ = −1
     assert frame.loc[0, "ρ(Lipschitz, PGD-10)"] == "-1.00 over 3" and frame.loc[1, "LLR"] == "—"
+
+
+def test_curve_cost_projects_hours_from_the_measured_epochs():
+    history = [{"epoch": e, "lr": 0.0064, "loss": 0.1, "seconds": s, "curve_seconds": 20.0,
+                "curve": {"test_acc": 99.0, "adv_test_acc": 80.0, "test_lipschitz_released": 10.0}}
+               for e, s in enumerate((100.0, 60.0, 80.0), 1)]
+    run = {"config": {"precision": "bf16"}, "provenance": {"history": history}}
+    frame, median_hours, fastest_hours = regime.curve_cost([("AT", run)], epochs=36)
+    assert frame.loc[0, "s / epoch (median)"] == 80.0 and frame.loc[0, "s / epoch (fastest)"] == 60.0
+    assert median_hours == 36 * 80 / 3600 == 0.8 and fastest_hours == 36 * 60 / 3600 == 0.6
+    assert frame.loc[0, "precision"] == "bf16" and frame.loc[0, "epochs measured"] == 3

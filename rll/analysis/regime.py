@@ -25,6 +25,8 @@ page); the paper states none.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from rll.analysis.budget import _paper_method
 from rll.analysis.frames import spearman
 from rll.experiments.tables import at_budget, method_label, model_budget, row_params
@@ -301,6 +303,35 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
     return frame
 
 
-__all__ = ["LADDER_EPOCHS", "ladder_frame", "curve_runs", "regime_frame", "KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
+def curve_cost(curve_records: list[tuple[str, dict]], *, epochs: int = 40):
+    """What training on all 60 000 images costs on this CPU, measured by the learning curves: per
+    run its precision, the epochs measured, the median and the fastest training seconds of an
+    epoch (the fastest is the closest to an unshared core: the machine ran two workers and more),
+    the median seconds of the per-epoch curve evaluation, and the hours of ``epochs`` epochs at
+    the median and at the fastest.  Returns the frame and the two totals over its rows (hours of
+    one core)."""
+    import pandas as pd
+
+    rows = []
+    for label, r in curve_records:
+        history = r["provenance"].get("history") or []
+        train = [h["seconds"] for h in history if h.get("seconds") is not None]
+        curve = [h["curve_seconds"] for h in history if h.get("curve_seconds") is not None]
+        if not train:
+            continue
+        median, fastest = float(np.median(train)), float(min(train))
+        rows.append({"run": label, "precision": r["config"].get("precision", "fp32"), "epochs measured": len(train),
+                     "s / epoch (median)": median, "s / epoch (fastest)": fastest,
+                     "curve s / epoch": float(np.median(curve)) if curve else np.nan,
+                     f"h for {epochs} epochs (median)": epochs * median / 3600,
+                     f"h for {epochs} epochs (fastest)": epochs * fastest / 3600})
+    frame = pd.DataFrame(rows)
+    if not len(frame):
+        return frame, float("nan"), float("nan")
+    return (frame, float(frame[f"h for {epochs} epochs (median)"].sum()),
+            float(frame[f"h for {epochs} epochs (fastest)"].sum()))
+
+
+__all__ = ["curve_cost", "LADDER_EPOCHS", "ladder_frame", "curve_runs", "regime_frame", "KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
            "NATURAL_LIPSCHITZ_FRACTION", "train_accuracy", "full_rate_points", "flatness", "run_failures",
            "truncated", "first_epoch_in_regime", "block_failures"]
