@@ -21,9 +21,10 @@ from rll.losses import METHOD_PARAMS, PRECISIONS, fastest_precision
 from rll.metrics import EvalPlan
 from rll.store import results_folder
 from rll.training import submit
+from rll.training.claim import RunClaimed
 from rll.training.export import export_robustbench
 from rll.training.packing import pack_models
-from rll.training.run import RunClaimed, TrainingDiverged, evaluate, train
+from rll.training.run import TrainingDiverged, evaluate, train
 from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
 
 

@@ -27,7 +27,8 @@ from rll.data import DataError
 from rll.store import ResultsStore
 from rll.training import submit as rsubmit
 from rll.training.checkpoint import checkpoint_path, load_checkpoint
-from rll.training.run import RunClaimed, train
+from rll.training.claim import RunClaimed
+from rll.training.run import train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,9 +27,10 @@ from rll.training.checkpoint import (
     load_checkpoint,
     shorter_checkpoint,
 )
+from rll.training.claim import RunClaimed
 from rll.training.loop import augment_batch, subset_indices
 from rll.training.packing import load_trained_model
-from rll.training.run import RunClaimed, TrainingDiverged, evaluate, train
+from rll.training.run import TrainingDiverged, evaluate, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,7 +8,8 @@ from rll.experiments.tables import find_record
 from rll.losses import is_current
 from rll.store import REPO, ResultsStore, results_folder
 from rll.training.checkpoint import CheckpointMismatch, checkpoint_path, start_point
-from rll.training.run import RunClaimed, TrainingDiverged, train
+from rll.training.claim import RunClaimed
+from rll.training.run import TrainingDiverged, train
 
 
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,

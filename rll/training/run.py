@@ -35,7 +35,6 @@ import os
 import platform
 import socket
 import time
-import warnings
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,7 +55,6 @@ from rll.config import (
     _choices,
     _is_int,
 )
-from rll.losses import is_current
 from rll.store import ResultsStore, device_name, git_commit, results_folder
 from rll.training import distributed as rdist
 from rll.training.checkpoint import (
@@ -69,6 +67,7 @@ from rll.training.checkpoint import (
     set_rng_state,
     start_point,
 )
+from rll.training.claim import _stored_or_claimed
 from rll.training.loop import (
     build_run,
     load_split,
@@ -83,10 +82,6 @@ from rll.training.packing import load_trained_model
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the run was stopped."""
-
-
-class RunClaimed(RuntimeError):
-    """Another live worker holds the claim on this configuration."""
 
 
 # ====================================================================== data
@@ -153,7 +148,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             ``history`` (learning curves; resumable like the training).
         claim: claim the configuration in the results store for the duration, so that two
             workers never run it both (a claim left by a dead process on this host is broken;
-            a live one raises :class:`RunClaimed`).
+            a live one raises :class:`rll.training.claim.RunClaimed`).
         on_step: hook called as ``on_step(epoch, step)`` (0-based) after every optimiser step.
         channels_last, compile: speed options (off by default): channels-last memory format
             and ``torch.compile`` of the model (not for GR/LLR in paper fidelity, which
@@ -177,7 +172,7 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     Raises:
         CheckpointMismatch: the checkpoint file belongs to another configuration.
         TrainingDiverged: the loss became NaN/inf (the message names epoch, step and method).
-        RunClaimed: another live worker is running this configuration.
+        rll.training.claim.RunClaimed: another live worker is running this configuration.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -205,20 +200,6 @@ def _results_folder(results_dir) -> Path:
     return results_folder("runs", results_dir)
 
 
-def _stored_or_claimed(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...], *, force: bool,
-                       claim: bool, owner: str | None) -> dict | None:
-    """``config``'s stored record (unless ``force``), else None once the run is claimed."""
-    if not force and (done := _stored(store, config, attacks)) is not None:
-        return done
-    if claim:
-        _claim(store, config, owner)
-        done = None if force else _stored(store, config, attacks)
-        if done is not None:      # finished by another worker between our look and our claim
-            store.release(config.training_canonical())
-            return done
-    return None
-
-
 def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
     attacks = (config.attack,) if attacks is None else tuple(dict.fromkeys(attacks))
     if not attacks:
@@ -230,43 +211,10 @@ def _check_attacks(config: TrainConfig, attacks) -> tuple[str, ...]:
     return (config.attack,) + tuple(a for a in attacks if a != config.attack)
 
 
-def _stored(store: ResultsStore, config: TrainConfig, attacks: tuple[str, ...]) -> dict | None:
-    """``config``'s record if the store holds it under every attack in ``attacks`` at the current
-    fidelity revision, else None (an older revision's record is trained again and replaced)."""
-    records = [store.get(config.replace(attack=a)) for a in attacks]
-    if not all(is_current(r) for r in records):
-        return None
-    records[0]["path"] = str(store.path(config))
-    return records[0]
-
-
 def check_curve_images(curve_images) -> None:
     """``curve_images`` (learning curves' PGD-10 images per epoch) is None or an integer ≥ 2."""
     if curve_images is not None and (not _is_int(curve_images) or curve_images < 2):
         raise ValueError(f"curve_images must be an integer >= 2 or None, got {curve_images!r}")
-
-
-def _claim(store: ResultsStore, config: TrainConfig, owner: str | None = None) -> None:
-    """Claim the *training* identity (configurations differing only in evaluation fields share
-    one checkpoint, so they must not train concurrently either).  A claim left by ``owner``
-    itself (an earlier attempt of a requeued job) is taken over."""
-    key = config.training_canonical()
-    owner = owner or f"rll.training.run pid {os.getpid()}: {config.label()}"
-    if store.claim(key, owner=owner):
-        return
-    info = store.claim_info(key) or {}
-    if info.get("owner") == owner:                # our own earlier attempt, killed and requeued
-        if store.break_claim(key, force=True) and store.claim(key, owner=owner):
-            return
-    elif store.claim_is_stale(key, timeout=None):   # its process died on this host
-        info = store.claim_info(key)
-        if store.break_claim(key, timeout=None):
-            warnings.warn(f"broke a stale claim on {config.label()} left by {info}", stacklevel=5)
-        if store.claim(key, owner=owner):
-            return
-    raise RunClaimed(f"{config.label()} is being trained by another worker ({store.claim_info(key)}); "
-                     f"claim file {store.claim_path(key)} — if that worker is gone, remove the file "
-                     "or call ResultsStore.break_claim(config.training_canonical(), force=True)")
 
 
 #: Training images the learning curves measure training accuracy on (a fixed subset, the
@@ -515,4 +463,4 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
                                epochs_done=int(ckpt["epoch"]))
 
 
-__all__ = ["train", "evaluate", "TrainingDiverged", "RunClaimed", "check_curve_images", "CURVE_TRAIN_IMAGES"]
+__all__ = ["train", "evaluate", "TrainingDiverged", "check_curve_images", "CURVE_TRAIN_IMAGES"]

@@ -39,7 +39,8 @@ import submitit
 from rll.config import TrainConfig
 from rll.data import resolve_root
 from rll.store import ResultsStore
-from rll.training.run import RunClaimed, TrainingDiverged, train
+from rll.training.claim import RunClaimed
+from rll.training.run import TrainingDiverged, train
 
 __all__ = ["EXECUTORS", "TrainJob", "check_options", "make_executor", "submit_sweep", "wait",
            "DEFAULT_LOG_DIR", "DEFAULT_TIMEOUT_MIN"]
