@@ -2,9 +2,9 @@
 read back as a table."""
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from rll.data import check_data_root
 from rll.data.files import file_md5
 from rll.metrics import separation
 from rll.paper import paper_reference
-from rll.store import provenance
+from rll.store import atomic_write_bytes, provenance
 
 
 def dataset_separation(dataset: str, *, data_root: str | None = None, random_labels: bool = False,
@@ -73,16 +73,6 @@ def _record_name(record: dict) -> str:
             + ("-test_partial" if record.get("test_split") == "test_partial" else ""))
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def save_separation(record: dict, directory: str | os.PathLike) -> Path:
     """Write a separation record under ``directory/separation-<dataset>[-random<seed>].json`` and
     its per-point arrays beside it (``.npz``: for each column the nearest other-class distance as
@@ -102,10 +92,12 @@ def save_separation(record: dict, directory: str | os.PathLike) -> Path:
             arrays[f"{column}_levels"] = levels.astype(np.uint8)
             arrays[f"{column}_index"] = np.asarray(d["index"], dtype=np.int32)
         array_path = directory / f"{name}.npz"
-        _atomic_write(array_path, lambda fh: np.savez_compressed(fh, **arrays))
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        atomic_write_bytes(array_path, buffer.getvalue())
         payload["arrays"] = {"file": array_path.name, "md5": file_md5(array_path)}
     path = directory / f"{name}.json"
-    _atomic_write(path, lambda fh: fh.write(json.dumps(payload, indent=2, sort_keys=True).encode()))
+    atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True).encode())
     return path
 
 
