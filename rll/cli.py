@@ -10,9 +10,12 @@ import argparse
 import json
 import re
 import sys
+import typing
+
+from pydantic_core import PydanticUndefined
 
 from rll.book.parameters import check_table_params
-from rll.config import ATTACKS, FIDELITIES, OPTIMIZERS, TrainConfig
+from rll.config import ATTACKS, TrainConfig
 from rll.data import DATASETS, DataError, download
 from rll.experiments.separation import dataset_separation, save_separation
 from rll.experiments.sweep import run_sweep, sweep_status
@@ -26,6 +29,7 @@ from rll.training.export import export_robustbench
 from rll.training.packing import pack_models
 from rll.training.run import TrainingDiverged, evaluate, train
 from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
+from rll.validation import field_choices, field_type
 
 
 def _add_separation(sub: argparse._SubParsersAction) -> None:
@@ -115,34 +119,45 @@ def _param_flags() -> dict[str, type]:
     return dict(sorted(flags.items()))
 
 
+#: TrainConfig fields with flags of their own shape: ``params`` is one flag per method parameter
+#: (:func:`_param_flags`), ``precision`` is ``--precision`` with ``auto`` and ``--amp``.
+_NOT_GENERATED = ("params", "precision")
+
+
+def _add_config_arguments(g, fields=None) -> None:
+    """One flag per :class:`TrainConfig` field (or only ``fields``), generated from its
+    declaration: ``--batch-size`` for ``batch_size``, the field's type, its description and
+    choices as the help.  Every flag defaults to None, meaning "not given": the configuration
+    then takes its own default or the paper's schedule, and it alone validates the values, so
+    a bad value gets the same message here as in a notebook."""
+    for name, info in TrainConfig.model_fields.items():
+        if name in _NOT_GENERATED or (fields is not None and name not in fields):
+            continue
+        kind, _ = field_type(info.annotation)
+        choices = field_choices(TrainConfig, name)
+        shown = [info.description or ""]
+        if info.default not in (None, PydanticUndefined, False, ()):
+            shown.append(f"default {info.default}")
+        help_text = "; ".join(t for t in shown if t).replace("%", "%%")
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            g.add_argument(flag, action="store_true", default=None, help=help_text)
+        elif typing.get_origin(kind) is tuple:
+            g.add_argument(flag, type=int, nargs="*", default=None, metavar="EPOCH", help=help_text)
+        else:
+            g.add_argument(flag, type=kind if kind in (int, float) else str, default=None,
+                           required=info.is_required(),
+                           metavar="{" + ",".join(map(str, choices)) + "}" if choices else name.upper(),
+                           help=help_text)
+
+
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """The TrainConfig fields as flags; schedule flags left out take the paper's schedule."""
+    """The TrainConfig fields as flags (generated); schedule flags left out take the paper's schedule."""
     g = p.add_argument_group("run configuration (rll.config.TrainConfig; unset: the paper's schedule)")
-    g.add_argument("--dataset", required=True, choices=DATASETS)
-    g.add_argument("--model", required=True, help="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 "
-                   "(svhn, cifar10), resnet50 (resimagenet)")
-    g.add_argument("--method", default="natural", help=f"{' | '.join(METHOD_PARAMS)} (default natural)")
+    _add_config_arguments(g)
     for name, kind in _param_flags().items():
         owners = ", ".join(m for m, ps in METHOD_PARAMS.items() if name in ps)
         g.add_argument(f"--{name}", type=kind, default=None, help=f"method parameter ({owners})")
-    g.add_argument("--dropout", type=float, default=0.0)
-    g.add_argument("--epochs", type=int, default=None, help="default: the paper's; milestones scale with it")
-    g.add_argument("--milestones", type=int, nargs="*", default=None, metavar="EPOCH")
-    g.add_argument("--lr", type=float, default=None,
-                   help="optimiser learning rate (default: the released rate, times the batch size "
-                        "for SGD in --fidelity paper, whose losses are means)")
-    g.add_argument("--momentum", type=float, default=None)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--eps", type=float, default=None, help="l∞ radius (default: the dataset's)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--fidelity", choices=FIDELITIES, default="paper")
-    g.add_argument("--attack", choices=ATTACKS, default="pgd", help="evaluation attack (default pgd)")
-    g.add_argument("--train-size", type=int, default=None, help="seeded random subset (default: all)")
-    g.add_argument("--test-size", type=int, default=None, help="seeded random subset (default: all)")
-    g.add_argument("--test-split", default="test", help="test, or test_partial for cifar10")
-    g.add_argument("--train-with-test", action="store_true",
-                   help="also train on the evaluated test subset (Appendix B, Table 6: proof of concept)")
     _add_precision_arguments(g)
     o = p.add_argument_group("where and how")
     o.add_argument("--data-root", default=None, help="dataset folder (default: $RLL_DATA, then ~/.cache/rll)")
@@ -203,16 +218,12 @@ def _eval_plan(args: argparse.Namespace):
     return dataclasses.replace(plan, batch_size=args.eval_batch_size) if args.eval_batch_size else plan
 
 
-def _config_from_args(args: argparse.Namespace):
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig from the flags that were given (the rest take its defaults)."""
     params = {n: getattr(args, n) for n in _param_flags() if getattr(args, n) is not None}
-    return TrainConfig(
-        dataset=args.dataset, model=args.model, method=args.method, params=params,
-        dropout=args.dropout, epochs=args.epochs,
-        milestones=tuple(args.milestones) if args.milestones is not None else None,
-        lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, batch_size=args.batch_size,
-        eps=args.eps, seed=args.seed, fidelity=args.fidelity, attack=args.attack,
-        train_size=args.train_size, test_size=args.test_size, test_split=args.test_split,
-        train_with_test=args.train_with_test, precision=_precision(args, params))
+    given = {name: getattr(args, name) for name in TrainConfig.model_fields
+             if name not in _NOT_GENERATED and getattr(args, name, None) is not None}
+    return TrainConfig(**given, params=params, precision=_precision(args, params))
 
 
 def _print_record(record: dict, as_json: bool) -> None:

@@ -49,18 +49,20 @@ rate).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import torch
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic.types import Strict
 
 from rll import data as rdata
 from rll import losses as rlosses
 from rll import metrics as rmetrics
 from rll.store import config_hash
+from rll.validation import ValidatedModel
 
 FIDELITIES = ("paper", "released")
 
@@ -189,188 +191,206 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+def _fill_schedule(d: dict[str, Any]) -> dict[str, Any]:
+    """The schedule fields left ``None`` (or absent) in ``d``, filled from :data:`SCHEDULES` for
+    its dataset, method and fidelity (module docstring).  A field is derived only from valid
+    inputs; one derived from an invalid input stays unset, and the input's own error is the one
+    reported (it is declared, so checked, first)."""
+    sched = SCHEDULES.get(d.get("dataset")) if isinstance(d.get("dataset"), str) else None
+    if sched is None:
+        return d
+    method, fidelity = d.get("method", "natural"), d.get("fidelity", "paper")
+    if d.get("optimizer") is None:
+        d["optimizer"] = sched.optimizer
+    if d.get("batch_size") is None:
+        d["batch_size"] = sched.batch_size
+    if d.get("momentum") is None:
+        d["momentum"] = sched.momentum if d["optimizer"] == sched.optimizer == "sgd" else 0.0
+    if d.get("lr") is None and method in rlosses.LOSSES and _is_int(d["batch_size"]) and d["batch_size"] >= 1:
+        lr = released_lr(d["dataset"], method)
+        if fidelity == "paper" and d["optimizer"] == "sgd":
+            lr *= d["batch_size"]   # mean loss: same SGD steps as the summed loss at lr
+        d["lr"] = float(f"{lr:.12g}")
+    if d.get("epochs") is None:
+        d["epochs"] = sched.epochs
+    if d.get("milestones") is None and _is_int(d["epochs"]) and d["epochs"] >= 1:
+        if d["epochs"] == sched.epochs:
+            d["milestones"] = sched.milestones
+        elif fidelity == "released":
+            d["milestones"] = released_milestones(d["epochs"])
+        else:
+            d["milestones"] = scale_milestones(sched.milestones, sched.epochs, d["epochs"])
+    if d.get("eps") is None:
+        d["eps"] = rdata.DATASET_INFO[d["dataset"]].eps
+    return d
+
+
+def _normalise_params(method: str, params: Any) -> tuple[tuple[str, Any], ...]:
+    """``params`` as sorted ``(name, value)`` pairs with every default of ``method`` filled
+    (:data:`rll.losses.METHOD_PARAMS`): numbers as the default's type, choices checked."""
+    accepted = rlosses.METHOD_PARAMS[method]
+    if params is None:
+        params = {}
+    try:
+        given = dict(params)
+    except (TypeError, ValueError):
+        raise ValueError(f"params must be a mapping of parameter names to values, got {params!r}") from None
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        names = ", ".join(sorted(accepted)) if accepted else "none"
+        raise ValueError(f"method {method!r} takes no parameter {', '.join(map(repr, unknown))}; "
+                         f"valid parameters for {method!r}: {names}")
+    out = []
+    choices = rlosses.PARAM_CHOICES.get(method, {})
+    for name in sorted(accepted):
+        default = accepted[name]
+        v = given.get(name, default)
+        if name in choices:
+            if v not in choices[name]:
+                raise ValueError(f"parameter {name} of {method!r} must be one of "
+                                 f"{', '.join(choices[name])}; got {v!r}")
+        elif v is not None:
+            if not _is_number(v) or not math.isfinite(v):
+                raise ValueError(f"parameter {name} of {method!r} must be a finite number, got {v!r}")
+            if _is_int(default):
+                if float(v) != int(v) or v < 0:
+                    raise ValueError(f"parameter {name} of {method!r} must be a non-negative "
+                                     f"integer, got {v!r}")
+                v = int(v)
+            else:
+                if v < 0:
+                    raise ValueError(f"parameter {name} of {method!r} must be >= 0, got {v!r}")
+                v = float(v)
+        out.append((name, v))
+    return tuple(out)
+
+
+Number = Annotated[float, Strict()]        # an int or a float (not a bool, not a string)
+Integer = Annotated[int, Strict()]         # an int (not a bool, not 2.0)
+
+
+class TrainConfig(ValidatedModel):
     """One training run.  Schedule fields left as ``None`` are filled from :data:`SCHEDULES`
     for the dataset, method and fidelity (see the module docstring for the learning rate).
 
-    Fields:
-        dataset: ``mnist``, ``cifar10``, ``svhn`` or ``resimagenet``.
-        model: a model for the dataset (:data:`DATASET_MODELS`): ``cnn1``/``cnn2`` (MNIST),
-            ``wrn-D-W`` (SVHN, CIFAR-10), ``resnet50`` (Restricted ImageNet).
-        method: ``natural``, ``gr``, ``llr``, ``at``, ``rst`` or ``trades``.
-        params: the method's parameters (``rll.losses.METHOD_PARAMS``), e.g. ``{"beta": 6}``;
-            stored as sorted ``(name, value)`` pairs with every default filled.
-        dropout: dropout rate for ``wrn-D-W``/``resnet50`` (paper: 0.2 CIFAR-10, 0.5 SVHN);
-            must be 0 for the CNNs (they have their sources' fixed dropout).
-        epochs, milestones, lr, momentum, optimizer, batch_size: the schedule.
-        eps: l∞ radius for training and evaluation (default: the dataset's, Table 5).
-        seed: seeds the model's initialisation, shuffling, augmentation, attacks, subsets
-            and the evaluation's random starts.
-        fidelity: ``paper`` (the method as the paper describes it; mean losses) or
-            ``released`` (as the authors' code ran it; summed losses and the other
-            differences listed in :mod:`rll.losses` and :mod:`rll.models`).
-        attack: evaluation attack, ``pgd`` (Section 5, Tables 2–4) or ``mt``
-            (multi-targeted, Appendix D.1, Tables 9–14).
-        train_size, test_size: use a seeded random subset of this many examples (None: all).
-        test_split: ``test``, or for cifar10 ``test_partial`` (the first 1017 test images,
-            for machines without the full test file; the record carries the data's note).
-        train_with_test: also train on the evaluation split (the same ``test_size`` subset
-            that is evaluated): the paper's proof-of-concept networks "trained with access to
-            the test set" (Appendix B, Table 6).  Default ``False``; it enters
-            :meth:`canonical` only when ``True``, so the keys of ordinary runs do not change.
-        precision: the training arithmetic (:data:`rll.losses.PRECISIONS`): ``fp32`` (default)
-            or ``bf16``, bfloat16 autocast of the training passes — a speed option that changes
-            the numbers, so it is part of the run's key (only when ``bf16``: fp32 keys are the
-            keys of every earlier record).  Refused, with the measured reason, where it breaks
-            the loss (:data:`rll.losses.BF16_REFUSED`: TRADES, GR at a small step h, paper LLR).
-            Evaluation is always float32.
+    Each field is declared once below — type, range, choices, description — and validated by
+    pydantic (:mod:`rll.validation` words the refusal); ``python -m rll train`` generates its
+    flags from the same declarations.  Fields are declared, and so checked, in the order the
+    schedule derives them (the dataset first).
+
+    ``train_with_test`` and ``precision`` were added after records were first stored: they
+    enter :meth:`canonical` only when they differ from their default
+    (:data:`OPTIONAL_FIELDS`), so the keys of ordinary runs do not change.
     """
 
-    dataset: str
-    model: str
-    method: str = "natural"
-    params: Any = ()
-    dropout: float = 0.0
-    epochs: int | None = None
-    milestones: tuple[int, ...] | None = None
-    lr: float | None = None
-    momentum: float | None = None
-    optimizer: str | None = None
-    batch_size: int | None = None
-    eps: float | None = None
-    seed: int = 0
-    fidelity: str = "paper"
-    attack: str = "pgd"
-    train_size: int | None = None
-    test_size: int | None = None
-    test_split: str = "test"
-    train_with_test: bool = False
-    precision: str = "fp32"
+    dataset: Literal[rdata.DATASETS] = Field(description="the dataset (Table 5)")
+    model: str = Field(description="cnn1 | cnn2 (mnist), wrn-D-W e.g. wrn-40-10 (svhn, cifar10), "
+                                   "resnet50 (resimagenet)")
+    method: Literal[tuple(rlosses.LOSSES)] = Field("natural", description="the training method")
+    params: tuple[tuple[str, Any], ...] = Field(
+        (), validate_default=True, description="the method's parameters (rll.losses.METHOD_PARAMS), e.g. {'beta': 6}; stored "
+                        "as sorted (name, value) pairs with every default filled")
+    fidelity: Literal[FIDELITIES] = Field(
+        "paper", description="paper (the method as the paper describes it; mean losses) or released "
+                             "(as the authors' code ran it; summed losses)")
+    precision: Literal[rlosses.PRECISIONS] = Field(
+        "fp32", description="training arithmetic, part of the run's key: fp32, or bf16 (bfloat16 autocast "
+                            "of the training passes; refused where it was measured to break the loss, "
+                            "rll.losses.BF16_REFUSED).  Evaluation is always float32")
+    optimizer: Literal[OPTIMIZERS] = Field(None, description="default: the dataset's (Table 5)")
+    batch_size: Integer = Field(None, ge=1, description="default: the dataset's (Table 5)")
+    momentum: Number = Field(None, ge=0, lt=1, description="SGD momentum (default: the dataset's)")
+    lr: Number = Field(None, gt=0, allow_inf_nan=False,
+                       description="optimiser learning rate (default: the released rate, times the batch size "
+                                   "for SGD in fidelity paper, whose losses are means)")
+    epochs: Integer = Field(None, ge=1, description="default: the paper's; milestones scale with it")
+    milestones: tuple[Integer, ...] = Field(
+        None, description="learning-rate decays (×0.1) before these epochs (default: the fidelity's rule "
+                          "for the epochs; none given: no decay)")
+    eps: Number = Field(None, gt=0, allow_inf_nan=False, description="l∞ radius (default: the dataset's)")
+    dropout: Number = Field(0.0, ge=0, lt=1, description="dropout rate of wrn-D-W and resnet50 (paper: 0.2 "
+                                                         "CIFAR-10, 0.5 SVHN); the CNNs have their sources' own")
+    seed: Integer = Field(0, ge=0, description="seeds the initialisation, shuffling, augmentation, attacks, "
+                                               "subsets and random starts")
+    attack: Literal[ATTACKS] = Field("pgd", description="evaluation attack: pgd (Tables 2–4) or mt "
+                                                        "(multi-targeted, Tables 9–14)")
+    train_size: Integer | None = Field(None, ge=1, description="seeded random subset (default: all)")
+    test_size: Integer | None = Field(None, ge=1, description="seeded random subset (default: all)")
+    test_split: str = Field("test", validate_default=True, description="test, or test_partial for cifar10 (its labelled first "
+                                                "1017 test images)")
+    train_with_test: StrictBool = Field(False, description="also train on the evaluated test subset "
+                                                           "(Appendix B, Table 6: proof of concept)")
 
-    # ------------------------------------------------------------------ construction
-    def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
-        _choices("dataset", self.dataset, rdata.DATASETS)
-        _check_model(self.dataset, self.model)
-        _choices("method", self.method, tuple(rlosses.LOSSES))
-        _choices("fidelity", self.fidelity, FIDELITIES)
-        _choices("attack", self.attack, ATTACKS)
-        splits = tuple(s for s in rdata.DATASET_INFO[self.dataset].splits if s != "train")
-        if self.test_split not in splits:
-            raise ValueError(f"unknown test_split {self.test_split!r} for {self.dataset}; "
-                             f"valid choices: {', '.join(splits)}")
-        set_("params", self._normalise_params(self.params))
-        rlosses.check_precision(self.method, self.fidelity, self.precision, dict(self.params))
+    @model_validator(mode="before")
+    @classmethod
+    def _schedule(cls, data: Any) -> Any:
+        return _fill_schedule(dict(data)) if isinstance(data, Mapping) else data
 
-        sched = SCHEDULES[self.dataset]
-        if self.optimizer is None:
-            set_("optimizer", sched.optimizer)
-        _choices("optimizer", self.optimizer, OPTIMIZERS)
-        if self.batch_size is None:
-            set_("batch_size", sched.batch_size)
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.momentum is None:
-            set_("momentum", sched.momentum if self.optimizer == sched.optimizer == "sgd" else 0.0)
-        if not _is_number(self.momentum) or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.optimizer == "adam" and self.momentum != 0:
+    @field_validator("model")
+    @classmethod
+    def _model_fits_dataset(cls, model: str, info: ValidationInfo) -> str:
+        if "dataset" in info.data:
+            _check_model(info.data["dataset"], model)
+        return model
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _method_params(cls, params: Any, info: ValidationInfo) -> Any:
+        return _normalise_params(info.data["method"], params) if "method" in info.data else params
+
+    @field_validator("precision")
+    @classmethod
+    def _precision_allowed(cls, precision: str, info: ValidationInfo) -> str:
+        if {"method", "fidelity", "params"} <= set(info.data):
+            rlosses.check_precision(info.data["method"], info.data["fidelity"], precision,
+                                    dict(info.data["params"]))
+        return precision
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum_is_sgd(cls, momentum: float, info: ValidationInfo) -> float:
+        if info.data.get("optimizer") == "adam" and momentum != 0:
             raise ValueError("momentum applies to optimizer 'sgd' only (Adam uses its default betas)")
-        set_("momentum", float(self.momentum))
-        if self.lr is None:
-            lr = released_lr(self.dataset, self.method)
-            if self.fidelity == "paper" and self.optimizer == "sgd":
-                lr *= self.batch_size   # mean loss: same SGD steps as the summed loss at lr
-            set_("lr", float(f"{lr:.12g}"))
-        if not _is_number(self.lr) or not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        set_("lr", float(self.lr))
+        return momentum
 
-        if self.epochs is None:
-            set_("epochs", sched.epochs)
-        if not _is_int(self.epochs) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
-        if self.milestones is None:
-            if self.epochs == sched.epochs:
-                set_("milestones", sched.milestones)
-            elif self.fidelity == "released":
-                set_("milestones", released_milestones(self.epochs))
-            else:
-                set_("milestones", scale_milestones(sched.milestones, sched.epochs, self.epochs))
+    @field_validator("milestones", mode="before")
+    @classmethod
+    def _milestones_in_run(cls, milestones: Any, info: ValidationInfo) -> Any:
         try:
-            ms = tuple(self.milestones)
+            ms = tuple(milestones)
         except TypeError:
-            raise ValueError(f"milestones must be a sequence of epochs, got {self.milestones!r}") from None
-        if not all(_is_int(m) for m in ms) or any(b <= a for a, b in zip(ms, ms[1:])) or (
-                ms and not (1 <= ms[0] and ms[-1] <= self.epochs - 1)):
+            raise ValueError(f"milestones must be a sequence of epochs, got {milestones!r}") from None
+        epochs = info.data.get("epochs")
+        if epochs is not None and (not all(_is_int(m) for m in ms) or any(b <= a for a, b in zip(ms, ms[1:]))
+                                   or (ms and not (1 <= ms[0] and ms[-1] <= epochs - 1))):
             raise ValueError(f"milestones must be strictly increasing integers in 1 … "
-                             f"{self.epochs - 1} (epochs - 1), got {list(ms)}")
-        set_("milestones", ms)
+                             f"{epochs - 1} (epochs - 1), got {list(ms)}")
+        return ms
 
-        if self.eps is None:
-            set_("eps", rdata.DATASET_INFO[self.dataset].eps)
-        if not _is_number(self.eps) or not (self.eps > 0 and math.isfinite(self.eps)):
-            raise ValueError(f"eps must be a positive radius, got {self.eps!r}")
-        set_("eps", float(self.eps))
-        if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        set_("dropout", float(self.dropout))
-        if self.dropout and self.model in ("cnn1", "cnn2"):
-            raise ValueError(f"{self.model} has its source's fixed dropout; dropout applies to "
+    @field_validator("dropout")
+    @classmethod
+    def _dropout_model(cls, dropout: float, info: ValidationInfo) -> float:
+        if dropout and info.data.get("model") in ("cnn1", "cnn2"):
+            raise ValueError(f"{info.data['model']} has its source's fixed dropout; dropout applies to "
                              "wrn-D-W and resnet50 only")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        for name in ("train_size", "test_size"):
-            v = getattr(self, name)
-            if v is not None and (not _is_int(v) or v < 1):
-                raise ValueError(f"{name} must be a positive integer or None (all), got {v!r}")
-        if not isinstance(self.train_with_test, bool):
-            raise ValueError(f"train_with_test must be True or False, got {self.train_with_test!r}")
+        return dropout
 
-    def _normalise_params(self, params: Any) -> tuple[tuple[str, Any], ...]:
-        accepted = rlosses.METHOD_PARAMS[self.method]
-        if params is None:
-            params = {}
-        try:
-            given = dict(params)
-        except (TypeError, ValueError):
-            raise ValueError(f"params must be a mapping of parameter names to values, got {params!r}") from None
-        unknown = sorted(set(given) - set(accepted))
-        if unknown:
-            names = ", ".join(sorted(accepted)) if accepted else "none"
-            raise ValueError(f"method {self.method!r} takes no parameter {', '.join(map(repr, unknown))}; "
-                             f"valid parameters for {self.method!r}: {names}")
-        out = []
-        choices = rlosses.PARAM_CHOICES.get(self.method, {})
-        for name in sorted(accepted):
-            default = accepted[name]
-            v = given.get(name, default)
-            if name in choices:
-                if v not in choices[name]:
-                    raise ValueError(f"parameter {name} of {self.method!r} must be one of "
-                                     f"{', '.join(choices[name])}; got {v!r}")
-            elif v is not None:
-                if not _is_number(v) or not math.isfinite(v):
-                    raise ValueError(f"parameter {name} of {self.method!r} must be a finite number, got {v!r}")
-                if _is_int(default):
-                    if float(v) != int(v) or v < 0:
-                        raise ValueError(f"parameter {name} of {self.method!r} must be a non-negative "
-                                         f"integer, got {v!r}")
-                    v = int(v)
-                else:
-                    if v < 0:
-                        raise ValueError(f"parameter {name} of {self.method!r} must be >= 0, got {v!r}")
-                    v = float(v)
-            out.append((name, v))
-        return tuple(out)
+    @field_validator("test_split")
+    @classmethod
+    def _split_of_dataset(cls, test_split: str, info: ValidationInfo) -> str:
+        if "dataset" in info.data:
+            splits = tuple(s for s in rdata.DATASET_INFO[info.data["dataset"]].splits if s != "train")
+            if test_split not in splits:
+                raise ValueError(f"unknown test_split {test_split!r} for {info.data['dataset']}; "
+                                 f"valid choices: {', '.join(splits)}")
+        return test_split
 
     @classmethod
     def from_paper(cls, dataset: str, model: str, method: str = "natural", **overrides: Any) -> "TrainConfig":
         """The paper's run of ``method`` on ``dataset``/``model`` (schedule from
         :data:`SCHEDULES`), with ``overrides`` of any field; method parameters may be given
         directly (``from_paper("mnist", "cnn2", "trades", beta=6)``)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = set(cls.model_fields)
         params = dict(overrides.pop("params", None) or {})
         for key in list(overrides):
             if key not in fields:
@@ -380,7 +400,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
         """Inverse of :meth:`canonical` (unknown keys raise ``ValueError``)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
+        fields = set(cls.model_fields)
         unknown = sorted(set(d) - fields)
         if unknown:
             raise ValueError(f"unknown configuration key(s) {unknown}; valid keys: {', '.join(sorted(fields))}")
@@ -394,7 +414,7 @@ class TrainConfig:
         fields are re-derived unless given: changing ``epochs`` rescales the milestones;
         changing ``dataset``, ``method``, ``fidelity``, ``optimizer`` or ``batch_size``
         re-derives ``lr`` (and a new dataset or method resets the whole schedule and params)."""
-        names = {f.name for f in dataclasses.fields(self)}
+        names = set(type(self).model_fields)
         d = {k: getattr(self, k) for k in names}
         params = dict(self.params)
         for key in list(changes):
@@ -426,7 +446,7 @@ class TrainConfig:
         """Sorted plain dict with every default filled: the results-store key.  Fields added
         after records were first stored (:data:`OPTIONAL_FIELDS`) appear only when they differ
         from their default, so the keys of earlier runs stay valid."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d = {name: getattr(self, name) for name in type(self).model_fields}
         d["params"] = dict(self.params)
         d["milestones"] = list(self.milestones)
         for name, default in OPTIONAL_FIELDS.items():

@@ -17,6 +17,10 @@ from __future__ import annotations
 import ast
 import difflib
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictBool, field_validator
+from pydantic.types import Strict
 
 from rll import data as rdata
 from rll.config import ATTACKS, FIDELITIES, check_device
@@ -27,6 +31,7 @@ from rll.experiments.proof_of_concept import (
 )
 from rll.experiments.tables import TABLE_MODELS, table_configs
 from rll.training.run import check_curve_images
+from rll.validation import ValidatedModel
 
 INJECTED_MARKER = "# Parameters"
 
@@ -95,20 +100,28 @@ def _short_tracebacks_for_this_cell(ip) -> None:
     ip.events.register("post_run_cell", restore)
 
 
-__all__ = ["assigned_names", "unknown_parameters", "check_injected", "guard"]
+__all__ = ["RunPageParams", "assigned_names", "unknown_parameters", "check_injected", "guard"]
 
 
-def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, data_root,
-                      default_epochs: str = "the paper's") -> None:
+class RunPageParams(ValidatedModel):
+    """The parameters every training notebook shares, declared once (:mod:`rll.validation`)."""
+
+    fidelity: Literal[FIDELITIES] = Field("paper", description="paper or released (rll.config.TrainConfig)")
+    epochs: Annotated[int, Strict()] | None = Field(None, ge=1, description="None: the page's budget")
+    seeds: tuple[int, ...] = Field((0,), description="a non-empty list of seeds")
+    train_missing: StrictBool = Field(False, description="train the configurations the store lacks")
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_list(cls, seeds):
+        if isinstance(seeds, (int, str)) or not list(seeds):
+            raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
+        return tuple(seeds)
+
+
+def _check_run_params(*, fidelity: str, epochs, seeds, train_missing, device, data_root) -> None:
     """The parameters every training notebook shares; one readable ``ValueError`` each."""
-    if fidelity not in FIDELITIES:
-        raise ValueError(f"unknown fidelity {fidelity!r}; valid choices: {', '.join(FIDELITIES)}")
-    if epochs is not None and not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
-        raise ValueError(f"epochs must be an integer >= 1 (or None for {default_epochs}), got {epochs!r}")
-    if isinstance(seeds, (int, str)) or not list(seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers, e.g. [0] or [0, 1, 2]; got {seeds!r}")
-    if not isinstance(train_missing, bool):
-        raise ValueError(f"train_missing must be True or False, got {train_missing!r}")
+    RunPageParams(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing)
     check_device(device)
     check_data_root(data_root)
 
@@ -185,7 +198,7 @@ def check_proof_of_concept_params(*, datasets=None, control: bool = True, epochs
     if not isinstance(control, bool):
         raise ValueError(f"control must be True or False, got {control!r}")
     _check_run_params(fidelity=fidelity, epochs=epochs, seeds=seeds, train_missing=train_missing, device=device,
-                      data_root=data_root, default_epochs="Table 7's")
+                      data_root=data_root)
     check_curve_images(curve_images)
     configs = proof_of_concept_configs(datasets=datasets, control=control, seeds=tuple(seeds), epochs=epochs,
                                        fidelity=fidelity, train_size=train_size, test_size=test_size,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
-from typing import Iterable
+from typing import Annotated, Iterable
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic.types import Strict
 
 from rll.experiments.tables import parse_method_spec
+from rll.validation import ValidatedModel
 
 METHODS = ("natural", "gr", "llr", "at", "rst", "trades")
 
@@ -58,23 +60,11 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def _is_real(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) \
-        and math.isfinite(float(v))
-
-
 def _check_int(name: str, v, lo: int, hi: int) -> int:
+    """``v`` as an int in [lo, hi] (numpy integers accepted), else a ``ValueError`` naming ``name``."""
     if not _is_int(v) or not lo <= v <= hi:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}] (got {v!r})")
     return int(v)
-
-
-def _check_real(name: str, v, lo: float, hi: float, *, lo_open=False, hi_open=False) -> float:
-    ok = _is_real(v) and (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {interval} (got {v!r})")
-    return float(v)
 
 
 def parse_method(spec: str) -> tuple[str, float | None]:
@@ -125,38 +115,63 @@ def _check_seeds(name: str, seeds) -> tuple[int, ...]:
     return tuple(int(s) for s in seeds)
 
 
-@dataclass(frozen=True)
-class StaircaseParams:
-    """Every knob of the Staircase page (``notebooks/staircase.md``); built, and validated, by
-    :func:`check_staircase_params`."""
-    n_small: int = 40
-    n_large: int = 30_000
-    seeds_small: tuple[int, ...] = (0, 1, 2, 3, 4)
-    seeds_large: tuple[int, ...] = (0,)
-    n_test: int = 10_000
-    eps: float = 1 / 3
-    smoothness: float = 0.01
-    noise: float = 0.1
-    x_noise: float = 0.005
-    num_stairs: int = 10
-    methods: tuple[str, ...] = DEFAULT_METHODS
-    figure_methods: tuple[str, ...] = ("natural", "at", "trades(beta=6)")
-
-    def canonical(self) -> dict:
-        """The configuration as a sorted plain dict (defaults filled in)."""
-        d = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(d.items())}
-
-
 _MAX_N = 1_000_000
 
 
+Integer = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+
+
+class StaircaseParams(ValidatedModel):
+    """Every knob of the Staircase page (``notebooks/staircase.md``), declared once with its
+    range and validated by pydantic (:mod:`rll.validation` words the refusal); built by
+    :func:`check_staircase_params`."""
+
+    n_small: Integer = Field(40, ge=1, le=_MAX_N, description="training points of the small-sample setting")
+    n_large: Integer = Field(30_000, ge=1, le=_MAX_N, description="training points of the large-sample setting")
+    seeds_small: tuple[int, ...] = Field((0, 1, 2, 3, 4), description="seeds run in the small setting")
+    seeds_large: tuple[int, ...] = Field((0,), description="seeds run in the large setting")
+    n_test: Integer = Field(10_000, ge=1, le=_MAX_N, description="test points")
+    eps: Number = Field(1 / 3, gt=0, lt=0.5, description="l∞ radius; at 1/2 the adversary of stair k reaches "
+                                                          "stair k+1")
+    smoothness: Number = Field(0.01, ge=0, le=1e6, description="the spline's smoothness penalty")
+    noise: Number = Field(0.1, ge=0, le=1e3, description="label noise")
+    x_noise: Number = Field(0.005, ge=0, le=1, description="input noise")
+    num_stairs: Integer = Field(10, ge=2, le=1000, description="stairs of the target")
+    methods: tuple[str, ...] = Field(DEFAULT_METHODS, description="method specs, e.g. 'trades(beta=6)', "
+                                                                  "or 'all'; must include natural and at")
+    figure_methods: tuple[str, ...] = Field(("natural", "at", "trades(beta=6)"),
+                                            description="the fits drawn in the figure (None: these three)")
+
+    @field_validator("seeds_small", "seeds_large", mode="before")
+    @classmethod
+    def _seed_list(cls, seeds, info: ValidationInfo):
+        return _check_seeds(info.field_name, seeds)
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _methods(cls, methods):
+        methods = _check_methods(methods)
+        if not {"natural", "at"} <= set(methods):
+            raise ValueError(f"methods must include 'natural' and 'at' (the page compares them); got {list(methods)!r}")
+        return methods
+
+    @field_validator("figure_methods", mode="before")
+    @classmethod
+    def _figure_methods(cls, methods):
+        return _check_methods(cls.model_fields["figure_methods"].default if methods is None else methods)
+
+    def canonical(self) -> dict:
+        """The configuration as a sorted plain dict (defaults filled in)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(self.model_dump().items())}
+
+
 def _check_problem(*, eps, smoothness, noise, x_noise, num_stairs) -> dict:
-    return dict(eps=_check_real("eps", eps, 0.0, 0.5, lo_open=True, hi_open=True),
-                smoothness=_check_real("smoothness", smoothness, 0.0, 1e6),
-                noise=_check_real("noise", noise, 0.0, 1e3),
-                x_noise=_check_real("x_noise", x_noise, 0.0, 1.0),
-                num_stairs=_check_int("num_stairs", num_stairs, 2, 1000))
+    """The problem's settings, checked by :class:`StaircaseParams`' declarations (for the
+    functions that take them one by one)."""
+    checked = StaircaseParams(eps=eps, smoothness=smoothness, noise=noise, x_noise=x_noise, num_stairs=num_stairs)
+    return dict(eps=checked.eps, smoothness=checked.smoothness, noise=checked.noise, x_noise=checked.x_noise,
+                num_stairs=checked.num_stairs)
 
 
 def check_staircase_params(**params) -> StaircaseParams:
@@ -171,22 +186,4 @@ def check_staircase_params(**params) -> StaircaseParams:
     ``figure_methods`` [None = natural, AT, TRADES(β=6)], lists of method specs (see
     :func:`parse_method`) or one comma-separated string.  Unknown keys and invalid values raise ``ValueError`` naming the
     valid choices, before anything is computed."""
-    valid = [f.name for f in fields(StaircaseParams)]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
-    p = {**asdict(StaircaseParams()), **params}
-    methods = _check_methods(p["methods"])
-    if not {"natural", "at"} <= set(methods):
-        raise ValueError(f"methods must include 'natural' and 'at' (the page compares them); got {list(methods)!r}")
-    return StaircaseParams(
-        n_small=_check_int("n_small", p["n_small"], 1, _MAX_N),
-        n_large=_check_int("n_large", p["n_large"], 1, _MAX_N),
-        seeds_small=_check_seeds("seeds_small", p["seeds_small"]),
-        seeds_large=_check_seeds("seeds_large", p["seeds_large"]),
-        n_test=_check_int("n_test", p["n_test"], 1, _MAX_N),
-        methods=methods,
-        figure_methods=_check_methods(StaircaseParams.figure_methods if p["figure_methods"] is None
-                                      else p["figure_methods"]),
-        **_check_problem(eps=p["eps"], smoothness=p["smoothness"], noise=p["noise"],
-                         x_noise=p["x_noise"], num_stairs=p["num_stairs"]))
+    return StaircaseParams(**params)
