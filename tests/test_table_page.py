@@ -92,6 +92,9 @@ def test_a_page_with_stored_runs_shows_every_section():
     assert "mnist-pgd-table2.csv" in block._repr_html_() and lines and lines[0].startswith("2 runs: 3 epochs")
     assert any(line.startswith("cnn2 Natural (") for line in page.regime)
     assert any(line.startswith("cnn2 AT (") for line in page.convergence)
+    # only the page's rows: the store's CNN1 and other methods' rows stay off this page
+    for line in page.regime + page.convergence:
+        assert line.startswith(("cnn2 Natural (", "cnn2 AT (", "cnn2: ")), line
     assert {c.attack for c, _ in page.other_runs} == {"mt"} and table_page.has_runs(page.other_runs)
     other = table_page.other_attack(page)
     assert "mnist-mt-table2.csv" in other[0]._repr_html_() and hasattr(other[-1], "to_html")

@@ -246,6 +246,14 @@ def _in_regime(rows: list[dict], verdict: str, evidence: str, attack: str = "pgd
                             f"In detail — {named}")
 
 
+def page_records(records: list[dict], configs) -> list[dict]:
+    """The records of the rows a page shows: those whose model, method, parameters and dropout
+    are one of ``configs``' (any seed, epochs or budget, so each row's continuations stay in)."""
+    rows = [(c.model, c.method, c.param_dict, c.dropout) for c in configs]
+    return [r for r in records
+            if (r["config"]["model"], r["config"]["method"], r["config"]["params"], r["config"]["dropout"]) in rows]
+
+
 def regime_lines(records: list[dict], *, dataset: str, fidelity: str = "paper") -> list[str]:
     """One line per current table row of ``dataset`` (seeds merged): in the paper's regime, or
     which conditions it fails with the numbers (:mod:`rll.analysis.regime`) — then one per block whose

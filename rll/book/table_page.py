@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from rll import data as rdata
 from rll.analysis import attack_strength
 from rll.analysis.budget import TRAINED_BARS
-from rll.analysis.evidence import convergence_lines, regime_lines
+from rll.analysis.evidence import convergence_lines, page_records, regime_lines
 from rll.analysis.frames import (
     attack_comparison_frame,
     attack_runs,
@@ -216,13 +216,14 @@ def build(checked: CheckedTable) -> TablePage:
                         data_root=c.data_root, device=c.device, checksums=c.checksums,
                         checkpoint_dir=c.checkpoint_dir)
     records = ResultsStore(folder).records()
+    shown = page_records(records, c.configs)     # the regime and convergence of this page's rows only
     frame = table_frame(runs, attack=c.attack)
     other = other_attack_name(c.attack)
     return TablePage(
         table=c.table, dataset=c.dataset, attack=c.attack, configs=c.configs, runs=runs, frame=frame,
         seeds_frame=seed_frame(runs), numbers={**table_numbers(frame), **bar_numbers(c.dataset)},
-        regime=regime_lines(records, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
-        convergence=convergence_lines(records, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
+        regime=regime_lines(shown, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
+        convergence=convergence_lines(shown, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
         records=records, data_root=c.data_root,
         other_runs=attack_runs(c.configs, other, results_dir=folder, exact_budget=c.exact_budget)
         if has_runs(runs) else [])
