@@ -171,6 +171,12 @@ def test_table2_trains_what_is_missing(tmp_path, data_root):
          results_dir=str(results))
     records = sorted(p.name for p in results.glob("*.json"))
     assert len(records) == 2 and records[0].startswith("mnist-cnn1-at")
+    # trained as the page's sweep command trains them: the tables' evaluation plan and learning curves
+    provenance = json.loads((results / records[0]).read_text())["provenance"]
+    assert provenance["evaluation"] == {"train_images": 10000, "pgd_test_images": None, "lipschitz_images": 2000,
+                                        "mt_test_images": 1000, "mt_train_images": 500, "aa_images": 500,
+                                        "aa_standard_images": 200, "batch_size": 64}
+    assert [h["epoch"] for h in provenance["history"] if "curve" in h] == [1]
     assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 2     # the checkpoint_dir parameter
 
 

@@ -20,7 +20,7 @@ def test_the_box_names_the_command_the_data_and_the_cost(tmp_path):
     configs = table_configs("table3", dataset="cifar10", seeds=(0,))
     assert table_page.sweep_command("table3", "cifar10", configs) == (
         "python -m rll sweep table3 --dataset cifar10 --models wrn-40-10 --seeds 0 --attacks pgd mt aa-apgd aa "
-        "--eval-plan table --results-dir results/runs")
+        "--eval-plan table --curve-images 1000 --results-dir results/runs")
     # an empty data root: both splits missing, each naming its files
     assert table_page.data_status("svhn", root=tmp_path) == ["svhn train: missing (train_32x32.mat)",
                                                                "svhn test: missing (test_32x32.mat)"]

@@ -36,7 +36,13 @@ from rll.book.report import (
     table_numbers,
 )
 from rll.experiments.sweep import collect_runs
-from rll.experiments.tables import method_label, row_params, table_budget
+from rll.experiments.tables import (
+    TABLE_CURVE_IMAGES,
+    TABLE_EVAL_PLAN,
+    method_label,
+    row_params,
+    table_budget,
+)
 from rll.store import ResultsStore, results_folder
 
 #: How a figure's title names each dataset.
@@ -81,7 +87,8 @@ def sweep_command(table: str, dataset: str, configs: list, attacks=("pgd", "mt",
     models = sorted({c.model for c in configs})
     seeds = sorted({c.seed for c in configs})
     return (f"python -m rll sweep {table} --dataset {dataset} --models {' '.join(models)} --seeds "
-            f"{' '.join(map(str, seeds))} --attacks {' '.join(attacks)} --eval-plan table --results-dir results/runs")
+            f"{' '.join(map(str, seeds))} --attacks {' '.join(attacks)} --eval-plan table "
+            f"--curve-images {TABLE_CURVE_IMAGES} --results-dir results/runs")
 
 
 def empty_box(table: str, dataset: str, configs: list, *, data_root=None) -> HTML:
@@ -212,9 +219,12 @@ def build(checked: CheckedTable) -> TablePage:
     after :func:`check_params`'s, so that an error while training keeps its full traceback."""
     c = checked
     folder = results_folder("runs", c.results_dir)
+    # trained as the box's sweep command trains them (its evaluation plan and learning curves),
+    # evaluated with the page's attack
     runs = collect_runs(c.configs, results_dir=folder, exact_budget=c.exact_budget, train_missing=c.train_missing,
                         data_root=c.data_root, device=c.device, checksums=c.checksums,
-                        checkpoint_dir=c.checkpoint_dir)
+                        checkpoint_dir=c.checkpoint_dir, eval_plan=TABLE_EVAL_PLAN,
+                        curve_images=TABLE_CURVE_IMAGES)
     records = ResultsStore(folder).records()
     shown = page_records(records, c.configs)     # the regime and convergence of this page's rows only
     frame = table_frame(runs, attack=c.attack)

@@ -14,20 +14,21 @@ from rll.training.run import TrainingDiverged, train
 
 def collect_runs(configs: list, *, results_dir, exact_budget: bool, train_missing: bool = False,
                  data_root=None, device=None, checkpoint_dir=None, progress: bool = True,
-                 checksums=None, curve_images: int | None = None, log=print) -> list[tuple]:
+                 checksums=None, curve_images: int | None = None, eval_plan=None, log=print) -> list[tuple]:
     """Pair each configuration with its stored record (:func:`rll.experiments.tables.find_record`);
     with ``train_missing`` the ones without a current record are trained and stored first, through
     :func:`run_sweep` — the one path every command takes (claimed in the store, a diverged or
     elsewhere-claimed run reported and left without a record) — checking the data against
-    ``checksums`` (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`) and keeping
+    ``checksums`` (``{file name: md5}`` overrides, see :func:`rll.data.load_dataset`), keeping
     learning curves on ``curve_images`` test images (the convergence test of the verdicts reads
-    them).  Returns ``[(config, record or None), ...]``."""
+    them) and measuring each column on the images ``eval_plan`` names.  Returns ``[(config, record or None), ...]``."""
     store = ResultsStore(results_dir)
     records = store.records()
     missing = [c for c in configs if not is_current(find_record(records, c, exact_budget=exact_budget))]
     if train_missing and missing:     # absent, or an older fidelity revision's
         run_sweep(missing, results_dir=results_dir, checkpoint_dir=checkpoint_dir, data_root=data_root,
-                  device=device, progress=progress, log=log, checksums=checksums, curve_images=curve_images)
+                  device=device, progress=progress, log=log, checksums=checksums, curve_images=curve_images,
+                  eval_plan=eval_plan)
         records = store.records()
     return [(config, find_record(records, config, exact_budget=exact_budget)) for config in configs]
 

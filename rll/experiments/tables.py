@@ -59,6 +59,12 @@ def _table_eval_plan():
 TABLE_EVAL_PLAN = _table_eval_plan()
 
 
+#: The learning curves kept in every Section 5 table run: after each epoch, PGD-10 on this many
+#: fixed test images (both Lipschitz estimators on half as many) — what the regime check reads to
+#: tell whether a row has settled at the full learning rate (rll.analysis.regime).
+TABLE_CURVE_IMAGES = 1000
+
+
 #: The budget of the converged CPU runs of each dataset's table, per model (rll's choice,
 #: measured on the budget page, ``notebooks/budget``): ``{dataset: {model: keyword arguments of
 #: check_table_params}}``.  CNN2's is the budget rule's cheapest qualifying budget.  CNN1 does

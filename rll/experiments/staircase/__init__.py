@@ -103,5 +103,4 @@ from rll.experiments.staircase.problem import (
     staircase_target,
 )
 
-
 __all__ = ["METHODS", "STAIRCASE_PARAMS", "DEFAULT_STRENGTH", "DEFAULT_METHODS", "HEAVY_STAIRS", "HEAVY_WEIGHT", "LIGHT_WEIGHT", "TAUS", "METRICS", "TABLE_COLUMNS", "parse_method", "method_label", "StaircaseParams", "check_staircase_params", "stair_weights", "staircase_target", "make_staircase_data", "SplineBasis", "StaircaseFit", "objective", "fit_staircase", "adversarial_mse", "local_lipschitz", "metrics", "run_staircase", "problem_kwargs", "run_settings", "staircase_table", "natural_vs_at", "takeaway", "plot_fits"]
