@@ -4,6 +4,7 @@
     python benchmarks/precision.py losses --data-root D    # one step's loss and gradient, bf16 vs fp32
     python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
     python benchmarks/precision.py table                   # the equivalence table from the stored runs
+    python benchmarks/precision.py attacks --data-root D   # PGD-10 with bf16 gradients vs fp32, example by example
 
 ``speed`` times rll.training.run's step (:func:`rll.training.loop.train_step`, channels-last, batch 64, one
 thread unless ``--threads``) in float32 and under bfloat16 autocast, alternating rounds and
@@ -26,6 +27,13 @@ and evaluates each as the learning curves do (clean accuracy on the whole test s
 prints, per loss and quantity, the mean of each precision over the seeds, their difference and
 the seed spread (the larger of the two precisions' max − min over seeds); a quantity agrees when
 the difference is within that spread.
+
+``attacks`` asks whether the evaluation could take bf16 gradients: on each trained CNN2 checkpoint
+of the 60 000-image learning curves (``--checkpoint-dir``), PGD-10 on ``--images`` fixed test
+images three times — float32 gradients, bf16-autocast gradients from the same random start, and
+float32 from another random start (the attack's own noise) — each adversarial example judged by
+the float32 model.  bf16 would be adopted for an attack only if its per-example outcomes were
+identical to float32's.
 """
 from __future__ import annotations
 
@@ -247,9 +255,69 @@ def table(args) -> None:
               f"{r['seed spread']:.2f} | {'yes' if r['agree'] else '**no**'} |")
 
 
+class _Bf16Gradients(torch.nn.Module):
+    """``model`` under bfloat16 autocast, its logits returned in float32: an attack through it
+    takes bf16 gradients."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.model(x).float()
+
+
+def attack_precision(args) -> None:
+    from rll.attacks import pgd
+    from rll.data import load_dataset, to_float
+    from rll.metrics.evaluate import fixed_subset
+    from rll.training.checkpoint import CheckpointMismatch, load_checkpoint
+
+    torch.set_num_threads(args.threads)
+    test = load_dataset("mnist", "test", root=args.data_root)
+    idx = fixed_subset(len(test.labels), args.images)
+    x, y = to_float(test.images)[idx], test.labels[idx]
+    rows = []
+    for path in sorted(Path(args.checkpoint_dir).glob("mnist-cnn2-*.pt")):
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointMismatch as err:  # e.g. being rewritten by a running worker
+            print(f"skipped: {err}", file=sys.stderr)
+            continue
+        c = ckpt["config"]
+        if c.get("train_size") is not None or c.get("milestones") or ckpt["epoch"] < 10:
+            continue                       # only the trained full-data, full-rate learning curves
+        model = build_model("cnn2", fidelity=c["fidelity"])
+        model.load_state_dict(ckpt["model"])
+        model.eval()
+
+        def robust(attacked, seed):
+            t0 = time.perf_counter()
+            x_adv = pgd(attacked, x, y, eps=0.1, generator=torch.Generator().manual_seed(seed))
+            seconds = time.perf_counter() - t0
+            with torch.no_grad():
+                return model(x_adv).argmax(1) == y, seconds
+
+        fp32, t32 = robust(model, 0)
+        bf16, t16 = robust(_Bf16Gradients(model), 0)
+        other, _ = robust(model, 1)
+        params = {k: v for k, v in c["params"].items() if v is not None and k in ("beta", "h", "lam")}
+        label = f"{c['method']}{params or ''} ({c['fidelity']}, {ckpt['epoch']} ep, trained {c.get('precision', 'fp32')})"
+        rows.append((label, fp32.float().mean() * 100, bf16.float().mean() * 100, int((bf16 != fp32).sum()),
+                     int((other != fp32).sum()), t32 / t16))
+    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); PGD-10 (ε = 0.1, step "
+          f"0.02) on {len(y)} fixed MNIST test images, outcomes judged by the float32 model")
+    print("| model | robust % (fp32 gradients) | robust % (bf16 gradients) | examples that differ, bf16 vs fp32 "
+          "(same start) | examples that differ, fp32 vs fp32 (another start) | bf16 speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, a, b, diff, noise, ratio in rows:
+        print(f"| {label} | {a:.1f} | {b:.1f} | {diff} | {noise} | {ratio:.2f}× |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("speed", "losses", "train", "table"))
+    ap.add_argument("what", choices=("speed", "losses", "train", "table", "attacks"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=None, help="speed: timed steps per round")
     ap.add_argument("--repeats", type=int, default=3, help="speed: alternating rounds, best kept")
@@ -257,8 +325,11 @@ def main(argv=None) -> None:
     ap.add_argument("--results-dir", default=str(REPO / "results" / "precision"))
     ap.add_argument("--checkpoint-dir", default=str(REPO / "checkpoints" / "precision"))
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--images", type=int, default=1000, help="attacks: fixed test images")
     args = ap.parse_args(argv)
-    {"speed": speed, "losses": losses, "train": train_runs, "table": table}[args.what](args)
+    if args.what == "attacks" and args.checkpoint_dir == str(REPO / "checkpoints" / "precision"):
+        args.checkpoint_dir = str(REPO / "checkpoints")     # the 60 000-image learning curves' checkpoints
+    {"speed": speed, "losses": losses, "train": train_runs, "table": table, "attacks": attack_precision}[args.what](args)
 
 
 if __name__ == "__main__":
