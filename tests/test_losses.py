@@ -565,3 +565,18 @@ def test_a_revision_changes_only_the_runs_it_names():
     assert L.is_current_revision(2, config(h=0.01)) and L.is_current_revision(2, config(fidelity="released"))
     assert L.is_current_revision(2, config("at")) and L.is_current_revision(3, config())
     assert not L.is_current_revision(1, config("at")) and not L.is_current_revision(None, config("at"))
+
+
+def test_gr_direction_stays_a_unit_vector_when_the_gradient_is_tiny():
+    """GR's d = ∇ₓℓ/‖∇ₓℓ‖₂ by hand on a 3-4-5 triangle, at the scale a fitted model's input
+    gradients reach (1e-22 and below): the plain quotient's ‖g‖₂² = 2.5e-49 underflows to 0 in
+    float32 and its "unit" vector has norm ~4e13 (released GR's NaN at epoch 39 on all 60 000 images)."""
+    from rll.losses.gr import unit_direction
+
+    g = torch.tensor([[3e-25, -4e-25, 0.0], [3.0, 4.0, 0.0], [0.0, 0.0, 0.0]])
+    naive = g / g.norm(dim=1, keepdim=True).clamp_min(torch.finfo(g.dtype).tiny)
+    assert naive[0].abs().max() > 1e10                       # the failure this guards against
+    d = unit_direction(g)
+    assert torch.allclose(d, torch.tensor([[0.6, -0.8, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 0.0]]), atol=1e-6)
+    images = g.view(3, 1, 1, 3)                               # per example, whatever its shape
+    assert torch.equal(unit_direction(images), d.view(3, 1, 1, 3))

@@ -10,6 +10,21 @@ from rll.losses.common import _ce, _reduce, _replay_point, _setup
 from rll.losses.fidelity import Fidelity
 
 
+def unit_direction(g: torch.Tensor) -> torch.Tensor:
+    """``g / ‖g‖₂`` per example (0 where ``g`` = 0), computed as ``(g/m) / ‖g/m‖₂`` with
+    ``m = max |g|``: the same vector, but ‖g‖₂² cannot underflow.  A model that fits its training
+    set has input gradients as small as 1e-22 (measured: released GR on all 60 000 MNIST images,
+    epoch 38), and entries of 1e-23 square to below float32's smallest subnormal number: the plain
+    ``g / ‖g‖₂`` then divides by a norm rounded to 0 (clamped to ``tiny``) and its "unit" vector
+    has norm 1e13–1e16.  That stopped released GR (bf16) with a NaN loss at epoch 39, step 838,
+    reproduced step for step from the epoch-38 checkpoint; with this direction the same step,
+    and the epoch, train normally."""
+    flat = g.flatten(1)
+    tiny = torch.finfo(g.dtype).tiny
+    scaled = flat / flat.abs().amax(dim=1, keepdim=True).clamp_min(tiny)     # entries in [-1, 1]
+    return (scaled / scaled.norm(dim=1, keepdim=True).clamp_min(tiny)).view_as(g)
+
+
 def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
             fidelity: Fidelity = "paper", generator: torch.Generator | None = None,
             **params: Any) -> torch.Tensor:
@@ -58,11 +73,7 @@ def gr_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: fl
     replay = None if released else _replay_point(x.device)
     ce = _ce(model, x0, y)
     (g,) = torch.autograd.grad(ce.sum(), x0, retain_graph=True)
-    if p["direction"] == "sign":
-        d = g.sign() / g[0].numel() ** 0.5
-    else:
-        norm = g.flatten(1).norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
-        d = g / norm.view(-1, *([1] * (g.dim() - 1)))
+    d = g.sign() / g[0].numel() ** 0.5 if p["direction"] == "sign" else unit_direction(g)
     if replay is not None:
         replay()  # ℓ(x + h·d) under ℓ(x)'s dropout masks
     ce_h = _ce(model, x.detach() + h * d.detach(), y)
