@@ -124,14 +124,14 @@ def _param_flags() -> dict[str, type]:
 _NOT_GENERATED = ("params", "precision")
 
 
-def _add_config_arguments(g, fields=None) -> None:
-    """One flag per :class:`TrainConfig` field (or only ``fields``), generated from its
+def _add_config_arguments(g) -> None:
+    """One flag per :class:`TrainConfig` field, generated from its
     declaration: ``--batch-size`` for ``batch_size``, the field's type, its description and
     choices as the help.  Every flag defaults to None, meaning "not given": the configuration
     then takes its own default or the paper's schedule, and it alone validates the values, so
     a bad value gets the same message here as in a notebook."""
     for name, info in TrainConfig.model_fields.items():
-        if name in _NOT_GENERATED or (fields is not None and name not in fields):
+        if name in _NOT_GENERATED:
             continue
         kind, _ = field_type(info.annotation)
         choices = field_choices(TrainConfig, name)

@@ -52,17 +52,16 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Mapping
+from typing import Any, Literal, Mapping
 
 import torch
 from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
-from pydantic.types import Strict
 
 from rll import data as rdata
 from rll import losses as rlosses
 from rll import metrics as rmetrics
 from rll.store import config_hash
-from rll.validation import ValidatedModel
+from rll.validation import Integer, Number, ValidatedModel
 
 FIDELITIES = ("paper", "released")
 
@@ -263,10 +262,6 @@ def _normalise_params(method: str, params: Any) -> tuple[tuple[str, Any], ...]:
                 v = float(v)
         out.append((name, v))
     return tuple(out)
-
-
-Number = Annotated[float, Strict()]        # an int or a float (not a bool, not a string)
-Integer = Annotated[int, Strict()]         # an int (not a bool, not 2.0)
 
 
 class TrainConfig(ValidatedModel):

@@ -13,7 +13,7 @@ Checks that involve several fields are field validators that raise ``ValueError`
 message, which is passed through unchanged.  Only the first error is reported (fields are
 checked in declaration order, so a model declares what others derive from first), as the
 hand-written checks before it did.  The command line (:mod:`rll.cli`) generates its flags from
-the same declarations (:func:`field_choices`, :func:`field_help`).
+the same declarations (:func:`field_type`, :func:`field_choices`, each field's description).
 """
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ from typing import Any, Literal
 
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.types import Strict
+
+#: Field types of the validated models: an int (not a bool, not 2.0), and an int or a float
+#: (not a bool, not a string) stored as a float.
+Integer = typing.Annotated[int, Strict()]
+Number = typing.Annotated[float, Strict()]
 
 
 class ValidatedModel(BaseModel):
@@ -85,11 +91,6 @@ def requirement(model: type[BaseModel], name: str) -> str:
     return text + (" or None" if optional else "")
 
 
-def field_help(model: type[BaseModel], name: str) -> str:
-    """The field's description (its ``Field(description=...)``), for ``--help``."""
-    return model.model_fields[name].description or ""
-
-
 def readable_error(err: ValidationError, model: type[BaseModel]) -> str:
     """The first error of ``err`` as one line naming the field, the rule and the value."""
     first = err.errors(include_url=False)[0]
@@ -112,4 +113,4 @@ def readable_error(err: ValidationError, model: type[BaseModel]) -> str:
     return f"{'.'.join(map(str, loc))}: {first['msg']}"   # pragma: no cover — a nested field
 
 
-__all__ = ["ValidatedModel", "field_type", "field_choices", "requirement", "field_help", "readable_error"]
+__all__ = ["ValidatedModel", "Integer", "Number", "field_type", "field_choices", "requirement", "readable_error"]

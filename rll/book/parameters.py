@@ -17,10 +17,9 @@ from __future__ import annotations
 import ast
 import difflib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, StrictBool, field_validator
-from pydantic.types import Strict
 
 from rll import data as rdata
 from rll.config import ATTACKS, FIDELITIES, check_device
@@ -31,7 +30,7 @@ from rll.experiments.proof_of_concept import (
 )
 from rll.experiments.tables import TABLE_MODELS, table_configs
 from rll.training.run import check_curve_images
-from rll.validation import ValidatedModel
+from rll.validation import Integer, ValidatedModel
 
 INJECTED_MARKER = "# Parameters"
 
@@ -107,7 +106,7 @@ class RunPageParams(ValidatedModel):
     """The parameters every training notebook shares, declared once (:mod:`rll.validation`)."""
 
     fidelity: Literal[FIDELITIES] = Field("paper", description="paper or released (rll.config.TrainConfig)")
-    epochs: Annotated[int, Strict()] | None = Field(None, ge=1, description="None: the page's budget")
+    epochs: Integer | None = Field(None, ge=1, description="None: the page's budget")
     seeds: tuple[int, ...] = Field((0,), description="a non-empty list of seeds")
     train_missing: StrictBool = Field(False, description="train the configurations the store lacks")
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Iterable
+from typing import Iterable
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic.types import Strict
 
 from rll.experiments.tables import parse_method_spec
-from rll.validation import ValidatedModel
+from rll.validation import Integer, Number, ValidatedModel
 
 METHODS = ("natural", "gr", "llr", "at", "rst", "trades")
 
@@ -116,10 +115,6 @@ def _check_seeds(name: str, seeds) -> tuple[int, ...]:
 
 
 _MAX_N = 1_000_000
-
-
-Integer = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]
 
 
 class StaircaseParams(ValidatedModel):
