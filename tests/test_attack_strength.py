@@ -7,7 +7,12 @@ import pytest
 from rll.analysis import attack_strength as S
 from rll.book.parameters import check_table_params
 from rll.experiments.sweep import collect_runs
-from rll.experiments.tables import TABLE_BUDGETS, table_budget, table_configs
+from rll.experiments.tables import (
+    FIRST_CPU_BUDGETS,
+    TABLE_BUDGETS,
+    table_budget,
+    table_configs,
+)
 from rll.store import ResultsStore
 
 
@@ -93,7 +98,8 @@ def test_robustness_frame_puts_autoattack_and_the_worst_class_beside_pgd(tmp_pat
     assert "Square only: 2 examples" in frame.loc["GR", "flags"] and frame.loc["Natural", "flags"] == ""
 
 
-def test_table_budget_defaults_to_each_models_table_budget():
+def test_table_budget_defaults_to_each_models_table_budget(monkeypatch):
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     budget, exact = table_budget("mnist")
     assert budget == {"budgets": TABLE_BUDGETS["mnist"]} and exact
     configs = check_table_params("table2", dataset="mnist", methods=["natural"], **budget)

@@ -16,7 +16,7 @@ from rll.book import plots, report
 from rll.book.report import page_frame
 from rll.config import TrainConfig
 from rll.experiments import tables as rll_tables
-from rll.experiments.tables import FULL_EVALUATION, TABLE_BUDGETS
+from rll.experiments.tables import FIRST_CPU_BUDGETS, FULL_EVALUATION, TABLE_BUDGETS
 from rll.losses import FIDELITY_REVISION
 from rll.store import ResultsStore
 
@@ -51,9 +51,10 @@ def test_converged_reads_the_last_epoch_of_the_curve(tmp_path):
     assert [p["epoch"] for p in budget.curve(flat)] == [1, 2, 3]
 
 
-def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_final_rate(tmp_path):
+def test_a_last_epoch_after_a_decay_is_untested_until_one_more_epoch_at_the_final_rate(tmp_path, monkeypatch):
     """The table budget decays after epoch 2 of 3: the last epoch's move is the decay's, so only
     the run one epoch longer at the final rate (its continuation) tells whether it flattened."""
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     store = ResultsStore(tmp_path)
     rates3, rates4 = [0.0064, 0.0064, 0.00064], [0.0064, 0.0064, 0.00064, 0.00064]
     at = _record(store, "at", 34000, 3, (2,), [97.0, 97.5, 98.8], [88.0, 90.0, 95.0], rates=rates3)
@@ -159,7 +160,8 @@ def test_no_qualifying_budget():
          "clean": [99.0], "PGD-10": [1.0], "converged": [True]}))["AT PGD-10"].iloc[0])
 
 
-def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path):
+def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path, monkeypatch):
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
 
     store = ResultsStore(tmp_path)
     b = TABLE_BUDGETS["mnist"]["cnn2"]
@@ -232,7 +234,8 @@ def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_e
     assert budget.settled_run(r3, lone.records()) is None
 
 
-def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
+def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path, monkeypatch):
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     store = ResultsStore(tmp_path)
     rates = [0.0064, 0.0064, 0.00064]
     _record(store, "natural", 34000, 3, (2,), [93.2, 96.3, 96.7], [75.0, 81.7, 82.9], rates=rates, model="cnn1")
@@ -252,7 +255,8 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path):
             "86.00 % PGD-10 — clean meets the bar of 98.5 %") in own and len(lines) == 3
 
 
-def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp_path):
+def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp_path, monkeypatch):
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     store = ResultsStore(tmp_path)
     b = TABLE_BUDGETS["mnist"]["cnn1"]
     rates = [0.0064] * b["milestones"][0] + [0.00064] * (b["epochs"] - b["milestones"][0])

@@ -48,6 +48,7 @@ from rll.experiments.proof_of_concept import (
 from rll.experiments.sweep import collect_runs, sweep_status
 from rll.experiments.tables import (
     BEYOND_PLAN,
+    FIRST_CPU_BUDGETS,
     FULL_EVALUATION,
     TABLE_BUDGETS,
     TABLE_MODELS,
@@ -489,7 +490,8 @@ def test_llr_step_comparison_released_step_moves_less_than_signed_steps(data_roo
     assert released["pixels at ≥ ε/2"] < signed["pixels at ≥ ε/2"]
 
 
-def test_table_progress_marks_done_missing_and_not_run(tmp_path):
+def test_table_progress_marks_done_missing_and_not_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     budget = TABLE_BUDGETS["mnist"]["cnn2"]
     configs = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural", "at"],
                                         seeds=[0, 1], **budget)
@@ -519,7 +521,7 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path):
     store.put(cnn1.replace(seed=1), _metrics(adv=1.0, lip=1.0), {})
     frame = table_progress(store.records(), seeds=(0, 1))
     assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 1"] == "done"
-    record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": FIDELITY_REVISION}}  # noqa: E731
+    record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": FIDELITY_REVISION}}
     assert current(record(cnn1)) and not current(record(cnn1_short))
     assert current(record(cnn1_short), table_budget=False)
 
@@ -599,3 +601,44 @@ def test_a_page_training_what_is_missing_takes_the_sweep_path(tmp_path):
     runs = collect_runs([config], results_dir=tmp_path, exact_budget=True, train_missing=True, log=said.append)
     assert runs == [(config, None)]
     assert said == [f"[1/1] {config.label()}: claimed by another worker, skipped"]
+
+
+def test_an_fp32_record_stands_for_a_bf16_table_row_and_never_the_other_way(tmp_path):
+    """`--precision auto` asks natural in bf16; a stored fp32 run of the row answers it (fp32 is the
+    reference arithmetic), a bf16 record is preferred when both exist, and a bf16 record never
+    answers an fp32 row — in the tables' lookup and in the sweep's skip alike."""
+    from rll.experiments.sweep import _missing_attacks
+    from rll.experiments.tables import find_record, stand_ins
+    from rll.losses import FIDELITY_REVISION
+
+    now = {"fidelity_revision": FIDELITY_REVISION}
+
+    (bf16,) = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural"], precision="auto",
+                            **TABLE_BUDGETS["mnist"]["cnn2"])
+    fp32 = bf16.replace(precision="fp32")
+    assert bf16.precision == "bf16" and stand_ins(bf16) == [bf16, fp32] and stand_ins(fp32) == [fp32]
+    store = ResultsStore(tmp_path)
+    store.put(fp32, _metrics(adv=80.0, lip=17.0), now)
+    records = store.records()
+    assert find_record(records, bf16, exact_budget=True)["config"] == fp32.canonical()
+    assert _missing_attacks(store, bf16) == [] and _missing_attacks(store, bf16, ["pgd", "mt"]) == ["mt"]
+    store.put(bf16, _metrics(adv=81.0, lip=16.0), now)
+    assert find_record(store.records(), bf16, exact_budget=True)["config"] == bf16.canonical()
+    only_bf16 = ResultsStore(tmp_path / "bf16")
+    only_bf16.put(bf16, _metrics(adv=81.0, lip=16.0), now)
+    assert find_record(only_bf16.records(), fp32, exact_budget=True) is None
+    assert _missing_attacks(only_bf16, fp32) == ["pgd"]
+
+
+def test_of_two_precisions_of_one_run_the_verdicts_count_the_one_the_table_reads():
+    from rll.experiments.tables import one_precision_per_run
+
+    (natural_bf16,) = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural"], precision="auto")
+    (trades,) = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["trades(beta=6)"], precision="auto")
+    assert natural_bf16.precision == "bf16" and trades.precision == "fp32"       # bf16 is refused for TRADES
+    fp32 = {"config": natural_bf16.replace(precision="fp32").canonical()}
+    bf16 = {"config": natural_bf16.canonical()}
+    other_seed = {"config": natural_bf16.replace(precision="fp32", seed=1).canonical()}
+    only_trades = {"config": trades.canonical()}
+    assert one_precision_per_run([fp32, bf16, other_seed, only_trades]) == [bf16, other_seed, only_trades]
+    assert one_precision_per_run([fp32, other_seed]) == [fp32, other_seed]

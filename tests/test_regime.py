@@ -15,7 +15,7 @@ from rll.analysis.evidence import (
     _in_regime,
     regime_lines,
 )
-from rll.experiments.tables import TABLE_BUDGETS
+from rll.experiments.tables import FIRST_CPU_BUDGETS, TABLE_BUDGETS
 
 
 def record(method="natural", *, train_acc=99.8, train_images=10_000, history=(), epochs=None, fidelity="paper",
@@ -138,9 +138,9 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
     assert epoch is None and why == "not in the regime at epoch 12: scale: 6.00 vs the paper's 23.06"
 
 
-def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
+def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale(monkeypatch):
+    monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     from rll.config import TrainConfig
-    from rll.experiments.tables import TABLE_BUDGETS
     from rll.losses import FIDELITY_REVISION
 
     b = TABLE_BUDGETS["mnist"]["cnn2"]
@@ -165,11 +165,11 @@ def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale():
         "cnn2: natural's Lipschitz constant below half the paper's (6.23 vs the paper's 23.06)"]
 
 
-def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
+def test_the_ladder_lines_up_the_first_cpu_budget_and_the_curve_epochs():
     from rll.config import TrainConfig
     from rll.losses import FIDELITY_REVISION
 
-    b = TABLE_BUDGETS["mnist"]["cnn2"]
+    b = FIRST_CPU_BUDGETS["mnist"]["cnn2"]
     table = []
     for method, adv, lip in (("natural", 85.0, 6.0), ("at", 95.0, 2.5), ("llr", 90.0, 4.0)):
         config = TrainConfig(dataset="mnist", model="cnn2", method=method, **b)
@@ -178,7 +178,7 @@ def test_the_ladder_lines_up_the_table_budget_and_the_curve_epochs():
                       "provenance": {"fidelity_revision": FIDELITY_REVISION}})
     natural = record("natural", history=curve(10, lip=6.0, step=(0, 0, 1.0), train_acc=99.9))
     frame = regime.ladder_frame([("Natural", natural)], table)
-    assert list(frame["rung"]) == [f"34 000 × {b['epochs']}, decays after {b['milestones'][0]} (table budget)",
+    assert list(frame["rung"]) == [f"34 000 × {b['epochs']}, decays after {b['milestones'][0]} (first CPU budget)",
                                    "60 000 × 1, no decay", "60 000 × 2, no decay", "60 000 × 5, no decay",
                                    "60 000 × 10, no decay"]
     assert list(frame.columns) == ["rung", "Natural", "LLR", "AT", "ρ(Lipschitz, PGD-10)"]
@@ -196,3 +196,37 @@ def test_curve_cost_projects_hours_from_the_measured_epochs():
     assert frame.loc[0, "s / epoch (median)"] == 80.0 and frame.loc[0, "s / epoch (fastest)"] == 60.0
     assert median_hours == 36 * 80 / 3600 == 0.8 and fastest_hours == 36 * 60 / 3600 == 0.6
     assert frame.loc[0, "precision"] == "bf16" and frame.loc[0, "epochs measured"] == 3
+
+
+def test_regime_epochs_is_the_latest_first_epoch_of_the_paper_fidelity_runs_that_reach_the_regime():
+    # natural: fitted and flat from the start, eight full-rate points first exist at epoch 8;
+    # AT (paper: train 99.98 %): training accuracy 98.0 + 0.15·epoch is within 0.5 points (≥ 99.48)
+    # from epoch 10 (99.50); LLR never fits (97 %); released GR is not waited for
+    natural = record("natural", history=curve(12, train_acc=99.9))
+    at = record("at", history=[dict(h, curve={**h["curve"], "train_acc": 98.0 + 0.15 * h["epoch"]})
+                               for h in curve(12, train_acc=0.0)])
+    llr = record("llr", history=curve(12, train_acc=97.0))
+    released_gr = record("gr", fidelity="released", history=curve(12, train_acc=99.99))
+    epochs, firsts = regime.regime_epochs([("Natural", natural), ("AT", at), ("LLR", llr), ("GR (released)", released_gr)])
+    assert epochs == 10
+    assert firsts["Natural"] == 8 and firsts["AT"] == 10 and "GR (released)" not in firsts
+    assert firsts["LLR"].startswith("not in the regime at epoch 12: fit: 97.00% on 10 000 vs ")
+    assert regime.regime_epochs([("LLR", llr)]) == (None, {"LLR": firsts["LLR"]})
+
+
+def test_the_table_budget_is_the_one_the_stored_learning_curves_ask_for():
+    """rll.experiments.tables.TABLE_BUDGETS is a decision written down; this holds it to the
+    committed learning curves on all 60 000 images (results/budget and results/runs)."""
+    from pathlib import Path
+
+    from rll.store import ResultsStore
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    records = ResultsStore(root / "budget").records() + ResultsStore(root / "runs").records()
+    runs = regime.curve_runs(records)
+    if not runs:
+        pytest.skip("no learning curve on all 60 000 images is committed")
+    epochs, firsts = regime.regime_epochs(runs)
+    for model in ("cnn2", "cnn1"):
+        assert TABLE_BUDGETS["mnist"][model] == {"train_size": None, "epochs": epochs, "milestones": ()}
+    assert {"Natural", "GR", "AT"} <= {label for label, e in firsts.items() if isinstance(e, int)}

@@ -19,8 +19,10 @@ from rll.experiments.tables import table_configs
 def test_the_box_names_the_command_the_data_and_the_cost(tmp_path):
     configs = table_configs("table3", dataset="cifar10", seeds=(0,))
     assert table_page.sweep_command("table3", "cifar10", configs) == (
-        "python -m rll sweep table3 --dataset cifar10 --models wrn-40-10 --seeds 0 --attacks pgd mt aa-apgd aa "
+        "python -m rll sweep table3 --dataset cifar10 --models wrn-40-10 --seeds 0 --precision auto --attacks pgd mt aa-apgd aa "
         "--eval-plan table --curve-images 1000 --results-dir results/runs")
+    mnist = table_configs("table2", dataset="mnist", seeds=(0,))
+    assert " --seeds 0 --table-budget --precision auto " in table_page.sweep_command("table2", "mnist", mnist)
     # an empty data root: both splits missing, each naming its files
     assert table_page.data_status("svhn", root=tmp_path) == ["svhn train: missing (train_32x32.mat)",
                                                                "svhn test: missing (test_32x32.mat)"]
@@ -89,7 +91,7 @@ def test_a_page_with_stored_runs_shows_every_section():
     assert list(page.frame[("test_acc", "paper")]) == [paper["Natural"], paper["AT"]]
     assert (page.numbers["natural_bar"], page.numbers["at_bar"]) == ("98.5", "90")
     block, *lines = table_page.main_table(page)
-    assert "mnist-pgd-table2.csv" in block._repr_html_() and lines and lines[0].startswith("2 runs: 3 epochs")
+    assert "mnist-pgd-table2.csv" in block._repr_html_() and lines and lines[0].startswith("2 runs: 40 epochs (paper: 160), decays after []")
     assert any(line.startswith("cnn2 Natural (") for line in page.regime)
     assert any(line.startswith("cnn2 AT (") for line in page.convergence)
     # only the page's rows: the store's CNN1 and other methods' rows stay off this page

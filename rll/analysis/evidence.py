@@ -23,6 +23,7 @@ from rll.experiments.tables import (
     is_table_run,
     method_label,
     model_budget,
+    one_precision_per_run,
     row_params,
 )
 from rll.losses import is_current
@@ -105,8 +106,8 @@ def _rows_from_records(records: list[dict], *, settle: bool = True, **match) -> 
     still moving at the table budget is replaced by its run at the budget where it settles
     (:func:`rll.analysis.budget.settled_row`: every seed of it, or none; rll's choice), marked
     ``table_epochs`` and ``table_convergence``."""
-    chosen = [r for r in records if all(r["config"].get(k) == v for k, v in match.items())
-              and is_table_run(r["config"]) and current(r)]
+    chosen = one_precision_per_run([r for r in records if all(r["config"].get(k) == v for k, v in match.items())
+                                    and is_table_run(r["config"]) and current(r)])
     rows = [_row(r, records) for r in chosen]
     groups: dict = {}
     for i, row in enumerate(rows):

@@ -29,7 +29,12 @@ import numpy as np
 
 from rll.analysis.budget import _paper_method
 from rll.analysis.frames import spearman
-from rll.experiments.tables import at_budget, method_label, model_budget, row_params
+from rll.experiments.tables import (
+    FIRST_CPU_BUDGETS,
+    at_budget,
+    method_label,
+    row_params,
+)
 from rll.losses import is_current_revision
 from rll.paper import paper_row
 
@@ -220,6 +225,24 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
                                                  lr[0]))
 
 
+def regime_epochs(runs: list[tuple[str, dict]]) -> tuple[int | None, dict]:
+    """The budget the learning curves ask for: the fewest full-rate epochs after which every
+    paper-fidelity run of ``runs`` (:func:`curve_runs`) that reaches the paper's regime is in it
+    and stays (:func:`first_epoch_in_regime`), the largest of their first epochs.  Returns
+    ``(epochs or None, {label: first epoch, or what its last epoch fails})``: the runs not in the
+    regime at their last epoch are named, not waited for (they are judged, and named, where a
+    verdict uses them); None when no paper-fidelity run reaches the regime."""
+    firsts, out = [], {}
+    for label, r in runs:
+        if r["config"]["fidelity"] != "paper":
+            continue
+        epoch, why = first_epoch_in_regime(r)
+        out[label] = epoch if epoch is not None else why
+        if epoch is not None:
+            firsts.append(epoch)
+    return (max(firsts) if firsts else None), out
+
+
 def regime_frame(runs: list[tuple[str, dict]]):
     """One row per learning-curve run (:func:`curve_runs`): its epochs, the last epoch's training
     and test accuracy, PGD-10 accuracy and Lipschitz constant each beside the paper's, and the
@@ -234,7 +257,7 @@ def regime_frame(runs: list[tuple[str, dict]]):
         paper = paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
                                       "pgd") or {}
         epoch, why = first_epoch_in_regime(r, paper or None)
-        cell = lambda ours, key: (f"{ours:.2f} ({paper[key]:.2f})" if paper.get(key) is not None  # noqa: E731
+        cell = lambda ours, key: (f"{ours:.2f} ({paper[key]:.2f})" if paper.get(key) is not None
                                   else f"{ours:.2f}")
         rows.append({"run": label, "epochs": last["epoch"],
                      "train acc. (paper)": cell(last["curve"]["train_acc"], "train_acc"),
@@ -253,7 +276,7 @@ LADDER_EPOCHS = (1, 2, 5, 10, 20, 30, 40)
 def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict], *, dataset: str = "mnist",
                  model: str = "cnn2"):
     """How the quantities the claims compare move with the budget: one row per rung — the
-    table budget's runs on 34 000 images (seed 0) and each :data:`LADDER_EPOCHS` point of the
+    first CPU budget's runs on 34 000 images (seed 0, :data:`rll.experiments.tables.FIRST_CPU_BUDGETS`) and each :data:`LADDER_EPOCHS` point of the
     60 000-image learning curves — and per method ``train % / PGD-10 % / Lipschitz`` (training
     accuracy on the images the rung measured it on; PGD-10 on the whole test set for a table
     run, on 1 000 images for a curve point; the released estimator) for the methods the curves
@@ -264,7 +287,7 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
 
     order = ("natural", "gr", "llr", "at", "rst", "trades")
     rungs: dict[str, dict[str, tuple]] = {}
-    budget = model_budget(dataset, model)
+    budget = FIRST_CPU_BUDGETS.get(dataset, {}).get(model)
     for r in table_records:
         c = r["config"]
         if ((c["dataset"], c["model"], c["seed"], c["attack"], c["fidelity"]) != (dataset, model, 0, "pgd", "paper")
@@ -273,7 +296,7 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
             continue
         label = method_label(c["method"], row_params(c["method"], c["params"]))
         name = (f"{c['train_size']:,} × {c['epochs']}, decays after {', '.join(map(str, c['milestones']))} "
-                "(table budget)").replace(",", " ", 1)
+                "(first CPU budget)").replace(",", " ", 1)
         m = r["metrics"]
         rungs.setdefault(name, {})[label] = (m.get("train_acc"), m.get("adv_test_acc"), m.get(LIPSCHITZ))
     for label, r in curve_records:
@@ -332,6 +355,26 @@ def curve_cost(curve_records: list[tuple[str, dict]], *, epochs: int = 40):
             float(frame[f"h for {epochs} epochs (fastest)"].sum()))
 
 
-__all__ = ["curve_cost", "LADDER_EPOCHS", "ladder_frame", "curve_runs", "regime_frame", "KINDS", "MIN_TRAIN_IMAGES", "TRAIN_ACC_TOLERANCE", "FLAT_WINDOW", "FLAT_TEST_ACC", "FLAT_LOSS", "FLAT_LIPSCHITZ",
-           "NATURAL_LIPSCHITZ_FRACTION", "train_accuracy", "full_rate_points", "flatness", "run_failures",
-           "truncated", "first_epoch_in_regime", "block_failures"]
+__all__ = [
+    "FLAT_LIPSCHITZ",
+    "FLAT_LOSS",
+    "FLAT_TEST_ACC",
+    "FLAT_WINDOW",
+    "KINDS",
+    "LADDER_EPOCHS",
+    "MIN_TRAIN_IMAGES",
+    "NATURAL_LIPSCHITZ_FRACTION",
+    "TRAIN_ACC_TOLERANCE",
+    "block_failures",
+    "curve_cost",
+    "curve_runs",
+    "first_epoch_in_regime",
+    "flatness",
+    "full_rate_points",
+    "ladder_frame",
+    "regime_epochs",
+    "regime_frame",
+    "run_failures",
+    "train_accuracy",
+    "truncated",
+]

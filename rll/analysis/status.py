@@ -18,6 +18,7 @@ from rll.experiments.tables import (
     in_table_plan,
     is_table_run,
     method_label,
+    stand_ins,
     table_configs,
 )
 from rll.store import device_name, git_commit
@@ -112,9 +113,11 @@ def table_progress(records: list[dict], *, table: str = "table2", dataset: str =
     for r in records:
         have[json.dumps({**r["config"], "attack": None}, sort_keys=True)].add(r["config"]["attack"])
     rows: dict = {}
-    for config in table_configs(table, dataset=dataset, seeds=tuple(seeds), budgets=TABLE_BUDGETS.get(dataset)):
+    for config in table_configs(table, dataset=dataset, seeds=tuple(seeds), budgets=TABLE_BUDGETS.get(dataset),
+                                precision="auto"):
         want = FULL_EVALUATION if config.seed in full_evaluation_seeds else ("pgd",)
-        stored = have.get(json.dumps({**config.canonical(), "attack": None}, sort_keys=True), set())
+        stored = next((found for c in stand_ins(config)          # bf16 where allowed; an fp32 record stands in
+                       if (found := have.get(json.dumps({**c.canonical(), "attack": None}, sort_keys=True)))), set())
         missing = [a for a in want if a not in stored]
         cell = ("done" if not missing else "missing " + ", ".join(missing) if stored
                 else "not run" if in_table_plan(config) else BEYOND_PLAN)

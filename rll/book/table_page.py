@@ -37,6 +37,7 @@ from rll.book.report import (
 )
 from rll.experiments.sweep import collect_runs
 from rll.experiments.tables import (
+    TABLE_BUDGETS,
     TABLE_CURVE_IMAGES,
     TABLE_EVAL_PLAN,
     method_label,
@@ -83,11 +84,13 @@ def data_status(dataset: str, splits=("train", "test"), root=None) -> list[str]:
 
 
 def sweep_command(table: str, dataset: str, configs: list, attacks=("pgd", "mt", "aa-apgd", "aa")) -> str:
-    """The command that trains and evaluates what ``configs`` lack (one line, copyable)."""
+    """The command that trains and evaluates what ``configs`` lack (one line, copyable): at the
+    dataset's table budget when it has one, bf16 where it is allowed (``--precision auto``)."""
     models = sorted({c.model for c in configs})
     seeds = sorted({c.seed for c in configs})
+    budget = " --table-budget" if dataset in TABLE_BUDGETS else ""
     return (f"python -m rll sweep {table} --dataset {dataset} --models {' '.join(models)} --seeds "
-            f"{' '.join(map(str, seeds))} --attacks {' '.join(attacks)} --eval-plan table "
+            f"{' '.join(map(str, seeds))}{budget} --precision auto --attacks {' '.join(attacks)} --eval-plan table "
             f"--curve-images {TABLE_CURVE_IMAGES} --results-dir results/runs")
 
 
@@ -197,6 +200,12 @@ class CheckedTable:
     train_missing: bool = False
 
 
+#: The arithmetic a table page reads and trains its rows in, as the tables' sweep command does: bf16
+#: where it is allowed, else fp32 (an fp32 record of a row stands for its bf16 run,
+#: :func:`rll.experiments.tables.stand_ins`).
+TABLE_PRECISION = "auto"
+
+
 def check_params(table: str, *, dataset: str, models=None, methods=None, dropouts=None, epochs=None, milestones=None,
           seeds=(0,), attack: str = "pgd", fidelity: str = "paper", train_size=None, test_size=None,
           test_split: str = "test", lr=None, eps=None, device=None, data_root=None, checksums=None,
@@ -207,7 +216,7 @@ def check_params(table: str, *, dataset: str, models=None, methods=None, dropout
     configs = check_table_params(table, dataset=dataset, methods=methods, models=models, dropouts=dropouts, **budget,
                                  seeds=seeds, attack=attack, fidelity=fidelity, test_size=test_size,
                                  test_split=test_split, lr=lr, eps=eps, device=device, data_root=data_root,
-                                 train_missing=train_missing, checksums=checksums)
+                                 train_missing=train_missing, checksums=checksums, precision=TABLE_PRECISION)
     return CheckedTable(table=table, dataset=dataset, attack=attack, fidelity=fidelity, configs=configs,
                         exact_budget=exact_budget, data_root=data_root, device=device, checksums=checksums,
                         results_dir=results_dir, checkpoint_dir=checkpoint_dir, train_missing=train_missing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rll.experiments.tables import find_record
+from rll.experiments.tables import find_record, stand_ins
 from rll.losses import is_current
 from rll.store import REPO, ResultsStore, results_folder
 from rll.training.checkpoint import CheckpointMismatch, checkpoint_path, start_point
@@ -121,7 +121,8 @@ def _checkpoint_status(config, checkpoint_dir, store) -> str:
 
 
 def _missing_attacks(store, config, attacks=None) -> list[str]:
-    """The attacks (default: the configuration's own) whose record of ``config`` the store lacks
-    at the current fidelity revision."""
+    """The attacks (default: the configuration's own) whose record of ``config`` — or of its fp32
+    stand-in (:func:`rll.experiments.tables.stand_ins`) — the store lacks at the current fidelity
+    revision."""
     return [a for a in (tuple(attacks) if attacks else (config.attack,))
-            if not is_current(store.get(config.replace(attack=a)))]
+            if not any(is_current(store.get(c.replace(attack=a))) for c in stand_ins(config))]

@@ -38,6 +38,7 @@ import submitit
 
 from rll.config import TrainConfig
 from rll.data import resolve_root
+from rll.experiments.tables import stand_ins
 from rll.store import ResultsStore
 from rll.training.claim import RunClaimed
 from rll.training.run import TrainingDiverged, train
@@ -212,7 +213,7 @@ def submit_sweep(configs: Iterable, executor: submitit.Executor, *, results_dir:
     todo = []
     for config in configs:
         key = config.training_canonical()
-        if _is_stored(store, config, attacks):
+        if any(_is_stored(store, c, attacks) for c in stand_ins(config)):     # an fp32 record answers bf16
             counts["stored"] += 1
         elif store.claim_info(key) is not None and not store.claim_is_stale(key, timeout=None):
             counts["claimed_elsewhere"] += 1
