@@ -198,6 +198,13 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
         "MT: smoothest"
     html = findings_html(findings(verdicts))._repr_html_()
     assert '<a href="../notebooks/table2.html"><b>Robust training' in html
+    # a table claim waiting for a block's rows says how many are stored, once per block
+    waiting = [Verdict(c, "5.2", "not yet run", "mnist/cnn2 left out until all its rows are stored (3 of 10) || "
+                       "released reading (GR, LLR as the released code trained them): not yet run", "holds")
+               for c in ("Local Lipschitzness is correlated with adversarial accuracy", "The robust methods have larger")]
+    assert findings(waiting)[0]["text"] == (
+        "on our runs: all 2 claims: not yet run; on the paper's own numbers: holds. Judged once every row of a "
+        "block is trained at the table budget: mnist/cnn2: 3 of 10 rows stored so far.")
 
 
 def test_the_papers_mixed_verdicts_say_where_in_one_line():

@@ -3,6 +3,7 @@ as a fraction of the paper's, and why the paper's own numbers are mixed where th
 from __future__ import annotations
 
 import html
+import re
 
 from rll.book.report import HTML
 from rll.config import SCHEDULES
@@ -58,6 +59,10 @@ NOT_RUN_WHY = {"5.3, Table 4": "it needs wide ResNets trained on SVHN and CIFAR-
                                "to the sessions that ran it"}
 
 
+#: A block a table claim waits for (:func:`rll.analysis.evidence._complete`'s note).
+_WAITING = re.compile(r"(\S+) left out until all its rows are stored \((\d+) of (\d+)\)")
+
+
 def findings(verdicts) -> list[dict]:
     """The intro's first screen: one entry per claim family (:data:`FAMILIES`), ``{"title",
     "text", "link"}`` — the verdicts of its claims on our runs and on the paper's numbers, and
@@ -79,7 +84,11 @@ def findings(verdicts) -> list[dict]:
             text += f" Our runs are outside the paper's regime: {summary}."
         if all(v.ours == "not yet run" for v in vs):
             why = next((NOT_RUN_WHY[s] for s in sections if s in NOT_RUN_WHY), "")
+            waiting = sorted({f"{m[1]}: {m[2]} of {m[3]} rows" for v in vs for m in _WAITING.finditer(v.ours_evidence)})
             text += f" Not run here: {why}." if why else ""
+            text += (" Judged once every row of a block is trained at the table budget: "
+                     + "; ".join(waiting) + " stored so far."
+                     if waiting else "")
         out.append({"title": title, "text": text, "link": link})
     return out
 
