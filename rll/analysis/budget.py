@@ -407,37 +407,61 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
     only), then the total for every (model, method, seed) of
     :func:`rll.analysis.status.table_progress`'s plan plus ``released_pairs`` released-fidelity runs
     (GR and LLR on CNN2, then on CNN1, evaluated fully, costed as their paper-fidelity rows).
-    A (model, method) not measured yet is assumed at the median of its model's measured methods
-    (of all, if its model has none).  Seconds of one core on this machine, under whatever else
-    it ran; a DataFrame and the projected total (hours on one core)."""
+    A (model, method) not measured at the table budget takes its training seconds from its runs
+    at other budgets, scaled by image-epochs (:func:`image_epochs`; the median seconds per
+    image-epoch, column ``train s (scaled)``) and their evaluation seconds; one not measured at
+    all is assumed at the median of its model's measured methods (of all, if its model has none).
+    Seconds of one core on this machine, under whatever else it ran; a DataFrame and the
+    projected total (hours on one core)."""
     import json
 
     import pandas as pd
 
-    by_model: dict = {}
-    for r in records:
-        c = r["config"]
-        if c["dataset"] != dataset or c["fidelity"] != "paper" or not at_budget(c, model_budget(dataset, c["model"])):
-            continue
-        by_model.setdefault(json.dumps({**c, "attack": None}, sort_keys=True), []).append(r)
-    measured: dict = {}
-    for recs in by_model.values():
-        c, p = recs[0]["config"], recs[0]["provenance"]
-        full = set(FULL_EVALUATION) <= {x["config"]["attack"] for x in recs}
-        m = measured.setdefault((c["model"], c["method"]), {"train": [], "eval full": [], "eval pgd": []})
-        if p.get("train_seconds") is not None:
-            m["train"].append(p["train_seconds"])
-        m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
+    def gather(at_table_budget: bool) -> dict:
+        runs: dict = {}
+        for r in records:
+            c = r["config"]
+            if (c["dataset"] != dataset or c["fidelity"] != "paper" or not is_table_run(c)
+                    or at_budget(c, model_budget(dataset, c["model"])) != at_table_budget):
+                continue
+            runs.setdefault(json.dumps({**c, "attack": None}, sort_keys=True), []).append(r)
+        measured: dict = {}
+        for recs in runs.values():
+            c, p = recs[0]["config"], recs[0]["provenance"]
+            full = set(FULL_EVALUATION) <= {x["config"]["attack"] for x in recs}
+            m = measured.setdefault((c["model"], c["method"]),
+                                    {"train": [], "per image-epoch": [], "eval full": [], "eval pgd": []})
+            if p.get("train_seconds") is not None:
+                m["train"].append(p["train_seconds"])
+                m["per image-epoch"].append(p["train_seconds"] / image_epochs(c))
+            m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
+        return measured
+
+    table_epochs = {model: image_epochs({"dataset": dataset, **b}) for model, b in TABLE_BUDGETS.get(dataset, {}).items()}
     columns = {"train": "train s (median)", "eval full": "evaluation s, every attack (median)",
                "eval pgd": "evaluation s, PGD-10 only (median)"}
-    rows = [{"model": model, "method": method, "runs": len(m["train"]),
-             **{name: float(np.median(m[key])) if m[key] else np.nan for key, name in columns.items()}}
-            for (model, method), m in sorted(measured.items())]
+    here, elsewhere = gather(True), gather(False)
+    rows = []
+    for (model, method) in sorted(set(here) | set(elsewhere)):
+        scaled = (model, method) not in here
+        m = elsewhere[(model, method)] if scaled else here[(model, method)]
+        if scaled and (not m["per image-epoch"] or model not in table_epochs):
+            continue
+        row = {"model": model, "method": method, "runs": 0 if scaled else len(m["train"]),
+               **{name: float(np.median(m[key])) if m[key] and not (scaled and key == "train") else np.nan
+                  for key, name in columns.items()},
+               "train s (scaled)": (float(np.median(m["per image-epoch"])) * table_epochs[model] if scaled
+                                    else np.nan)}
+        rows.append(row)
     frame = pd.DataFrame(rows)
     if not len(frame):
         return frame, float("nan")
 
     def seconds(model: str, method: str, column: str) -> float:
+        if column == columns["train"]:
+            mine = frame[(frame["model"] == model) & (frame["method"] == method)]
+            if len(mine) and not np.isnan(mine["train s (scaled)"].iloc[0]):
+                return float(mine["train s (scaled)"].iloc[0])
         own = frame[(frame["model"] == model) & (frame["method"] == method)][column].dropna()
         same_model = frame[frame["model"] == model][column].dropna()
         for values in (own, same_model, frame[column].dropna()):
