@@ -19,7 +19,7 @@ h = 0.01 (the public implementation's) and h = 1 (the released code's, and paper
 revision 3).  This is what :data:`rll.losses.BF16_REFUSED` rests on.
 
 ``train`` trains CNN2 with each loss that accepts bf16 (natural, AT, GR at h = 1 in both fidelities,
-released LLR)
+released LLR, paper TRADES) and with the refused ones it measures (:data:`MEASURED_REFUSED`)
 in both precisions, seeds 0, 1 and 2, at a small budget (10 000 images × 2 epochs at the full rate),
 and evaluates each as the learning curves do (clean accuracy on the whole test set, PGD-10 on
 1 000 fixed test images, both Lipschitz estimators on 1 000).  Records go to ``--results-dir``
@@ -68,10 +68,14 @@ LOSS_ROWS = (
     ("LLR (paper)", "llr", "paper", {}),
     ("LLR (released)", "llr", "released", {}),
 )
-#: The equivalence runs: the losses that accept bf16 (the others are refused, so a bf16 run of
-#: them cannot be made), at the small budget.
+#: The equivalence runs: the losses that accept bf16, at the small budget.
 EQUIVALENCE_ROWS = (("natural", "paper", {}), ("at", "paper", {}), ("gr", "released", {}), ("llr", "released", {}),
-                    ("gr", "paper", {}))
+                    ("gr", "paper", {}), ("trades", "paper", {"beta": 6.0}))
+#: Refused losses whose trained models are measured too, to test the refusal: their bf16 runs are
+#: made with the refusal lifted in this process only (:func:`_refusal_lifted`).  Paper TRADES was
+#: measured this way (refused on one step's agreement, whose own random draws move that step
+#: further), agreed, and is now allowed.
+MEASURED_REFUSED = (("llr", "paper", {}),)
 EQUIVALENCE_BUDGET = {"train_size": 10_000, "epochs": 2, "milestones": ()}
 EQUIVALENCE_SEEDS = (0, 1, 2)
 QUANTITIES = (("test_acc", "clean %"), ("adv_test_acc", "PGD-10 %"),
@@ -149,8 +153,8 @@ def losses(args) -> None:
     torch.set_num_threads(args.threads)
     model, x, y = _one_epoch_model(args.data_root)
 
-    def step(method, fidelity, params, amp):
-        torch.manual_seed(123)
+    def step(method, fidelity, params, amp, seed=123):
+        torch.manual_seed(seed)
         model.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             loss = LOSSES[method](model.train(), x, y, eps=0.1, fidelity=fidelity, **params)
@@ -158,14 +162,18 @@ def losses(args) -> None:
         return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])
 
     print("CNN2 after one natural epoch on 20 000 MNIST images; one batch of 64, same random draws")
-    print("| loss | loss fp32 | loss bf16 | relative change | gradient cosine | bf16 allowed |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| loss | loss fp32 | loss bf16 | relative change | gradient cosine | cosine, fp32 with other random "
+          "draws | bf16 allowed |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for label, method, fidelity, params in LOSS_ROWS:
         l32, g32 = step(method, fidelity, params, False)
         l16, g16 = step(method, fidelity, params, True)
+        _, g32_other = step(method, fidelity, params, False, seed=124)     # the loss's own randomness
         cos = F.cosine_similarity(g32, g16, dim=0).item()
+        floor = F.cosine_similarity(g32, g32_other, dim=0).item()
         allowed = "no (refused)" if bf16_refusal(method, fidelity, params) else "yes"
-        print(f"| {label} | {l32:.4f} | {l16:.4f} | {abs(l16 - l32) / abs(l32):.3f} | {cos:.3f} | {allowed} |")
+        print(f"| {label} | {l32:.4f} | {l16:.4f} | {abs(l16 - l32) / abs(l32):.3f} | {cos:.3f} | {floor:.3f} | "
+              f"{allowed} |")
 
     model.eval()
     print("\nGR's finite-difference quotient (ℓ(x + h·d) − ℓ(x)) / h, eval mode, per example (64):")
@@ -184,14 +192,29 @@ def losses(args) -> None:
         print(f"| {h:g} | {q[False].median():.4f} | {diff.median():.4f} | {diff.max():.4f} |")
 
 
-def _configs():
+def _refusal_lifted(method: str, fidelity: str):
+    """A context in which bf16 is not refused for (``method``, ``fidelity``), in this process only:
+    how the equivalence runs of a refused loss are made (the refusal itself is what they test)."""
+    from unittest import mock
+
+    from rll.losses import BF16_REFUSED
+
+    return mock.patch.dict(BF16_REFUSED, {(method, fidelity): (lambda p: False, "lifted to measure it")})
+
+
+def _configs(rows=None):
+    from contextlib import ExitStack
+
     from rll.config import TrainConfig
 
-    for method, fidelity, params in EQUIVALENCE_ROWS:
+    for method, fidelity, params in rows or EQUIVALENCE_ROWS + MEASURED_REFUSED:
         for precision in ("fp32", "bf16"):
             for seed in EQUIVALENCE_SEEDS:
-                yield TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
-                                  seed=seed, precision=precision, **EQUIVALENCE_BUDGET)
+                with ExitStack() as lifted:
+                    if (method, fidelity, params) in MEASURED_REFUSED:
+                        lifted.enter_context(_refusal_lifted(method, fidelity))
+                    yield TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
+                                      seed=seed, precision=precision, **EQUIVALENCE_BUDGET)
 
 
 def _plan():
@@ -204,13 +227,29 @@ def train_runs(args) -> None:
     from rll.training.run import train
 
     torch.set_num_threads(args.threads)
-    for config in _configs():
-        record = train(config, data_root=args.data_root, results_dir=args.results_dir,
-                       checkpoint_dir=args.checkpoint_dir, eval_plan=_plan(), channels_last=True,
-                       progress=not args.quiet)
+    rows = [r for r in EQUIVALENCE_ROWS + MEASURED_REFUSED if not args.methods or r[0] in args.methods]
+    for config in _configs(rows):
+        refused = (config.method, config.fidelity) in {(m, f) for m, f, _ in MEASURED_REFUSED}
+        with _refusal_lifted(config.method, config.fidelity) if refused else _nothing():
+            record = train(config, data_root=args.data_root, results_dir=args.results_dir,
+                           checkpoint_dir=args.checkpoint_dir, eval_plan=_plan(), channels_last=True,
+                           progress=not args.quiet)
         m = record["metrics"]
         print(f"{config.label()} seed {config.seed}: clean {m['test_acc']:.2f}, PGD-10 {m['adv_test_acc']:.1f}, "
               f"Lipschitz {m['test_lipschitz_released']:.2f}", flush=True)
+
+
+def _nothing():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def equivalence_label(method: str, fidelity: str, params: dict) -> str:
+    """A loss's label in the equivalence table: ``TRADES(β=6)``, ``GR (released)``."""
+    from rll.experiments.tables import method_label, row_params
+
+    return method_label(method, row_params(method, params)) + (f" ({fidelity})" if method in ("gr", "llr") else "")
 
 
 def equivalence_rows(results_dir) -> list[dict]:
@@ -218,17 +257,16 @@ def equivalence_rows(results_dir) -> list[dict]:
     seed spread and whether the difference is within it; rows whose runs are missing are left out."""
     import numpy as np
 
-    from rll.experiments.tables import method_label, row_params
     from rll.store import ResultsStore
 
     store = ResultsStore(results_dir)
     rows = []
-    for method, fidelity, params in EQUIVALENCE_ROWS:
+    for method, fidelity, params in EQUIVALENCE_ROWS + MEASURED_REFUSED:
         configs = [c for c in _configs() if (c.method, c.fidelity) == (method, fidelity)]
         records = {(c.precision, c.seed): store.get(c) for c in configs}
         if any(r is None for r in records.values()):
             continue
-        label = method_label(method, row_params(method, params)) + (f" ({fidelity})" if method in ("gr", "llr") else "")
+        label = equivalence_label(method, fidelity, params)
         for key, name in QUANTITIES:
             values = {p: np.array([records[p, s]["metrics"][key] for s in EQUIVALENCE_SEEDS]) for p in ("fp32", "bf16")}
             spread = max(np.ptp(v) for v in values.values())
@@ -326,6 +364,7 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint-dir", default=str(REPO / "checkpoints" / "precision"))
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--images", type=int, default=1000, help="attacks: fixed test images")
+    ap.add_argument("--methods", nargs="+", default=None, help="train: only these losses' equivalence runs")
     args = ap.parse_args(argv)
     if args.what == "attacks" and args.checkpoint_dir == str(REPO / "checkpoints" / "precision"):
         args.checkpoint_dir = str(REPO / "checkpoints")     # the 60 000-image learning curves' checkpoints

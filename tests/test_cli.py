@@ -33,7 +33,8 @@ def rll(*args):
     (["--dataset", "mnist", "--model", "cnn2", "--eps", "0"], ["eps"]),
     (["--dataset", "mnist", "--model", "cnn2", "--attack", "cw"], ["pgd", "mt"]),
     (["--dataset", "mnist", "--model", "cnn2", "--fidelity", "exact"], ["paper", "released"]),
-    (["--dataset", "mnist", "--model", "cnn2", "--method", "trades", "--amp"], ["refused for trades", "fp32"]),
+    (["--dataset", "mnist", "--model", "cnn2", "--method", "trades", "--fidelity", "released", "--amp"],
+     ["refused for trades", "fp32"]),
     (["--dataset", "mnist", "--model", "cnn2", "--method", "gr", "--h", "0.01", "--precision", "bf16"],
      ["refused for gr in fidelity 'paper'", "--precision auto"]),
     (["--dataset", "mnist", "--model", "cnn2", "--amp", "--precision", "fp32"], ["--amp means --precision bf16"]),
@@ -209,7 +210,7 @@ def test_sweep_precision_auto_gives_bf16_only_where_it_is_allowed(tmp_path, caps
                                       str(tmp_path / "checkpoints"))
     assert code == 0, stderr
     labels = stdout.splitlines()[:4]
-    assert ["bf16" in line for line in labels] == [True, True, False, False], labels
+    assert ["bf16" in line for line in labels] == [True, True, True, False], labels    # paper LLR: fp32
     code, _, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods",
                                  "natural", "llr", "--epochs", "1", "--amp", "--results-dir", str(tmp_path), "--dry-run")
     assert code == 2 and "refused for llr" in stderr, stderr

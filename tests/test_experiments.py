@@ -634,11 +634,11 @@ def test_of_two_precisions_of_one_run_the_verdicts_count_the_one_the_table_reads
     from rll.experiments.tables import one_precision_per_run
 
     (natural_bf16,) = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["natural"], precision="auto")
-    (trades,) = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["trades(beta=6)"], precision="auto")
-    assert natural_bf16.precision == "bf16" and trades.precision == "fp32"       # bf16 is refused for TRADES
+    (llr,) = table_configs("table2", dataset="mnist", models=["cnn2"], methods=["llr"], precision="auto")
+    assert natural_bf16.precision == "bf16" and llr.precision == "fp32"       # bf16 is refused for paper LLR
     fp32 = {"config": natural_bf16.replace(precision="fp32").canonical()}
     bf16 = {"config": natural_bf16.canonical()}
     other_seed = {"config": natural_bf16.replace(precision="fp32", seed=1).canonical()}
-    only_trades = {"config": trades.canonical()}
-    assert one_precision_per_run([fp32, bf16, other_seed, only_trades]) == [bf16, other_seed, only_trades]
+    only_llr = {"config": llr.canonical()}
+    assert one_precision_per_run([fp32, bf16, other_seed, only_llr]) == [bf16, other_seed, only_llr]
     assert one_precision_per_run([fp32, other_seed]) == [fp32, other_seed]

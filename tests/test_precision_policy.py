@@ -17,19 +17,22 @@ from benchmarks import precision  # noqa: E402
 def test_every_loss_bf16_is_allowed_for_agreed_with_fp32_when_trained():
     rows = precision.equivalence_rows(REPO / "results" / "precision")
     measured = {(r["loss"]) for r in rows}
-    assert len(measured) == len(precision.EQUIVALENCE_ROWS), f"equivalence runs missing: measured {measured}"
-    disagreeing = [r for r in rows if not r["agree"]]
+    assert len(measured) >= len(precision.EQUIVALENCE_ROWS), f"equivalence runs missing: measured {measured}"
+    allowed = {precision.equivalence_label(m, f, p) for m, f, p in precision.EQUIVALENCE_ROWS}
+    disagreeing = [r for r in rows if not r["agree"] and r["loss"] in allowed]
     assert not disagreeing, ("bf16 is allowed for a loss whose trained models differ from fp32 beyond the seed spread: "
                              f"{disagreeing} — refuse it in rll.losses.BF16_REFUSED")
     for method, fidelity, params in precision.EQUIVALENCE_ROWS:
         assert bf16_refusal(method, fidelity, params) is None, (method, fidelity)
 
 
-def test_the_refused_losses_are_the_ones_that_failed_the_one_step_check():
-    # measured: gradient cosine 0.38–0.87 (benchmarks/README.md, "Precision")
-    for method, fidelity, params in (("trades", "paper", {"beta": 6.0}), ("gr", "paper", {"h": 0.01}),
-                                     ("llr", "paper", {})):
+def test_the_refused_losses_are_the_ones_that_failed_the_one_step_check_and_were_not_shown_to_agree_trained():
+    # measured: gradient cosine 0.38–0.87 (benchmarks/README.md, "Precision"); paper TRADES (0.81)
+    # then agreed when trained, three seeds, and is allowed; the released TRADES was not measured
+    for method, fidelity, params in (("gr", "paper", {"h": 0.01}), ("llr", "paper", {}),
+                                     ("trades", "released", {"beta": 6.0})):
         assert bf16_refusal(method, fidelity, params) is not None
     for method, fidelity, params in (("natural", "paper", {}), ("at", "paper", {}), ("rst", "paper", {}),
-                                     ("gr", "paper", {}), ("gr", "released", {}), ("llr", "released", {})):
+                                     ("gr", "paper", {}), ("gr", "released", {}), ("llr", "released", {}),
+                                     ("trades", "paper", {"beta": 1.0}), ("trades", "paper", {"beta": 6.0})):
         assert bf16_refusal(method, fidelity, params) is None
