@@ -184,7 +184,7 @@ def _add_evaluation_arguments(g) -> None:
 def _add_precision_arguments(g) -> None:
     g.add_argument("--precision", choices=PRECISIONS + ("auto",), default=None,
                    help="training arithmetic, part of the run's key: fp32 (default), bf16 (bfloat16 autocast; "
-                        "refused where it was not measured safe: paper LLR, GR at h = 0.01, released TRADES) or auto "
+                        "refused where it was measured to break the loss: TRADES, paper LLR, GR at h = 0.01) or auto "
                         "(bf16 where allowed, else fp32)")
     g.add_argument("--amp", action="store_true", help="the same as --precision bf16")
 

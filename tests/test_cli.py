@@ -210,7 +210,7 @@ def test_sweep_precision_auto_gives_bf16_only_where_it_is_allowed(tmp_path, caps
                                       str(tmp_path / "checkpoints"))
     assert code == 0, stderr
     labels = stdout.splitlines()[:4]
-    assert ["bf16" in line for line in labels] == [True, True, True, False], labels    # paper LLR: fp32
+    assert ["bf16" in line for line in labels] == [True, True, False, False], labels    # TRADES, paper LLR: fp32
     code, _, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods",
                                  "natural", "llr", "--epochs", "1", "--amp", "--results-dir", str(tmp_path), "--dry-run")
     assert code == 2 and "refused for llr" in stderr, stderr

@@ -26,13 +26,16 @@ def test_every_loss_bf16_is_allowed_for_agreed_with_fp32_when_trained():
         assert bf16_refusal(method, fidelity, params) is None, (method, fidelity)
 
 
-def test_the_refused_losses_are_the_ones_that_failed_the_one_step_check_and_were_not_shown_to_agree_trained():
-    # measured: gradient cosine 0.38–0.87 (benchmarks/README.md, "Precision"); paper TRADES (0.81)
-    # then agreed when trained, three seeds, and is allowed; the released TRADES was not measured
-    for method, fidelity, params in (("gr", "paper", {"h": 0.01}), ("llr", "paper", {}),
-                                     ("trades", "released", {"beta": 6.0})):
+def test_the_refused_losses_are_the_ones_whose_loss_bf16_moved_on_one_step():
+    # measured (benchmarks/README.md, "Precision"): gradient cosine 0.38–0.87 after one epoch; paper
+    # TRADES and LLR agreed when trained 2 epochs, but on fitted checkpoints bf16 moved their loss
+    # by half or more (TRADES: down, a weaker inner maximum), so they stay refused
+    for method, fidelity, params in (("trades", "paper", {"beta": 6.0}), ("trades", "paper", {"beta": 1.0}),
+                                     ("trades", "released", {"beta": 6.0}), ("gr", "paper", {"h": 0.01}),
+                                     ("llr", "paper", {})):
         assert bf16_refusal(method, fidelity, params) is not None
     for method, fidelity, params in (("natural", "paper", {}), ("at", "paper", {}), ("rst", "paper", {}),
-                                     ("gr", "paper", {}), ("gr", "released", {}), ("llr", "released", {}),
-                                     ("trades", "paper", {"beta": 1.0}), ("trades", "paper", {"beta": 6.0})):
+                                     ("gr", "paper", {}), ("gr", "released", {}), ("llr", "released", {})):
         assert bf16_refusal(method, fidelity, params) is None
+    for method, fidelity, _ in precision.MEASURED_REFUSED:      # measured, and still refused
+        assert bf16_refusal(method, fidelity) is not None

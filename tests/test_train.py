@@ -675,14 +675,13 @@ def test_resimagenet_trains_on_random_crops_of_the_resized_images(tmp_path, png,
     assert record["provenance"]["n_train"] == 4 and 0 <= record["metrics"]["train_acc"] <= 100
 
 
-@pytest.mark.parametrize("method, fidelity, params", [("trades", "released", {}),
+@pytest.mark.parametrize("method, fidelity, params", [("trades", "paper", {"beta": 6}), ("trades", "released", {}),
                                                       ("gr", "paper", {"h": 0.01}), ("gr", "released", {"h": 0.01}),
                                                       ("llr", "paper", {})])
 def test_bf16_is_refused_where_it_was_measured_to_break_the_loss(method, fidelity, params, tmp_path):
-    """bf16 must never reach GR's finite difference at a small step or paper LLR's linearity gap,
-    nor the released TRADES, whose trained models were not measured (``rll.losses.BF16_REFUSED``):
-    the configuration refuses it, naming the reason and the fix, before any data is read or step
-    taken; ``auto`` gives those rows fp32."""
+    """bf16 must never reach TRADES' KL, GR's finite difference at a small step or paper LLR's
+    linearity gap (``rll.losses.BF16_REFUSED``): the configuration refuses it, naming the reason
+    and the fix, before any data is read or step taken; ``auto`` gives those rows fp32."""
     with pytest.raises(ValueError, match="refused.*fp32"):
         TrainConfig(dataset="mnist", model="cnn2", method=method, fidelity=fidelity, params=params,
                     precision="bf16")

@@ -12,9 +12,10 @@ inner maximisation included; parameters, gradients and the optimiser stay float3
 is always float32."""
 
 
-_KL_RELEASED = ("its trained models were not measured in bf16 (paper-fidelity TRADES was, and agrees with float32 "
-                "within the seed spread; the released variant sums the same KL over the batch): measure it with "
-                "benchmarks/precision.py before allowing it")
+_KL = ("its KL between two nearly equal distributions is a difference of nearly equal log-probabilities, "
+       "and its inner ascent starts 0.001 away from x, where the KL's gradient is rounding noise: on fitted "
+       "CNN2s (40 epochs on all 60 000 images) bf16 lowered the inner maximum's loss in 6–8 of 8 batches, "
+       "to half on average for the natural and GR models (models trained 2 epochs agreed with float32)")
 
 
 _GR = ("its finite difference (ℓ(x + h·d) − ℓ(x)) / h at a small step h is a difference of two nearly equal "
@@ -32,20 +33,19 @@ BF16_MIN_GR_STEP = 0.1
 
 
 BF16_REFUSED: dict[tuple[str, str], tuple[Callable[[dict], bool], str]] = {
-    ("trades", "released"): (lambda p: True, _KL_RELEASED),
+    ("trades", "paper"): (lambda p: True, _KL), ("trades", "released"): (lambda p: True, _KL),
     ("gr", "paper"): (lambda p: p["h"] < BF16_MIN_GR_STEP, _GR),
     ("gr", "released"): (lambda p: p["h"] < BF16_MIN_GR_STEP, _GR),
     ("llr", "paper"): (lambda p: True, _LLR),
 }
 """Where ``precision="bf16"`` is refused: (method, fidelity) → (whether the resolved parameters
-are refused, why).  Two measurements (``benchmarks/precision.py``, ``benchmarks/README.md``,
+are refused, why).  Three measurements (``benchmarks/precision.py``, ``benchmarks/README.md``,
 "Precision"): one step's loss and parameter gradient in bf16 against float32 on the same batch
-and random draws (``losses``: natural, AT, RST, GR at h = 1 and released LLR kept gradient
-cosine ≥ 0.997), and CNN2s trained in both precisions, three seeds each (``train``): bf16 is
-allowed only where the trained models agree with float32 within the seed spread.  Paper TRADES
-moved one step further (cosine 0.81), but less than its own random draws move it (0.48), and
-its trained models agree: it is allowed (at every β; measured at β = 6, the largest weight on the
-KL)."""
+and random draws, on a CNN2 after one epoch and on fitted CNN2 checkpoints (``losses``); and
+CNN2s trained in both precisions at a small budget, three seeds each (``train``).  Natural, AT,
+RST, GR at h = 1 and released LLR pass all three and are allowed.  Paper TRADES and paper LLR
+pass the small-budget training, but on fitted models bf16 moves their loss by half or more — in
+TRADES systematically down (a weaker inner maximum) — so they stay refused."""
 
 
 def bf16_refusal(method: str, fidelity: str, params: dict | None = None) -> str | None:
