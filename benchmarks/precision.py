@@ -1,7 +1,7 @@
 """bfloat16 against float32 for each training loss: speed, agreement of one step, and trained models.
 
     python benchmarks/precision.py speed                   # img/s fp32 vs bf16, every loss, CNN2
-    python benchmarks/precision.py losses --data-root D    # one step's loss and gradient, bf16 vs fp32
+    python benchmarks/precision.py losses --data-root D [--checkpoints C ...]   # one step, bf16 vs fp32
     python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
     python benchmarks/precision.py table                   # the equivalence table from the stored runs
     python benchmarks/precision.py attacks --data-root D   # PGD-10 with bf16 gradients vs fp32, example by example
@@ -16,7 +16,9 @@ every loss twice on the same batch of 64 — float32 and bf16 autocast, the same
 (``torch.manual_seed`` before each) — and reports the relative change of the loss and the cosine
 between the two parameter gradients; and GR's finite-difference quotient (ℓ(x + h·d) − ℓ(x)) / h at
 h = 0.01 (the public implementation's) and h = 1 (the released code's, and paper fidelity's since
-revision 3).  This is what :data:`rll.losses.BF16_REFUSED` rests on.
+revision 3).  With ``--checkpoints`` it repeats the table on those trained models (fitted ones: where
+the regularisers' terms are smallest) and compares the refused TRADES and paper LLR over 8
+batches.  This, with ``train``, is what :data:`rll.losses.BF16_REFUSED` rests on.
 
 ``train`` trains CNN2 with each loss that accepts bf16 (natural, AT, GR at h = 1 in both fidelities,
 released LLR) and with the refused ones it measures (:data:`MEASURED_REFUSED`: paper TRADES and LLR)
@@ -132,7 +134,7 @@ def speed(args) -> None:
               flush=True)
 
 
-def _one_epoch_model(data_root):
+def _one_epoch_model(data_root, with_data: bool = False):
     from rll.data import load_dataset
 
     ds = load_dataset("mnist", "train", root=data_root)
@@ -146,7 +148,7 @@ def _one_epoch_model(data_root):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model, x[-64:], y[-64:]
+    return (model, x[-64:], y[-64:]) + ((x, y) if with_data else ())
 
 
 def _one_step_table(model, x, y) -> None:
@@ -175,6 +177,29 @@ def _one_step_table(model, x, y) -> None:
               f"{allowed} |")
 
 
+#: The refused losses whose loss is compared over several batches on a fitted checkpoint.
+BIAS_ROWS = (("TRADES(β=6)", "trades", "paper", {"beta": 6.0}), ("LLR (paper)", "llr", "paper", {}))
+
+
+def _bias_lines(model, x, y, batches: int = 8) -> None:
+    """Each of :data:`BIAS_ROWS` on ``batches`` batches of 64 (eval mode, the same draws in both
+    precisions): the mean loss in float32 and in bf16, and in how many batches bf16's is lower —
+    whether bf16 shifts the loss one way (a weaker inner maximum) or only adds noise."""
+    for label, method, fidelity, params in BIAS_ROWS:
+        pairs = []
+        for b in range(batches):
+            xb, yb = x[b * 64:(b + 1) * 64], y[b * 64:(b + 1) * 64]
+            pair = []
+            for amp in (False, True):
+                torch.manual_seed(1000 + b)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                    pair.append(LOSSES[method](model.eval(), xb, yb, eps=0.1, fidelity=fidelity, **params).item())
+            pairs.append(pair)
+        t = torch.tensor(pairs)
+        print(f"- {label}, {batches} batches of 64, eval mode: mean loss fp32 {t[:, 0].mean():.4f}, bf16 "
+              f"{t[:, 1].mean():.4f}; bf16 lower in {(t[:, 1] < t[:, 0]).sum().item()} of {batches}")
+
+
 def _checkpoint_model(path):
     """The model in a training checkpoint (finished or not) and a label saying what it is."""
     from rll.config import TrainConfig
@@ -189,13 +214,14 @@ def _checkpoint_model(path):
 
 def losses(args) -> None:
     torch.set_num_threads(args.threads)
-    model, x, y = _one_epoch_model(args.data_root)
+    model, x, y, train_x, train_y = _one_epoch_model(args.data_root, with_data=True)
     print("CNN2 after one natural epoch on 20 000 MNIST images; one batch of 64, same random draws")
     _one_step_table(model, x, y)
     for path in args.checkpoints or ():     # late in training: fitted models, where the terms are smallest
         trained, label = _checkpoint_model(path)
         print(f"\nCNN2 {label} ({Path(path).name}); the same batch")
         _one_step_table(trained, x, y)
+        _bias_lines(trained, train_x, train_y)
 
     model.eval()
     print("\nGR's finite-difference quotient (ℓ(x + h·d) − ℓ(x)) / h, eval mode, per example (64):")
@@ -308,11 +334,13 @@ def table(args) -> None:
     b = EQUIVALENCE_BUDGET
     print(f"CNN2, {b['train_size']} images × {b['epochs']} epochs at the full rate, seeds "
           f"{', '.join(map(str, EQUIVALENCE_SEEDS))}; mean over seeds")
-    print("| loss | quantity | fp32 | bf16 | bf16 − fp32 | seed spread | within the spread |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    refused = {equivalence_label(m, f, p) for m, f, p in MEASURED_REFUSED}
+    print("| loss | quantity | fp32 | bf16 | bf16 − fp32 | seed spread | within the spread | bf16 allowed |")
+    print("|---|---|---:|---:|---:|---:|---|---|")
     for r in rows:
         print(f"| {r['loss']} | {r['quantity']} | {r['fp32']:.2f} | {r['bf16']:.2f} | {r['bf16 − fp32']:+.2f} | "
-              f"{r['seed spread']:.2f} | {'yes' if r['agree'] else '**no**'} |")
+              f"{r['seed spread']:.2f} | {'yes' if r['agree'] else '**no**'} | "
+              f"{'no (refused)' if r['loss'] in refused else 'yes'} |")
 
 
 class _Bf16Gradients(torch.nn.Module):
