@@ -241,8 +241,9 @@ def test_every_committed_record_loads_under_its_key(kind):
     key today's code computes for it."""
     from contextlib import ExitStack
 
+    # the precision store's bf16 runs of refused losses were made with the refusal lifted
     sys.path.insert(0, str(REPO))
-    from benchmarks import precision       # its bf16 runs of refused losses were made with the refusal lifted
+    from benchmarks import precision
 
     measured_refused = {(m, f) for m, f, _ in precision.MEASURED_REFUSED}
     store = ResultsStore(REPO / "results" / kind)
