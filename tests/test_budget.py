@@ -278,3 +278,20 @@ def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp
         f"CNN1 Natural: {lips[0]:.2f} after epoch 1, {lips[last_full - 1]:.2f} after epoch {last_full} (the last at the "
         f"full rate), {lips[-1]:.2f} after epoch {b['epochs']}; the paper's, after 160 epochs: {paper:.2f}"]
     assert budget.lipschitz_growth_lines([r for r in store.records() if r["config"]["epochs"] == 3]) == []
+
+
+def test_a_run_without_a_decay_is_judged_by_the_trend_of_its_last_eight_epochs(tmp_path):
+    """At the table budget (no decay) one epoch's move of PGD-10 on the curve's 1 000 images is
+    noise-sized; the trend over the last eight epochs decides, as in the regime's settled test."""
+    store = ResultsStore(tmp_path)
+    flat_pgd = [91.0, 92.0, 91.0, 92.0, 91.0, 92.0, 91.0, 92.0, 91.0, 92.0, 93.2, 91.0]   # last epoch −2.2
+    noisy = _record(store, "llr", 60000, 12, (), [99.5] * 12, flat_pgd)
+    # epochs 5–12: PGD-10 91, 92, 91, 92, 91, 92, 93.2, 91 — least-squares slope 0.0952/epoch × 7 = +0.67
+    ok, why = budget.converged(noisy)
+    assert ok is True and why == ("along the trend of epochs 5–12 (no decay) clean moved +0.00 (≤ 0.5), PGD-10 +0.67 "
+                                  f"(≤ {budget.adv_tolerance(noisy):.2f}) points")
+    climbing = _record(store, "llr", 60000, 13, (), [99.5] * 13, [85.0 + 0.5 * e for e in range(13)])
+    ok, why = budget.converged(climbing)     # +0.5 a epoch: +3.5 over the window
+    assert ok is False and "PGD-10 +3.50" in why
+    short = _record(store, "llr", 60000, 5, (), [99.5] * 5, [91.0, 92.0, 91.0, 93.0, 90.8])
+    assert budget.converged(short)[1].startswith("last epoch moved")       # too few points for a trend

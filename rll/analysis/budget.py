@@ -150,15 +150,41 @@ def _same_run(record: dict, records: list[dict], attack: str = "pgd") -> dict:
                  and _identity(r["config"], "attack") == want and _revision(r) == _revision(record)), record)
 
 
+def _full_rate_window(points: list[dict]) -> list[dict] | None:
+    """The last :data:`rll.analysis.regime.FLAT_WINDOW` curve points of a run that never decayed its
+    learning rate, or None (a decayed run, or too few points)."""
+    from rll.analysis.regime import FLAT_WINDOW
+
+    if len(points) < FLAT_WINDOW or any(p["lr"] != points[0]["lr"] for p in points):
+        return None
+    return points[-FLAT_WINDOW:]
+
+
+def _trend_converged(record: dict, window: list[dict]) -> tuple[bool, str]:
+    """A run at the full rate throughout: flat when, along the least-squares trend of its last
+    epochs (:func:`rll.analysis.regime.trend_change`, as the regime's settled test), clean accuracy
+    moved by at most :data:`FLAT_CLEAN` points and PGD-10 accuracy by at most :func:`adv_tolerance`
+    — one noisy epoch on the curve's 1 000 images neither fakes a climb nor hides one."""
+    from rll.analysis.regime import trend_change
+
+    d_clean = trend_change([p["test_acc"] for p in window])
+    d_adv = trend_change([p["adv_test_acc"] for p in window])
+    tol = adv_tolerance(record)
+    ok = abs(d_clean) <= FLAT_CLEAN and abs(d_adv) <= tol
+    return ok, (f"along the trend of epochs {window[0]['epoch']}–{window[-1]['epoch']} (no decay) clean moved "
+                f"{d_clean:+.2f} (≤ {FLAT_CLEAN:g}), PGD-10 {d_adv:+.2f} (≤ {tol:.2f}) points")
+
+
 def converged(record: dict, longer: dict | None = None) -> tuple[bool | None, str]:
     """Whether a run settled at its budget, and why.
 
     With ``longer`` (its :func:`continuation`): one more epoch at the final rate moved the clean
     and the PGD-10 test accuracy (both on the whole test set) by at most :data:`FLAT_CLEAN`
-    points and :func:`_tolerance` (2 standard errors, at least :data:`FLAT_ADV`).  Without it:
-    the run's own last epoch, read from its learning curve, with the curve's PGD tolerance
-    (:func:`adv_tolerance`); ``(None, reason)`` — untested — when that epoch followed a
-    learning-rate decay or the record has fewer than two curve points."""
+    points and :func:`_tolerance` (2 standard errors, at least :data:`FLAT_ADV`).  Without it: a run
+    that never decayed its rate, by the trend of its last eight curve points
+    (:func:`_trend_converged`); otherwise the run's own last epoch, read from its learning curve,
+    with the curve's PGD tolerance (:func:`adv_tolerance`); ``(None, reason)`` — untested — when
+    that epoch followed a learning-rate decay or the record has fewer than two curve points."""
     if longer is not None:
         m, ml = record["metrics"], longer["metrics"]
         d_clean = ml["test_acc"] - m["test_acc"]
@@ -171,6 +197,9 @@ def converged(record: dict, longer: dict | None = None) -> tuple[bool | None, st
     points = curve(record)
     if len(points) < 2:
         return None, "no learning curve"
+    window = _full_rate_window(points)
+    if window is not None:
+        return _trend_converged(record, window)
     last, before = points[-1], points[-2]
     if last["lr"] != before["lr"]:
         e = record["config"]["epochs"]
