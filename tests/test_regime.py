@@ -177,7 +177,8 @@ def test_the_ladder_lines_up_the_first_cpu_budget_and_the_curve_epochs():
                                                                  "test_lipschitz_released": lip},
                       "provenance": {"fidelity_revision": FIDELITY_REVISION}})
     natural = record("natural", history=curve(10, lip=6.0, step=(0, 0, 1.0), train_acc=99.9))
-    frame = regime.ladder_frame([("Natural", natural)], table)
+    released = record("gr", fidelity="released", history=curve(10, lip=9.0, train_acc=99.9))   # not in the ladder
+    frame = regime.ladder_frame([("Natural", natural), ("GR (released)", released)], table)
     assert list(frame["rung"]) == [f"34 000 × {b['epochs']}, decays after {b['milestones'][0]} (first CPU budget)",
                                    "60 000 × 1, no decay", "60 000 × 2, no decay", "60 000 × 5, no decay",
                                    "60 000 × 10, no decay"]

@@ -280,7 +280,8 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
     60 000-image learning curves — and per method ``train % / PGD-10 % / Lipschitz`` (training
     accuracy on the images the rung measured it on; PGD-10 on the whole test set for a table
     run, on 1 000 images for a curve point; the released estimator) for the methods the curves
-    measure and the table's Natural, GR, LLR, AT and TRADES(β=6); and Spearman's ρ of Lipschitz
+    measure (paper fidelity: the released rows are in :func:`regime_frame`) and the table's Natural,
+    GR, LLR, AT and TRADES(β=6); and Spearman's ρ of Lipschitz
     and PGD-10 accuracy over every method the rung has — the claim's statistic only where all
     ten rows are stored and in the regime."""
     import pandas as pd
@@ -299,7 +300,8 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
                 "(first CPU budget)").replace(",", " ", 1)
         m = r["metrics"]
         rungs.setdefault(name, {})[label] = (m.get("train_acc"), m.get("adv_test_acc"), m.get(LIPSCHITZ))
-    for label, r in curve_records:
+    curve_records = [(label, r) for label, r in curve_records if r["config"]["fidelity"] == "paper"]
+    for label, r in curve_records:       # the paper reading only: one reading per correlation
         for h in r["provenance"]["history"]:
             if h["epoch"] in LADDER_EPOCHS and h.get("curve"):
                 cv = h["curve"]
