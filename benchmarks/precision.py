@@ -46,6 +46,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -278,19 +279,13 @@ def train_runs(args) -> None:
     rows = [r for r in EQUIVALENCE_ROWS + MEASURED_REFUSED if not args.methods or r[0] in args.methods]
     for config in _configs(rows):
         refused = (config.method, config.fidelity) in {(m, f) for m, f, _ in MEASURED_REFUSED}
-        with _refusal_lifted(config.method, config.fidelity) if refused else _nothing():
+        with _refusal_lifted(config.method, config.fidelity) if refused else nullcontext():
             record = train(config, data_root=args.data_root, results_dir=args.results_dir,
                            checkpoint_dir=args.checkpoint_dir, eval_plan=_plan(), channels_last=True,
                            progress=not args.quiet)
         m = record["metrics"]
         print(f"{config.label()} seed {config.seed}: clean {m['test_acc']:.2f}, PGD-10 {m['adv_test_acc']:.1f}, "
               f"Lipschitz {m['test_lipschitz_released']:.2f}", flush=True)
-
-
-def _nothing():
-    from contextlib import nullcontext
-
-    return nullcontext()
 
 
 def equivalence_label(method: str, fidelity: str, params: dict) -> str:
