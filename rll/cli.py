@@ -28,6 +28,7 @@ from rll.training.claim import RunClaimed
 from rll.training.export import export_robustbench
 from rll.training.packing import pack_models
 from rll.training.run import TrainingDiverged, evaluate, train
+from rll.training.stop import TrainingStopped
 from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
 from rll.validation import field_choices, field_type
 
@@ -488,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingStopped as err:      # SIGINT/SIGTERM while training: checkpoint written
+        print(f"stopped: {err}", file=sys.stderr)
+        return 128 + err.signum
 
 
 if __name__ == "__main__":  # pragma: no cover

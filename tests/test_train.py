@@ -432,6 +432,150 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
     assert rec["provenance"]["resumed_from_epoch"] == 1
 
 
+def test_a_stop_request_takes_the_first_signal_lets_the_second_through_and_restores_the_handlers():
+    """rll.training.stop.StopRequest: inside the block the first SIGINT/SIGTERM only records the
+    request; a second one reaches the handler that was there before (Ctrl-C twice still
+    interrupts); on exit every handler is the caller's again."""
+    from rll.training.stop import StopRequest
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with StopRequest() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)          # the handler runs between bytecodes
+        assert stop.requested and stop.signum == signal.SIGTERM and stop.name == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt):
+            stop.signum = None
+            os.kill(os.getpid(), signal.SIGINT)       # first SIGINT: recorded
+            time.sleep(0.05)
+            assert stop.name == "SIGINT"
+            os.kill(os.getpid(), signal.SIGINT)       # second: Python's own handler
+            time.sleep(0.05)
+    assert {s: signal.getsignal(s) for s in before} == before
+    with StopRequest(enabled=False) as inert:
+        assert signal.getsignal(signal.SIGTERM) == before[signal.SIGTERM] and not inert.requested
+
+
+_STOPPABLE = textwrap.dedent("""
+    import json, os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    from rll.config import TrainConfig
+    from rll.training.run import train
+    from rll.training.stop import TrainingStopped
+    cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+    signal_at = int(sys.argv[5])
+    count = 0
+    def hook(epoch, step):
+        global count
+        count += 1
+        if count == signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+    try:
+        rec = train(cfg, data_root=sys.argv[2], results_dir=sys.argv[3], checkpoint_dir=sys.argv[4],
+                    device="cpu", progress=False, on_step=hook if signal_at else None, curve_images=8)
+    except TrainingStopped as err:
+        print(json.dumps({"stopped": str(err), "signum": err.signum}))
+        sys.exit(3)
+    print(json.dumps(rec["metrics"]))
+""")
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_inside_an_epoch_resumes_at_that_step_to_the_uninterrupted_weights(
+        tmp_path, data_root):
+    """SIGTERM while training: the step in progress finishes, a checkpoint inside the epoch is
+    written (its permutation, the step, the RNG states) and the run stops with TrainingStopped;
+    run again, it resumes at that step — not at the epoch's start — and ends with the weights,
+    losses, curve and metrics of the run nobody stopped."""
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=3,
+                                 batch_size=32)
+    env = {**os.environ, "PYTHONPATH": REPO}
+
+    def run(tag, signal_at):
+        return subprocess.run([sys.executable, "-c", _STOPPABLE, json.dumps(cfg.canonical()), str(data_root),
+                               str(tmp_path / tag / "res"), str(tmp_path / tag / "ck"), str(signal_at)],
+                              capture_output=True, text=True, env=env, timeout=600, check=False)
+
+    full = run("full", 0)
+    assert full.returncode == 0, full.stderr
+    # 3 steps an epoch; the signal arrives in step 1 of epoch 2, the loop stops after step 2
+    stopped = run("stopped", 4)
+    assert stopped.returncode == 3, stopped.stderr
+    said = json.loads(stopped.stdout)
+    assert said["signum"] == signal.SIGTERM
+    assert "stopped by SIGTERM in epoch 2/3 after step 2/3" in said["stopped"]
+    ck = checkpoint_path(cfg, tmp_path / "stopped" / "ck")
+    assert said["stopped"].endswith("run the same command again to resume from that step")
+    mid = load_checkpoint(ck, cfg)
+    assert mid["epoch"] == 1 and mid["partial"]["step"] == 2 and mid["partial"]["steps_per_epoch"] == 3
+    assert len(mid["history"]) == 1
+    assert ResultsStore(tmp_path / "stopped" / "res").get(cfg) is None
+    assert shorter_checkpoint(cfg.replace(epochs=4), tmp_path / "stopped" / "ck") is None   # its own run's only
+    assert sweep_status([cfg], results_dir=tmp_path / "stopped" / "res",
+                        checkpoint_dir=tmp_path / "stopped" / "ck")[0][1] == "to resume in epoch 2 after step 2/3"
+
+    resumed = run("stopped", 0)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout) == json.loads(full.stdout)
+    a = load_checkpoint(checkpoint_path(cfg, tmp_path / "full" / "ck"), cfg)
+    b = load_checkpoint(ck, cfg)
+    assert a["epoch"] == b["epoch"] == 3 and "partial" not in b
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for h_full, h_resumed in zip(a["history"], b["history"], strict=True):
+        assert h_full["loss"] == h_resumed["loss"] and h_full["curve"] == h_resumed["curve"]
+    rec = ResultsStore(tmp_path / "stopped" / "res").get(cfg)
+    assert rec["provenance"]["resumed_from_epoch"] == 1
+    assert rec["provenance"]["resumed_in_epoch"] == {"epoch": 2, "step": 2}
+
+
+@pytest.mark.slow
+def test_the_cli_stopped_with_ctrl_c_exits_130_names_the_checkpoint_and_resumes(tmp_path, data_root):
+    """As a user would: ``python -m rll train`` interrupted with SIGINT once its progress bar
+    moves exits with 130 and says where the checkpoint is and how to go on; the same command
+    again finishes the run and stores its record."""
+    import re
+    import threading
+
+    cmd = [sys.executable, "-m", "rll", "train", "--dataset", "mnist", "--model", "cnn1", "--method", "at",
+           "--train-size", "2048", "--test-size", "32", "--epochs", "3", "--batch-size", "32",
+           "--data-root", str(data_root), "--results-dir", str(tmp_path / "res"),
+           "--checkpoint-dir", str(tmp_path / "ck"), "--device", "cpu"]
+    env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    err: list[str] = []
+    moving = threading.Event()
+
+    def read():
+        for chunk in iter(lambda: proc.stderr.read(1), ""):
+            err.append(chunk)
+            # text mode reads tqdm's \r as \n; the bar has moved once it shows a step done
+            if chunk == "\n" and re.search(r"\| ([1-9]\d*)/\d+ \[", "".join(err[-300:])):
+                moving.set()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert moving.wait(300), "".join(err)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=300)
+    reader.join(10)
+    stderr = "".join(err)
+    assert proc.returncode == 130, stderr
+    assert "stopped: " in stderr and "stopped by SIGINT" in stderr and "run the same command again" in stderr
+    assert "Traceback" not in stderr
+    ckpt_files = list((tmp_path / "ck").glob("*.pt"))
+    assert len(ckpt_files) == 1 and str(ckpt_files[0]) in stderr
+    assert load_checkpoint(ckpt_files[0])["epoch"] < 3
+    assert not list((tmp_path / "res").glob("*.json"))
+
+    again = subprocess.run(cmd + ["--json"], capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+                           check=False)
+    assert again.returncode == 0, again.stderr
+    rec = json.loads(again.stdout)
+    assert rec["provenance"]["epochs_done"] == 3 and len(rec["provenance"]["history"]) == 3
+    assert rec["provenance"]["resumed_from_epoch"] is not None
+
+
 @pytest.mark.slow   # trains
 def test_a_run_one_epoch_longer_starts_from_the_shorter_runs_checkpoint_and_equals_training_from_scratch(
         tmp_path, data_root):

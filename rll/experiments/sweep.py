@@ -81,7 +81,8 @@ def sweep_status(configs, *, results_dir=None, attacks=None, checkpoint_dir=None
     status ``stored``, ``claimed by <owner>`` (another worker trains it now), ``missing
     <attacks>`` (trained, some attacks' records absent: the sweep evaluates them), ``to train``
     (``... again`` when an older fidelity revision's record is stored), ``to evaluate from its
-    checkpoint`` (trained, its checkpoint on this machine), ``to resume from epoch N`` or ``to
+    checkpoint`` (trained, its checkpoint on this machine), ``to resume from epoch N``, ``to resume
+    in epoch N after step K/M`` (stopped inside an epoch: :mod:`rll.training.stop`) or ``to
     train from the N-epoch checkpoint`` (a shorter run's epochs are this one's first:
     :func:`rll.training.checkpoint.shorter_checkpoint`) — checkpoints looked up in ``checkpoint_dir``, default
     ``checkpoints/`` as :func:`run_sweep`.  ``python -m rll sweep --dry-run`` prints it."""
@@ -117,6 +118,8 @@ def _checkpoint_status(config, checkpoint_dir, store) -> str:
     done = int(ckpt.get("epoch", 0))
     if shorter is not None:
         return f"to train from the {done}-epoch checkpoint"
+    if (partial := ckpt.get("partial")) is not None:   # stopped inside an epoch (rll.training.stop)
+        return f"to resume in epoch {done + 1} after step {partial['step']}/{partial['steps_per_epoch']}"
     return "to evaluate from its checkpoint" if done >= config.epochs else f"to resume from epoch {done}"
 
 

@@ -134,6 +134,8 @@ def shorter_checkpoint(config: TrainConfig, checkpoint_dir: str | os.PathLike) -
         except CheckpointMismatch:
             continue
         done = int(ckpt.get("epoch", 0))
+        if "partial" in ckpt:          # stopped inside an epoch: only its own run resumes it
+            continue
         if 0 < done < config.epochs and _current_checkpoint(ckpt) and _same_prefix(ckpt["config"], want, done) and (
                 best is None or done > best[1]["epoch"]):
             best = (path, ckpt)

@@ -31,6 +31,7 @@ checkpoint reproduces the record.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -78,6 +79,7 @@ from rll.training.loop import (
     train_step,
 )
 from rll.training.packing import load_trained_model
+from rll.training.stop import StopRequest, TrainingStopped
 
 
 class TrainingDiverged(RuntimeError):
@@ -172,6 +174,9 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
     Raises:
         CheckpointMismatch: the checkpoint file belongs to another configuration.
         TrainingDiverged: the loss became NaN/inf (the message names epoch, step and method).
+        rll.training.stop.TrainingStopped: SIGINT or SIGTERM arrived while it trained; the step
+            in progress finished and a checkpoint inside the epoch was written, from which the
+            same call resumes at that step to the weights of an uninterrupted run.
         rll.training.claim.RunClaimed: another live worker is running this configuration.
     """
     if not isinstance(config, TrainConfig):
@@ -271,7 +276,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
         model = model.to(memory_format=torch.channels_last)
     gens = run_generators(config, device)
     history: list[dict] = []
-    start_epoch, train_seconds = 0, 0.0
+    start_epoch, train_seconds, partial = 0, 0.0, None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -280,10 +285,13 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
         set_rng_state(ckpt["rng"], device, gens)
         start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
         train_seconds = float(ckpt["train_seconds"])
+        partial = ckpt.get("partial")     # stopped inside epoch start_epoch + 1 (rll.training.stop)
         group.restore_rng(ckpt["rng"], device, config.seed, start_epoch)
     group.check_same(start_epoch, "the checkpoint epoch to resume from")
     world_sizes = list(ckpt.get("world_sizes", [1] * start_epoch)) if ckpt is not None else []
-    earlier_seconds = train_seconds   # spent by earlier (interrupted) sessions
+    # spent by earlier (interrupted) sessions
+    earlier_seconds = train_seconds + (float(partial["seconds"]) if partial else 0.0)
+    resumed_at = {"epoch": start_epoch + 1, "step": int(partial["step"])} if partial else None
 
     loss_fn = rlosses.LOSSES[config.method]
     params = dict(config.params)
@@ -295,18 +303,42 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     bs = config.batch_size
     steps_per_epoch = -(-n // bs)
     check_every = 1 if device.type == "cpu" else 50
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+    bar = tqdm(total=config.epochs * steps_per_epoch,
+               initial=start_epoch * steps_per_epoch + (int(partial["step"]) if partial else 0),
                desc=config.label(), unit="step", mininterval=1.0, disable=not (progress and group.is_main),
                leave=False)
-    try:
+
+    def write_checkpoint(epochs_done: int, stopped_at: dict | None = None) -> None:
+        """The checkpoint after ``epochs_done`` epochs, or inside the next one (``stopped_at``:
+        its permutation, the steps done, their loss sum and seconds)."""
+        rng = {**rng_state(device, gens), **group.rng_states(device)}   # every rank's
+        save_checkpoint(ckpt_file, {
+            "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epochs_done,
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": scheduler_state(sched), "rng": rng,
+            "history": history, "train_seconds": train_seconds, "rll_version": __version__,
+            "fidelity_revision": rlosses.FIDELITY_REVISION,
+            "world_sizes": world_sizes,
+            **({"partial": stopped_at} if stopped_at is not None else {}),
+        }, write=group.is_main)
+
+    # SIGINT/SIGTERM stop the loop between two steps (one process only: torchrun's ranks must agree)
+    stop = StopRequest(enabled=group.world_size == 1)
+    with stop, contextlib.closing(bar):
         for epoch in range(start_epoch, config.epochs):
             t_epoch = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gens["shuffle"], device=device)
+            if partial is not None:     # the epoch a stopped run was in: its order, from its next step
+                perm, first_step = partial["perm"].to(device), int(partial["step"])
+                loss_sum, seconds_before = float(partial["loss_sum"]), float(partial["seconds"])
+                partial = None
+            else:
+                perm = torch.randperm(n, generator=gens["shuffle"], device=device)
+                first_step, loss_sum, seconds_before = 0, 0.0, 0.0
             pending: list[torch.Tensor] = []
-            loss_sum, first_pending = 0.0, 0
+            first_pending = first_step
             lr_now = opt.param_groups[0]["lr"]
-            for step in range(steps_per_epoch):
+            for step in range(first_step, steps_per_epoch):
                 idx = perm[step * bs:(step + 1) * bs]
                 xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last, device=device)
                 xb, yb = group.shard(xb), group.shard(y_fit[idx])     # this rank's share
@@ -315,7 +347,8 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                   fidelity=config.fidelity, params=params, amp=config.precision == "bf16",
                                   loss_scale=group.world_size * weight)
                 pending.append(loss if weight == 1.0 else loss * weight)
-                if len(pending) >= check_every or step == steps_per_epoch - 1:
+                stopping = stop.requested and step < steps_per_epoch - 1   # the last step ends the epoch
+                if len(pending) >= check_every or step == steps_per_epoch - 1 or stopping:
                     values = group.sum(torch.stack(pending)).double().cpu()
                     bad = (~torch.isfinite(values)).nonzero()
                     if len(bad):
@@ -333,8 +366,17 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                 bar.update(1)
                 if on_step is not None:
                     on_step(epoch, step)
+                if stopping:
+                    seconds = seconds_before + time.perf_counter() - t_epoch
+                    write_checkpoint(epoch, {"step": step + 1, "steps_per_epoch": steps_per_epoch,
+                                             "perm": perm.cpu(), "loss_sum": loss_sum,
+                                             "seconds": round(seconds, 3)})
+                    raise TrainingStopped(
+                        f"{config.label()}: stopped by {stop.name} in epoch {epoch + 1}/{config.epochs} after "
+                        f"step {step + 1}/{steps_per_epoch}; checkpoint {ckpt_file} — run the same command "
+                        "again to resume from that step", stop.signum)
             sched.step()
-            seconds = time.perf_counter() - t_epoch
+            seconds = seconds_before + time.perf_counter() - t_epoch
             train_seconds += seconds
             entry = {"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
                      "seconds": round(seconds, 3)}
@@ -346,17 +388,12 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                 entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
             history.append(entry)
             world_sizes.append(group.world_size)
-            rng = {**rng_state(device, gens), **group.rng_states(device)}   # every rank's
-            save_checkpoint(ckpt_file, {
-                "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epoch + 1,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": scheduler_state(sched), "rng": rng,
-                "history": history, "train_seconds": train_seconds, "rll_version": __version__,
-                "fidelity_revision": rlosses.FIDELITY_REVISION,
-                "world_sizes": world_sizes,
-            }, write=group.is_main)
-    finally:
-        bar.close()
+            write_checkpoint(epoch + 1)
+            if stop.requested:     # asked during the epoch's last step, its curve or its checkpoint
+                what = ("evaluation not started: run the same command again to evaluate it"
+                        if epoch + 1 == config.epochs else "run the same command again to resume")
+                raise TrainingStopped(f"{config.label()}: stopped by {stop.name} after epoch {epoch + 1}/"
+                                      f"{config.epochs}; checkpoint {ckpt_file} — {what}", stop.signum)
     del x_fit, y_fit, test_float
     if not group.is_main:
         return None     # rank 0 evaluates and writes the record
@@ -366,6 +403,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                started=started, t0=t0 - earlier_seconds,
                                extra={"train_seconds": round(train_seconds, 3),
                                       "resumed_from_epoch": start_epoch if ckpt is not None else None,
+                                      **({"resumed_in_epoch": resumed_at} if resumed_at else {}),
                                       **({"extended_from": extended_from} if extended_from else {}),
                                       "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
                                       "history": history,
