@@ -20,6 +20,7 @@ from rll.book.findings import (
     paper_mixed_lines,
     short_claim,
     verdict_counts,
+    verdict_phrases,
 )
 from rll.config import TrainConfig
 from rll.experiments.sweep import collect_runs
@@ -138,6 +139,13 @@ def test_verdicts_html_one_line_per_claim_with_badges():
     assert "Claim &lt;B&gt;" in out                           # escaped
     counts = verdict_counts(verdicts)
     assert counts["claims"] == 2 and counts["ours_holds"] == 1 and counts["paper_does_not_hold"] == 1
+    # the prose's phrases agree with their numbers ("1 holds", "0 are mixed", "2 ... not yet run")
+    phrases = verdict_phrases(counts | {"ours_not_yet_run": 2})
+    assert phrases["ours_holds_phrase"] == "1 holds" and phrases["paper_does_not_hold_phrase"] == "1 does not hold"
+    assert phrases["ours_mixed_phrase"] == "0 are mixed" and phrases["paper_mixed_phrase"] == "1 is mixed"
+    assert phrases["ours_not_yet_run_phrase"] == "2 are not yet run"
+    assert phrases["ours_depends_on_the_reading_phrase"] == "0 depend"
+    assert "claims_phrase" not in phrases
 
 
 def test_separation_numbers():

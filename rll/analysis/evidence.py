@@ -358,7 +358,9 @@ def _drop_collapsed(rows: list[dict]) -> tuple[list[dict], str]:
 def _incomplete_blocks(rows: list[dict], tables: tuple[str, ...]) -> dict:
     """The (dataset, model) blocks of ``rows`` that lack some of the paper's rows without dropout
     in ``tables``: ``{block: (rows stored, rows in the paper)}``.  A comparison across a table's
-    rows (the most robust, the smoothest, a correlation) waits for all of them."""
+    rows (the most robust, the smoothest, a correlation) waits for all of them.  A block with no
+    row yet is listed too (``(0, n)``) when ``rows`` has rows of its dataset: the notes then name
+    every block of a dataset being trained (MNIST's CNN1 beside CNN2), not only the started ones."""
     def key(r):
         return r["method"], tuple(sorted((r.get("params") or {}).items()))
 
@@ -370,7 +372,11 @@ def _incomplete_blocks(rows: list[dict], tables: tuple[str, ...]) -> dict:
     for r in rows:
         if r.get("dropout", 0) == 0:
             ours.setdefault((r["dataset"], r["model"]), set()).add(key(r))
-    return {block: (len(have), len(paper[block])) for block, have in ours.items()
+    started = {ds for ds, _ in ours}
+    for block in paper:
+        if block[0] in started:
+            ours.setdefault(block, set())
+    return {block: (len(have), len(paper[block])) for block, have in sorted(ours.items())
             if block in paper and len(have & paper[block]) < len(paper[block])}
 
 

@@ -22,6 +22,29 @@ def verdict_counts(verdicts) -> dict:
     return out
 
 
+#: Each count of :func:`verdict_counts` as the prose says it, singular and plural.
+_VERBS = {"holds": ("holds", "hold"), "does_not_hold": ("does not hold", "do not hold"),
+          "mixed": ("is mixed", "are mixed"), "depends_on_the_reading": ("depends", "depend"),
+          "not_yet_run": ("is not yet run", "are not yet run"), "inconclusive": ("is inconclusive", "are inconclusive")}
+
+
+def agree(n: int, one: str, many: str) -> str:
+    """``n`` followed by the words that agree with it: ``agree(1, "holds", "hold")`` is
+    ``"1 holds"``, ``agree(0, "holds", "hold")`` is ``"0 hold"``."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def verdict_phrases(counts: dict) -> dict:
+    """:func:`verdict_counts` as phrases for the prose, under the same keys with ``_phrase``
+    appended: ``{"ours_holds_phrase": "1 holds", "paper_mixed_phrase": "2 are mixed", ...}``."""
+    out = {}
+    for key, n in counts.items():
+        who, _, verdict = key.partition("_")
+        if who in ("ours", "paper") and verdict in _VERBS:
+            out[f"{key}_phrase"] = agree(n, *_VERBS[verdict])
+    return out
+
+
 #: The paper's training set sizes and MNIST schedule, for our budgets as a fraction of its.
 PAPER_TRAIN_IMAGES = {"mnist": 60_000}
 
