@@ -381,36 +381,49 @@ def test_evaluate_checkpoint_reproduces_record(tiny_run, tmp_path, data_root):
     assert again["provenance"]["evaluated_from_checkpoint"] is True
 
 
-_KILLABLE = textwrap.dedent("""
+_SIGNALLED = textwrap.dedent("""
     import json, os, signal, sys
     import torch
     torch.set_num_threads(1)
     from rll.config import TrainConfig
     from rll.training.run import train
+    from rll.training.stop import TrainingStopped
     cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
-    kill_at = int(sys.argv[5])
+    signal_at, signum = int(sys.argv[5]), getattr(signal, sys.argv[6])
     count = 0
     def hook(epoch, step):
         global count
         count += 1
-        if count == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-    rec = train(cfg, data_root=sys.argv[2], results_dir=sys.argv[3], checkpoint_dir=sys.argv[4],
-                device="cpu", progress=False, on_step=hook if kill_at else None)
+        if count == signal_at:
+            os.kill(os.getpid(), signum)
+    try:
+        rec = train(cfg, data_root=sys.argv[2], results_dir=sys.argv[3], checkpoint_dir=sys.argv[4],
+                    device="cpu", progress=False, on_step=hook if signal_at else None,
+                    curve_images=int(sys.argv[7]) or None)
+    except TrainingStopped as err:
+        print(json.dumps({"stopped": str(err), "signum": err.signum}))
+        sys.exit(3)
     print(json.dumps(rec["metrics"]))
 """)
+
+
+def _run_signalled(cfg, data_root, folder: Path, signal_at: int, signal_name: str = "SIGKILL",
+                   curve_images: int = 0) -> subprocess.CompletedProcess:
+    """Train ``cfg`` in a child process into ``folder``/res and ``folder``/ck, sending itself
+    ``signal_name`` after its ``signal_at``-th optimiser step (0: never)."""
+    return subprocess.run([sys.executable, "-c", _SIGNALLED, json.dumps(cfg.canonical()), str(data_root),
+                           str(folder / "res"), str(folder / "ck"), str(signal_at), signal_name, str(curve_images)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO}, timeout=600,
+                          check=False)
 
 
 @pytest.mark.slow
 def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=3,
                                  batch_size=32)
-    env = {**os.environ, "PYTHONPATH": REPO}
 
     def run(tag, kill_at):
-        return subprocess.run([sys.executable, "-c", _KILLABLE, json.dumps(cfg.canonical()), str(data_root),
-                               str(tmp_path / tag / "res"), str(tmp_path / tag / "ck"), str(kill_at)],
-                              capture_output=True, text=True, env=env, timeout=600)
+        return _run_signalled(cfg, data_root, tmp_path / tag, kill_at)
 
     full = run("full", 0)
     assert full.returncode == 0, full.stderr
@@ -456,31 +469,6 @@ def test_a_stop_request_takes_the_first_signal_lets_the_second_through_and_resto
         assert signal.getsignal(signal.SIGTERM) == before[signal.SIGTERM] and not inert.requested
 
 
-_STOPPABLE = textwrap.dedent("""
-    import json, os, signal, sys
-    import torch
-    torch.set_num_threads(1)
-    from rll.config import TrainConfig
-    from rll.training.run import train
-    from rll.training.stop import TrainingStopped
-    cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
-    signal_at = int(sys.argv[5])
-    count = 0
-    def hook(epoch, step):
-        global count
-        count += 1
-        if count == signal_at:
-            os.kill(os.getpid(), signal.SIGTERM)
-    try:
-        rec = train(cfg, data_root=sys.argv[2], results_dir=sys.argv[3], checkpoint_dir=sys.argv[4],
-                    device="cpu", progress=False, on_step=hook if signal_at else None, curve_images=8)
-    except TrainingStopped as err:
-        print(json.dumps({"stopped": str(err), "signum": err.signum}))
-        sys.exit(3)
-    print(json.dumps(rec["metrics"]))
-""")
-
-
 @pytest.mark.slow
 def test_a_run_stopped_by_sigterm_inside_an_epoch_resumes_at_that_step_to_the_uninterrupted_weights(
         tmp_path, data_root):
@@ -490,12 +478,9 @@ def test_a_run_stopped_by_sigterm_inside_an_epoch_resumes_at_that_step_to_the_un
     losses, curve and metrics of the run nobody stopped."""
     cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=3,
                                  batch_size=32)
-    env = {**os.environ, "PYTHONPATH": REPO}
 
     def run(tag, signal_at):
-        return subprocess.run([sys.executable, "-c", _STOPPABLE, json.dumps(cfg.canonical()), str(data_root),
-                               str(tmp_path / tag / "res"), str(tmp_path / tag / "ck"), str(signal_at)],
-                              capture_output=True, text=True, env=env, timeout=600, check=False)
+        return _run_signalled(cfg, data_root, tmp_path / tag, signal_at, "SIGTERM", curve_images=8)
 
     full = run("full", 0)
     assert full.returncode == 0, full.stderr
