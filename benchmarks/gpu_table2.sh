@@ -5,22 +5,32 @@
 #   DEVICE=cpu EPOCHS=1 TRAIN_SIZE=256 TEST_SIZE=200 ... benchmarks/gpu_table2.sh OUT   # the CPU test (tests/test_gpu_script.py)
 #
 # WORKERS sweep workers share the one GPU (each its own process and CUDA context; the results
-# store's claims split the configurations between them).  They train Table 2 at the paper's full
+# store's claims split the configurations between them).  The store starts as a copy of STORE's
+# records (default results/runs, which travels with the working tree), so rows already stored —
+# or stood in for by an fp32 record — are not trained again, and only new records come back.  They train Table 2 at the paper's full
 # data (60 000 images) for EPOCHS epochs, seeds SEEDS, in bf16 where it was measured safe and fp32
 # elsewhere (--precision auto: the precision is in each record's key), evaluate every model with every attack of
 # ATTACKS before moving on (the table plan: PGD-10 on the whole test set, MT on 1 000, AutoAttack
 # on 500 / 200 test images), and start nothing new after STOP_AFTER minutes, so the command ends
-# within its budget (a run cut by the final TIMEOUT leaves no record, only a checkpoint).  Then it
+# within its budget.  A run cut by the final TIMEOUT (SIGTERM) finishes its step and writes a
+# checkpoint inside its epoch (rll.training.stop); the unfinished checkpoints come back whole in
+# OUT/resume.tar, the most advanced first, within RESUME_MIB, and the next call resumes them at
+# their step when given them in RESUME_FROM (carried: a git-ignored folder).  Then it
 # measures the training throughput of rll's loop against the plain released-style loop on the
 # same device (benchmarks/training.py) and packs everything into OUT, at most 8 files:
 #
-#   OUT/records.tar.gz      results/runs-style records, one JSON per (model, attack)
+#   OUT/records.tar.gz      results/runs-style records, one JSON per (model, attack), new ones only
 #   OUT/models.pt           the finished models' weights and configurations (python -m rll pack)
+#   OUT/resume.tar          the unfinished trainings' checkpoints (python -m rll pack --unfinished)
 #   OUT/throughput.md       benchmarks/training.py's table
 #   OUT/summary.json        what ran, how long, the environment
 #   OUT/workers.log         the workers' logs (tail)
 #
 # Unpack the records into the store with:  tar -xzf OUT/records.tar.gz -C results/runs
+# and the unfinished trainings, to carry into the next call, with:
+#   mkdir -p checkpoints/gpu-resume && tar -xf OUT/resume.tar -C checkpoints/gpu-resume
+#   (run: command "RESUME_FROM=checkpoints/gpu-resume benchmarks/gpu_table2.sh $OUT",
+#    carry ["checkpoints/gpu-resume"]; CUDA checkpoints resume on a CUDA device)
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_table2.sh OUT_DIR}
 cd "$(dirname "$0")/.."
@@ -42,7 +52,10 @@ ATTACKS=${ATTACKS:-"pgd mt aa-apgd aa"}
 STOP_AFTER=${STOP_AFTER:-5}                # minutes: no new configuration after this
 TIMEOUT=${TIMEOUT:-480}                    # seconds: workers still running then are stopped
 BENCH_STEPS=${BENCH_STEPS:-30}
-MAX_MIB=${MAX_MIB:-60}
+STORE=${STORE:-results/runs}              # records already stored: their rows are skipped
+RESUME_FROM=${RESUME_FROM:-}              # unfinished checkpoints of an earlier call (resume.tar unpacked)
+RESUME_MIB=${RESUME_MIB:-40}              # OUT/resume.tar at most (the whole OUT must stay under 64 MiB)
+MAX_MIB=${MAX_MIB:-18}                    # OUT/models.pt at most
 EXTRA=${EXTRA:-"--precision auto --channels-last"}  # bf16 where measured safe (in the key), channels-last (provenance)
 
 mkdir -p "$OUT"
@@ -50,6 +63,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+mkdir -p "$work/runs" "$work/ckpt"
+seeded=0
+if [ -d "$STORE" ]; then
+  find "$STORE" -maxdepth 1 -name '*.json' -exec cp {} "$work/runs/" \;
+  seeded=$(find "$work/runs" -maxdepth 1 -name '*.json' | wc -l)
+fi
+if [ -n "$RESUME_FROM" ]; then
+  find "$RESUME_FROM" -maxdepth 1 -name '*.pt' -exec cp {} "$work/ckpt/" \;
+fi
+resumed_in=$(find "$work/ckpt" -maxdepth 1 -name '*.pt' | wc -l)
+sleep 1; touch "$work/seeded"                # records newer than this are this call's
 
 args=(table2 --dataset mnist --seeds $SEEDS --models $MODELS --epochs "$EPOCHS" --milestones $MILESTONES
       --attacks $ATTACKS --eval-plan table --results-dir "$work/runs" --checkpoint-dir "$work/ckpt"
@@ -61,7 +85,7 @@ args=(table2 --dataset mnist --seeds $SEEDS --models $MODELS --epochs "$EPOCHS" 
 
 pids=()
 for k in $(seq 1 "$WORKERS"); do
-  timeout --signal=TERM "$TIMEOUT" "$PY" -m rll sweep "${args[@]}" > "$work/worker$k.log" 2>&1 &
+  timeout --signal=TERM --kill-after=60 "$TIMEOUT" "$PY" -m rll sweep "${args[@]}" > "$work/worker$k.log" 2>&1 &
   pids+=($!)
   sleep 0.5
 done
@@ -73,20 +97,28 @@ trained=$(date +%s)
     > "$OUT/throughput.md" 2> "$work/bench.log" || echo "benchmark failed (see workers.log)" >> "$OUT/throughput.md"
 
 out_abs=$(cd "$OUT" && pwd)
-mkdir -p "$work/runs" "$work/ckpt"
-(cd "$work/runs" && find . -maxdepth 1 -name '*.json' -print0 | sort -z | tar -czf "$out_abs/records.tar.gz" --null -T -)
-"$PY" -m rll pack --checkpoint-dir "$work/ckpt" --out "$OUT/models.pt" --max-mib "$MAX_MIB"
+(cd "$work/runs" && find . -maxdepth 1 -name '*.json' -newer "$work/seeded" -print0 | sort -z \
+   | tar -czf "$out_abs/records.tar.gz" --null -T -)
+"$PY" -m rll pack --unfinished --checkpoint-dir "$work/ckpt" --out "$OUT/resume.tar" --max-mib "$RESUME_MIB" \
+    2>> "$work/bench.log"
+"$PY" -m rll pack --checkpoint-dir "$work/ckpt" --out "$OUT/models.pt" --max-mib "$MAX_MIB" 2>> "$work/bench.log" \
+    || echo "models.pt not packed (over MAX_MIB=$MAX_MIB MiB): the records hold every attack's numbers" >> "$work/bench.log"
 for f in "$work"/worker*.log "$work/bench.log"; do echo "== $(basename "$f")"; tail -c 4000 "$f" | tr '\r' '\n' | tail -n 15; done \
     > "$OUT/workers.log"
-"$PY" - "$OUT" "$work/runs" "$start" "$trained" "$status" <<'EOF'
-import json, platform, sys, time
+"$PY" - "$OUT" "$work/runs" "$start" "$trained" "$status" "$work/seeded" "$seeded" "$resumed_in" <<'EOF'
+import json, platform, sys, tarfile, time
 from pathlib import Path
 import torch
 out, runs, start, trained, status = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-records = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))]
+since = Path(sys.argv[6]).stat().st_mtime
+records = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json")) if p.stat().st_mtime > since]
+with tarfile.open(out / "resume.tar") as tar:
+    unfinished = tar.getnames()
 summary = {"records": len(records),
            "models": len({json.dumps({**r["config"], "attack": None}, sort_keys=True) for r in records}),
            "by_attack": {a: sum(r["config"]["attack"] == a for r in records) for a in sorted({r["config"]["attack"] for r in records})},
+           "records_seeded_from_store": int(sys.argv[7]), "checkpoints_given": int(sys.argv[8]),
+           "unfinished_packed": unfinished,
            "train_and_eval_seconds": trained - start, "total_seconds": int(time.time()) - start,
            "worker_exit_status": status, "torch": torch.__version__, "python": platform.python_version(),
            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}

@@ -26,7 +26,7 @@ from rll.store import results_folder
 from rll.training import submit
 from rll.training.claim import RunClaimed
 from rll.training.export import export_robustbench
-from rll.training.packing import pack_models
+from rll.training.packing import pack_models, pack_unfinished
 from rll.training.run import TrainingDiverged, evaluate, train
 from rll.training.stop import TrainingStopped
 from rll.training.submit import DEFAULT_LOG_DIR, DEFAULT_TIMEOUT_MIN, EXECUTORS
@@ -439,14 +439,27 @@ def _submit_sweep(args: argparse.Namespace, configs: list) -> int:
 
 def _add_pack(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="pack the trained models of a checkpoint folder into one file "
-                                    "(weights and training configuration only), e.g. to carry them off a machine")
+                                    "(weights and training configuration only), e.g. to carry them off a machine; "
+                                    "--unfinished: the unfinished trainings as resumable checkpoints in a tar")
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--max-mib", type=float, default=None, help="fail if the file would be larger")
+    p.add_argument("--max-mib", type=float, default=None,
+                   help="fail if the file would be larger (--unfinished: leave out what does not fit, "
+                        "the least advanced first; required)")
+    p.add_argument("--unfinished", action="store_true",
+                   help="pack the checkpoints of unfinished trainings, whole, into a tar: unpack it into "
+                        "a checkpoint directory and run the same command to resume them")
     p.set_defaults(func=_run_pack)
 
 
 def _run_pack(args: argparse.Namespace) -> int:
+    if args.unfinished:
+        if args.max_mib is None:
+            raise ValueError("pack --unfinished needs --max-mib (the most the tar may hold)")
+        path, packed, left_out = pack_unfinished(args.checkpoint_dir, args.out, max_mib=args.max_mib)
+        print(f"packed {len(packed)} unfinished trainings into {path} ({path.stat().st_size / 2**20:.1f} MiB)"
+              + (f"; left out for the size: {', '.join(left_out)}" if left_out else ""), file=sys.stderr)
+        return 0
     path, n = pack_models(args.checkpoint_dir, args.out, max_mib=args.max_mib)
     print(f"packed {n} finished models into {path} ({path.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)
     return 0

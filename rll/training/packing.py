@@ -1,5 +1,6 @@
 """Trained models out of their checkpoints: load one for evaluation, its test split, and pack several
-into one file to share."""
+into one file to share — finished models as weights, unfinished trainings as resumable
+checkpoints."""
 from __future__ import annotations
 
 import os
@@ -40,6 +41,47 @@ def pack_models(checkpoint_dir: str | os.PathLike, out: str | os.PathLike, *,
     return atomic_write_bytes(Path(out), buf.getvalue()), len(packed)
 
 
+def _progress(ckpt: dict) -> float:
+    """The fraction of its epochs an unfinished checkpoint has trained (steps of a stopped epoch
+    included)."""
+    partial = ckpt.get("partial") or {}
+    done = int(ckpt["epoch"]) + (partial["step"] / partial["steps_per_epoch"] if partial else 0.0)
+    return done / int(ckpt["config"]["epochs"])
+
+
+def pack_unfinished(checkpoint_dir: str | os.PathLike, out: str | os.PathLike, *,
+                    max_mib: float) -> tuple[Path, list[str], list[str]]:
+    """Pack the *unfinished* trainings of ``checkpoint_dir`` — whole checkpoint files, optimiser
+    and random-number states included, so each resumes where it stopped (at the step, for one
+    stopped inside an epoch: :mod:`rll.training.stop`) — into one uncompressed tar at ``out``,
+    written atomically: the most advanced first (:func:`_progress`), each that still fits in
+    ``max_mib``.  Unpack the tar into a checkpoint directory and run the same command to resume
+    them.  Returns (path, file names packed, file names left out for the size)."""
+    import io
+    import tarfile
+
+    unfinished = []
+    for path in sorted(Path(checkpoint_dir).glob("*.pt")):
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointMismatch:
+            continue
+        if int(ckpt["epoch"]) < int(ckpt["config"]["epochs"]):
+            unfinished.append((-_progress(ckpt), path.name, path))
+    packed, left_out, size = [], [], 0
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for _, name, path in sorted(unfinished):
+            entry = path.stat().st_size + 1024      # the file, its header and padding
+            if size + entry > max_mib * 2**20:
+                left_out.append(name)
+                continue
+            tar.add(path, arcname=name)
+            packed.append(name)
+            size += entry
+    return atomic_write_bytes(Path(out), buf.getvalue()), packed, left_out
+
+
 def load_trained_model(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *,
                        checkpoint_dir: str | os.PathLike = "checkpoints",
                        device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict, Path]:
@@ -72,4 +114,4 @@ def load_test_split(config: TrainConfig, *, data_root: str | os.PathLike | None 
     return rdata.to_float(x), y
 
 
-__all__ = ["pack_models", "load_trained_model", "load_test_split"]
+__all__ = ["pack_models", "pack_unfinished", "load_trained_model", "load_test_split"]
