@@ -8,7 +8,9 @@
 # store's claims split the configurations between them).  The store starts as a copy of STORE's
 # records (default results/runs, which travels with the working tree), so rows already stored —
 # or stood in for by an fp32 record — are not trained again, and only new records come back.  They train Table 2 at the paper's full
-# data (60 000 images) for EPOCHS epochs, seeds SEEDS, in bf16 where it was measured safe and fp32
+# data (60 000 images) for EPOCHS epochs — the rows that decide the verdicts first: seed 0 of every
+# model's rows, then the released-fidelity RELEASED rows (GR, LLR) at seed 0, then MORE_SEEDS of
+# MORE_SEEDS_MODELS (CNN2 seeds 1 and 2, as the paper) — in bf16 where it was measured safe and fp32
 # elsewhere (--precision auto: the precision is in each record's key), evaluate every model with every attack of
 # ATTACKS before moving on (the table plan: PGD-10 on the whole test set, MT on 1 000, AutoAttack
 # on 500 / 200 test images), and start nothing new after STOP_AFTER minutes, so the command ends
@@ -45,9 +47,11 @@ MILESTONES=${MILESTONES-""}              # may be set, e.g. "40 45" with EPOCHS=
 CURVE_IMAGES=${CURVE_IMAGES:-1000}       # learning curves (train accuracy on 10 000, PGD-10 on N, Lipschitz on N/2)
 TRAIN_SIZE=${TRAIN_SIZE:-}                # empty: all 60 000 images
 TEST_SIZE=${TEST_SIZE:-}                  # empty: all 10 000 test images
-SEEDS=${SEEDS:-"0 1 2"}
-MODELS=${MODELS:-"cnn2 cnn1"}
+MODELS=${MODELS:-"cnn2 cnn1"}              # seed 0 of these first
 METHODS=${METHODS:-}                       # empty: the paper's ten rows
+RELEASED=${RELEASED-"gr llr"}              # then these rows in fidelity released, seed 0 (empty: none)
+MORE_SEEDS=${MORE_SEEDS-"1 2"}             # then these seeds (empty: none) ...
+MORE_SEEDS_MODELS=${MORE_SEEDS_MODELS:-cnn2}   # ... of these models
 ATTACKS=${ATTACKS:-"pgd mt aa-apgd aa"}
 STOP_AFTER=${STOP_AFTER:-5}                # minutes: no new configuration after this
 TIMEOUT=${TIMEOUT:-480}                    # seconds: workers still running then are stopped
@@ -75,22 +79,51 @@ fi
 resumed_in=$(find "$work/ckpt" -maxdepth 1 -name '*.pt' | wc -l)
 sleep 1; touch "$work/seeded"                # records newer than this are this call's
 
-args=(table2 --dataset mnist --seeds $SEEDS --models $MODELS --epochs "$EPOCHS" --milestones $MILESTONES
+args=(table2 --dataset mnist --epochs "$EPOCHS" --milestones $MILESTONES
       --attacks $ATTACKS --eval-plan table --results-dir "$work/runs" --checkpoint-dir "$work/ckpt"
-      --device "$DEVICE" --stop-after "$STOP_AFTER" --curve-images "$CURVE_IMAGES" $EXTRA)
+      --device "$DEVICE" --curve-images "$CURVE_IMAGES" $EXTRA)
 [ -n "$TRAIN_SIZE" ] && args+=(--train-size "$TRAIN_SIZE")
 [ -n "$TEST_SIZE" ] && args+=(--test-size "$TEST_SIZE")
-[ -n "$METHODS" ] && args+=(--methods $METHODS)
 [ "$DEVICE" = cpu ] || args+=(--eval-batch-size 512)
+deadline=$(( $(date +%s) + TIMEOUT ))         # every worker stops here (SIGTERM, then KILL 60 s later)
+no_new_after=$(( $(date +%s) + 60 * STOP_AFTER ))
+
+sweep() {   # one sweep of a worker, within what is left of the time box
+  local left=$(( deadline - $(date +%s) )) fresh=$(( no_new_after - $(date +%s) ))
+  [ "$left" -gt 0 ] || return 124
+  [ "$fresh" -gt 0 ] || return 0              # starts nothing new
+  timeout --signal=TERM --kill-after=60 "$left" "$PY" -m rll sweep "${args[@]}" "$@" \
+      --stop-after "$(awk "BEGIN { print $fresh / 60 }")"
+  local r=$?
+  [ "$r" -eq 137 ] && r=124                   # killed 60 s after the time box's SIGTERM
+  return "$r"
+}
+worker() {  # the three sweeps in order; exit status: 0, 124 (time box) or the first failure's
+  local rc=0 r
+  for part in first released more; do
+    case $part in
+      first) sweep --seeds 0 --models $MODELS ${METHODS:+--methods $METHODS} ;;
+      released) [ -n "$RELEASED" ] || continue; sweep --seeds 0 --models $MODELS --fidelity released --methods $RELEASED ;;
+      more) [ -n "$MORE_SEEDS" ] || continue; sweep --seeds $MORE_SEEDS --models $MORE_SEEDS_MODELS ${METHODS:+--methods $METHODS} ;;
+    esac
+    r=$?
+    if [ "$r" -ne 0 ] && { [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; }; then rc=$r; fi
+    [ "$r" -eq 124 ] && break
+  done
+  return "$rc"
+}
 
 pids=()
 for k in $(seq 1 "$WORKERS"); do
-  timeout --signal=TERM --kill-after=60 "$TIMEOUT" "$PY" -m rll sweep "${args[@]}" > "$work/worker$k.log" 2>&1 &
+  worker > "$work/worker$k.log" 2>&1 &
   pids+=($!)
   sleep 0.5
 done
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+for pid in "${pids[@]}"; do
+  wait "$pid"; r=$?
+  if [ "$r" -ne 0 ] && { [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; }; then status=$r; fi
+done
 trained=$(date +%s)
 
 "$PY" benchmarks/training.py --device "$DEVICE" --models cnn2 --steps "$BENCH_STEPS" --repeats 2 \
