@@ -448,25 +448,38 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, data_root):
 def test_a_stop_request_takes_the_first_signal_lets_the_second_through_and_restores_the_handlers():
     """rll.training.stop.StopRequest: inside the block the first SIGINT/SIGTERM only records the
     request; a second one reaches the handler that was there before (Ctrl-C twice still
-    interrupts); on exit every handler is the caller's again."""
+    interrupts); a signal the process ignores stays ignored; on exit every handler is the
+    caller's again."""
     from rll.training.stop import StopRequest
 
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    with StopRequest() as stop:
-        assert not stop.requested
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)          # the handler runs between bytecodes
-        assert stop.requested and stop.signum == signal.SIGTERM and stop.name == "SIGTERM"
-        with pytest.raises(KeyboardInterrupt):
-            stop.signum = None
-            os.kill(os.getpid(), signal.SIGINT)       # first SIGINT: recorded
+    # whatever the runner set (an xdist worker or a background job ignores SIGINT): Python's own
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        with StopRequest() as stop:
+            assert not stop.requested
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)          # the handler runs between bytecodes
+            assert stop.requested and stop.signum == signal.SIGTERM and stop.name == "SIGTERM"
+            with pytest.raises(KeyboardInterrupt):
+                stop.signum = None
+                os.kill(os.getpid(), signal.SIGINT)       # first SIGINT: recorded
+                time.sleep(0.05)
+                assert stop.name == "SIGINT"
+                os.kill(os.getpid(), signal.SIGINT)       # second: Python's own handler
+                time.sleep(0.05)
+        assert {s: signal.getsignal(s) for s in before} == before
+        with StopRequest(enabled=False) as inert:
+            assert signal.getsignal(signal.SIGTERM) == before[signal.SIGTERM] and not inert.requested
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with StopRequest() as stop:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
-            assert stop.name == "SIGINT"
-            os.kill(os.getpid(), signal.SIGINT)       # second: Python's own handler
-            time.sleep(0.05)
-    assert {s: signal.getsignal(s) for s in before} == before
-    with StopRequest(enabled=False) as inert:
-        assert signal.getsignal(signal.SIGTERM) == before[signal.SIGTERM] and not inert.requested
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, original)
 
 
 @pytest.mark.slow
@@ -528,7 +541,11 @@ def test_the_cli_stopped_with_ctrl_c_exits_130_names_the_checkpoint_and_resumes(
            "--data-root", str(data_root), "--results-dir", str(tmp_path / "res"),
            "--checkpoint-dir", str(tmp_path / "ck"), "--device", "cpu"]
     env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    # python -m rll as in a terminal, where SIGINT is not ignored, whatever this runner inherited (a
+    # background job ignores it, and a child inherits that)
+    in_a_terminal = [sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "from rll.cli import main; sys.exit(main(sys.argv[1:]))"] + cmd[3:]
+    proc = subprocess.Popen(in_a_terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     err: list[str] = []
     moving = threading.Event()
 

@@ -30,7 +30,8 @@ class TrainingStopped(KeyboardInterrupt):
 
 class StopRequest:
     """Within the block, :data:`STOP_SIGNALS` set :attr:`signum` instead of interrupting; the
-    handler then puts the previous one back, so a second signal acts at once.  The previous
+    handler then puts the previous one back, so a second signal acts at once.  A signal the
+    process ignores (``SIG_IGN``: a background job's SIGINT, ``nohup``) stays ignored.  The previous
     handlers are restored on exit.  Inert (``enabled=False``, or outside the main thread, where
     Python cannot install handlers): :attr:`requested` stays False.
 
@@ -61,6 +62,8 @@ class StopRequest:
     def __enter__(self) -> Self:
         if self.enabled:
             for s in STOP_SIGNALS:
+                if signal.getsignal(s) == signal.SIG_IGN:   # told to ignore it (nohup, a background job)
+                    continue
                 previous = signal.signal(s, self._handle)
                 self._previous[s] = signal.SIG_DFL if previous is None else previous   # None: set outside Python
         return self
