@@ -545,7 +545,8 @@ def test_the_cli_stopped_with_ctrl_c_exits_130_names_the_checkpoint_and_resumes(
     # background job ignores it, and a child inherits that)
     in_a_terminal = [sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
                      "from rll.cli import main; sys.exit(main(sys.argv[1:]))"] + cmd[3:]
-    proc = subprocess.Popen(in_a_terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(in_a_terminal, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=REPO)
     err: list[str] = []
     moving = threading.Event()
 
@@ -559,8 +560,9 @@ def test_the_cli_stopped_with_ctrl_c_exits_130_names_the_checkpoint_and_resumes(
     reader.start()
     assert moving.wait(300), "".join(err)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=300)
-    reader.join(10)
+    proc.wait(timeout=300)
+    reader.join(60)              # the reader alone reads stderr, to its end
+    assert not reader.is_alive()
     stderr = "".join(err)
     assert proc.returncode == 130, stderr
     assert "stopped: " in stderr and "stopped by SIGINT" in stderr and "run the same command again" in stderr
