@@ -225,6 +225,8 @@ def test_local_sweep_survives_preemption_and_a_kill(tmp_path, data_root, monkeyp
     assert store.get(configs[0]) is not None and store.get(configs[1]) is None
     log0 = (jobs[0].stdout() or "") + (jobs[0].stderr() or "")
     assert "Requeued job" in log0, log0[-2000:]                   # submitit requeued it
+    # after the step it was in and a checkpoint (rll.training.stop), not in the middle of it
+    assert "stopped by SIGUSR2" in log0 and "SIGUSR2 handed to its handler" in log0, log0[-2000:]
     # the killed job left its claim and checkpoint; the same sweep, submitted again, finishes it
     assert store.claim_info(configs[1].training_canonical()) is not None
     assert 1 <= load_checkpoint(checkpoint_path(configs[1], ck), configs[1])["epoch"] < 4
@@ -243,6 +245,8 @@ def test_local_sweep_survives_preemption_and_a_kill(tmp_path, data_root, monkeyp
     for config, ref in zip(configs, refs):
         record = store.get(config)
         assert 1 <= record["provenance"]["resumed_from_epoch"] < 4
+        if config is configs[0] and "stopped by SIGUSR2 in epoch" in log0:     # not at an epoch's end
+            assert record["provenance"]["resumed_in_epoch"]["step"] >= 1
         assert record["metrics"] == ref["metrics"]
         assert [h["loss"] for h in record["provenance"]["history"]] == [h["loss"] for h in ref["provenance"]["history"]]
         a = load_checkpoint(checkpoint_path(config, ck), config)["model"]

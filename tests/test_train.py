@@ -482,6 +482,35 @@ def test_a_stop_request_takes_the_first_signal_lets_the_second_through_and_resto
         signal.signal(signal.SIGINT, original)
 
 
+def test_a_schedulers_requeue_signal_waits_for_the_step_then_reaches_its_handler():
+    """SIGUSR2 (Slurm's warning before a time limit) is deferred like a stop only while a Python
+    handler is installed for it (submitit's checkpoint-and-requeue): that handler is called once,
+    after the block ends with TrainingStopped for it.  Without one, SIGUSR2 keeps its default."""
+    from rll.training.stop import REQUEUE_SIGNAL, StopRequest, TrainingStopped
+
+    assert REQUEUE_SIGNAL == signal.SIGUSR2
+    original = signal.getsignal(signal.SIGUSR2)
+    calls = []
+    try:
+        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+        with StopRequest():
+            assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL     # nobody to hand it to
+        signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
+        with pytest.raises(TrainingStopped):
+            with StopRequest() as stop:
+                os.kill(os.getpid(), signal.SIGUSR2)
+                time.sleep(0.05)
+                assert stop.requested and stop.name == "SIGUSR2" and calls == []   # deferred
+                raise TrainingStopped("stopped by SIGUSR2 in epoch 2/3 after step 2/3", stop.signum)
+        assert calls == [signal.SIGUSR2]                                  # then handed over, once
+        with pytest.raises(TrainingStopped):
+            with StopRequest():
+                raise TrainingStopped("stopped by SIGTERM", signal.SIGTERM)
+        assert calls == [signal.SIGUSR2]                                  # not for another signal
+    finally:
+        signal.signal(signal.SIGUSR2, original)
+
+
 @pytest.mark.slow
 def test_a_run_stopped_by_sigterm_inside_an_epoch_resumes_at_that_step_to_the_uninterrupted_weights(
         tmp_path, data_root):

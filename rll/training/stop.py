@@ -6,15 +6,26 @@ a mid-epoch checkpoint — the permutation of the epoch, the step reached, every
 raises :class:`TrainingStopped`.  Run again, it resumes at that step and ends with the weights the
 uninterrupted run would have had (``tests/test_train.py``).  A second signal acts at once, as
 without this module; outside the training loop (loading data, evaluating) signals act as usual.
+
+A job scheduler's warning is deferred the same way: :data:`REQUEUE_SIGNAL` (Slurm's
+``--signal=USR2@…`` before a time limit or a pre-emption), while a Python handler is installed for
+it — submitit's, which checkpoints and requeues the job (:mod:`rll.training.submit`).  The step
+finishes, the checkpoint inside the epoch is written, and then that handler gets the signal: the
+requeued job resumes at the step, not at the epoch's start.  Without such a handler SIGUSR2 keeps
+its default action.
 """
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Self
 
 #: The signals that ask a run to stop.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Deferred to the step's end only while a Python handler (submitit's requeue) is installed for
+#: it; that handler is called once the checkpoint is written.
+REQUEUE_SIGNAL = signal.SIGUSR2
 
 
 class TrainingStopped(KeyboardInterrupt):
@@ -32,7 +43,9 @@ class StopRequest:
     """Within the block, :data:`STOP_SIGNALS` set :attr:`signum` instead of interrupting; the
     handler then puts the previous one back, so a second signal acts at once.  A signal the
     process ignores (``SIG_IGN``: a background job's SIGINT, ``nohup``) stays ignored.  The previous
-    handlers are restored on exit.  Inert (``enabled=False``, or outside the main thread, where
+    handlers are restored on exit.  :data:`REQUEUE_SIGNAL` is taken too when a Python handler is
+    installed for it; if the block then ends with :class:`TrainingStopped` for it, that handler is
+    called (submitit requeues the job and exits).  Inert (``enabled=False``, or outside the main thread, where
     Python cannot install handlers): :attr:`requested` stays False.
 
     >>> with StopRequest() as stop:
@@ -66,12 +79,19 @@ class StopRequest:
                     continue
                 previous = signal.signal(s, self._handle)
                 self._previous[s] = signal.SIG_DFL if previous is None else previous   # None: set outside Python
+            if callable(signal.getsignal(REQUEUE_SIGNAL)):   # a scheduler's handler: defer it to the step's end
+                self._previous[REQUEUE_SIGNAL] = signal.signal(REQUEUE_SIGNAL, self._handle)
         return self
 
-    def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        previous = dict(self._previous)
+        for s, handler in previous.items():
             signal.signal(s, handler)
         self._previous.clear()
+        forward = previous.get(REQUEUE_SIGNAL)
+        if isinstance(exc, TrainingStopped) and exc.signum == REQUEUE_SIGNAL and callable(forward):
+            print(f"rll: {exc}; {self.name} handed to its handler", file=sys.stderr, flush=True)
+            forward(REQUEUE_SIGNAL, None)      # submitit: checkpoint(), requeue, exit
 
 
-__all__ = ["STOP_SIGNALS", "StopRequest", "TrainingStopped"]
+__all__ = ["REQUEUE_SIGNAL", "STOP_SIGNALS", "StopRequest", "TrainingStopped"]

@@ -10,8 +10,11 @@ results store and checkpoint directory.
 time limit nears (or it is pre-empted, on clusters that set
 ``SlurmctldParameters=preempt_send_user_signal``) Slurm sends the job ``SIGUSR2``; submitit then
 pickles the job as it was submitted and requeues it (Slurm: ``scontrol requeue``, same job id;
-local: the controller starts it again).  The requeued job calls :func:`~rll.training.run.train`
-again, which resumes from the configuration's per-epoch training checkpoint to the same record.
+local: the controller starts it again).  While a one-process job trains, the signal waits for the
+step in progress and a checkpoint inside the epoch (:mod:`rll.training.stop`) before it reaches
+submitit.  The requeued job calls :func:`~rll.training.run.train` again, which resumes at that step
+(or, signalled during an evaluation or in a data-parallel job, from the last epoch's checkpoint)
+to the same record.
 A job killed outright (``SIGKILL``, a lost node) is not requeued: submitting the same sweep
 again submits only what the store still lacks, and that job resumes from the checkpoint.
 
