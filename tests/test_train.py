@@ -496,16 +496,14 @@ def test_a_schedulers_requeue_signal_waits_for_the_step_then_reaches_its_handler
         with StopRequest():
             assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL     # nobody to hand it to
         signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
-        with pytest.raises(TrainingStopped):
-            with StopRequest() as stop:
-                os.kill(os.getpid(), signal.SIGUSR2)
-                time.sleep(0.05)
-                assert stop.requested and stop.name == "SIGUSR2" and calls == []   # deferred
-                raise TrainingStopped("stopped by SIGUSR2 in epoch 2/3 after step 2/3", stop.signum)
+        with pytest.raises(TrainingStopped), StopRequest() as stop:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            time.sleep(0.05)
+            assert stop.requested and stop.name == "SIGUSR2" and calls == []   # deferred
+            raise TrainingStopped("stopped by SIGUSR2 in epoch 2/3 after step 2/3", stop.signum)
         assert calls == [signal.SIGUSR2]                                  # then handed over, once
-        with pytest.raises(TrainingStopped):
-            with StopRequest():
-                raise TrainingStopped("stopped by SIGTERM", signal.SIGTERM)
+        with pytest.raises(TrainingStopped), StopRequest():
+            raise TrainingStopped("stopped by SIGTERM", signal.SIGTERM)
         assert calls == [signal.SIGUSR2]                                  # not for another signal
     finally:
         signal.signal(signal.SIGUSR2, original)
