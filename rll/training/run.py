@@ -37,6 +37,7 @@ import platform
 import socket
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping
@@ -84,12 +85,6 @@ from rll.training.stop import StopRequest, TrainingStopped
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the run was stopped."""
-
-
-# ====================================================================== data
-
-
-# ====================================================================== checkpoints
 
 
 # ====================================================================== provenance
@@ -249,16 +244,47 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                    plan: rmetrics.EvalPlan, curve_images: int | None, on_step,
                    channels_last: bool, compile_: bool, checksums: Mapping[str, str] | None,
                    group: rdist.Group = rdist.SINGLE) -> dict | None:
-    from tqdm.auto import tqdm
-
+    """Train the claimed ``config`` from scratch or from its checkpoint, then evaluate and store it."""
     started = time.time()
     t0 = time.perf_counter()
     git_commit()   # the code this process runs (cached), not a commit made while it trains
-    ckpt_file = checkpoint_path(config, checkpoint_dir)
     ckpt, shorter_path = start_point(config, checkpoint_dir, store) if resume else (None, None)
     extended_from = ({"epochs": int(ckpt["epoch"]), "checkpoint": _relative_checkpoint(shorter_path, checkpoint_dir)}
                      if shorter_path is not None else None)
+    train_split, test_split, fit = _load_splits(config, data_root, device, checksums)
+    n_fit = len(fit[1])
+    group.check_batches(n_fit, config.batch_size)
+    run = _Run.start(config, ckpt, checkpoint_path(config, checkpoint_dir), device, group, channels_last)
+    # spent by earlier (interrupted) sessions
+    earlier_seconds = run.train_seconds + (float(run.partial["seconds"]) if run.partial else 0.0)
+    resumed_at = {"epoch": run.epoch + 1, "step": int(run.partial["step"])} if run.partial else None
+    resumed_from = run.epoch if ckpt is not None else None
+    test_float = (rdata.to_float(test_split[0]), test_split[1]) if curve_images else None
+    _train_epochs(run, fit, curve=(test_float, train_split[:2], curve_images), progress=progress,
+                  on_step=on_step, channels_last=channels_last, compile_=compile_)
+    del fit, test_float
+    if not group.is_main:
+        return None     # rank 0 evaluates and writes the record
+    return _evaluate_and_store(config, store, run.model, train_split, test_split,
+                               attacks=attacks, plan=plan, device=device, progress=progress,
+                               started=started, t0=t0 - earlier_seconds,
+                               extra={"train_seconds": round(run.train_seconds, 3),
+                                      "resumed_from_epoch": resumed_from,
+                                      **({"resumed_in_epoch": resumed_at} if resumed_at else {}),
+                                      **({"extended_from": extended_from} if extended_from else {}),
+                                      "checkpoint": _relative_checkpoint(run.ckpt_file, checkpoint_dir),
+                                      "history": run.history,
+                                      "n_trained_on": n_fit,
+                                      "precision": "bf16-autocast" if config.precision == "bf16" else "fp32",
+                                      "channels_last": channels_last, "compiled": compile_,
+                                      **_processes(run.world_sizes, group)},
+                               epochs_done=config.epochs)
 
+
+def _load_splits(config: TrainConfig, data_root, device: torch.device, checksums):
+    """``(train, test, fit)``: the train and test splits ``(images, labels, note)`` and the
+    images the run fits ``(images, labels)`` — the training split, with the test split when
+    ``train_with_test``, or the resized training images (Restricted ImageNet)."""
     x_tr, y_tr, note_tr = load_split(config, "train", config.train_size, 0, data_root, device, checksums)
     # the evaluation needs the test split: a missing or corrupt file must stop the run now, not
     # after the training (load_dataset verifies it)
@@ -268,150 +294,183 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
         if config.train_with_test:
             raise ValueError(f"train_with_test is not available for {config.dataset}")
         x_fit = resized_train(config, data_root)
-    test_float = (rdata.to_float(x_te), y_te) if curve_images else None
-    group.check_batches(len(y_fit), config.batch_size)
-    model, opt, sched = build_run(config, device)
-    group.seed_rank(config.seed)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    gens = run_generators(config, device)
-    history: list[dict] = []
-    start_epoch, train_seconds, partial = 0, 0.0, None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        load_scheduler_state(sched, ckpt["scheduler"])
-        sched.milestones = Counter(config.milestones)    # a shorter run's may differ after its end
-        set_rng_state(ckpt["rng"], device, gens)
-        start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
-        train_seconds = float(ckpt["train_seconds"])
-        partial = ckpt.get("partial")     # stopped inside epoch start_epoch + 1 (rll.training.stop)
-        group.restore_rng(ckpt["rng"], device, config.seed, start_epoch)
-    group.check_same(start_epoch, "the checkpoint epoch to resume from")
-    world_sizes = list(ckpt.get("world_sizes", [1] * start_epoch)) if ckpt is not None else []
-    # spent by earlier (interrupted) sessions
-    earlier_seconds = train_seconds + (float(partial["seconds"]) if partial else 0.0)
-    resumed_at = {"epoch": start_epoch + 1, "step": int(partial["step"])} if partial else None
+    return (x_tr, y_tr, note_tr), (x_te, y_te, note_te), (x_fit, y_fit)
 
-    loss_fn = rlosses.LOSSES[config.method]
-    params = dict(config.params)
-    fmodel = group.wrap(model, device)        # DistributedDataParallel under torchrun
+
+@dataclass
+class _Run:
+    """A run being trained: its model, optimiser, scheduler and generators, and the rest of what
+    its checkpoint holds — the epochs done, their history and seconds, and, for a run stopped
+    inside an epoch (:mod:`rll.training.stop`), where in the next one it stopped (``partial``)."""
+
+    config: TrainConfig
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.MultiStepLR
+    gens: dict[str, torch.Generator]
+    device: torch.device
+    group: rdist.Group
+    ckpt_file: Path
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    world_sizes: list[int] = field(default_factory=list)
+    partial: dict | None = None
+
+    @classmethod
+    def start(cls, config: TrainConfig, ckpt: dict | None, ckpt_file: Path, device: torch.device,
+              group: rdist.Group, channels_last: bool) -> _Run:
+        """The model, optimiser and generators seeded from ``config``, restored from ``ckpt``
+        (a checkpoint of this run or of a shorter one, :func:`start_point`) when given."""
+        model, opt, sched = build_run(config, device)
+        group.seed_rank(config.seed)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        run = cls(config, model, opt, sched, run_generators(config, device), device, group, Path(ckpt_file))
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            load_scheduler_state(sched, ckpt["scheduler"])
+            sched.milestones = Counter(config.milestones)    # a shorter run's may differ after its end
+            set_rng_state(ckpt["rng"], device, run.gens)
+            run.epoch, run.history = int(ckpt["epoch"]), list(ckpt["history"])
+            run.train_seconds = float(ckpt["train_seconds"])
+            run.partial = ckpt.get("partial")     # stopped inside epoch run.epoch + 1
+            group.restore_rng(ckpt["rng"], device, config.seed, run.epoch)
+            run.world_sizes = list(ckpt.get("world_sizes", [1] * run.epoch))
+        group.check_same(run.epoch, "the checkpoint epoch to resume from")
+        return run
+
+    def checkpoint(self, stopped_at: dict | None = None) -> None:
+        """Write the checkpoint after :attr:`epoch` epochs, or inside the next one (``stopped_at``:
+        its permutation, the steps done, their loss sum and seconds)."""
+        rng = {**rng_state(self.device, self.gens), **self.group.rng_states(self.device)}   # every rank's
+        save_checkpoint(self.ckpt_file, {
+            "format": CHECKPOINT_FORMAT, "config": self.config.training_canonical(), "epoch": self.epoch,
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": scheduler_state(self.sched), "rng": rng,
+            "history": self.history, "train_seconds": self.train_seconds, "rll_version": __version__,
+            "fidelity_revision": rlosses.FIDELITY_REVISION,
+            "world_sizes": self.world_sizes,
+            **({"partial": stopped_at} if stopped_at is not None else {}),
+        }, write=self.group.is_main)
+
+
+def _train_epochs(run: _Run, fit, *, curve, progress: bool, on_step, channels_last: bool,
+                  compile_: bool) -> None:
+    """Train ``run`` from where it stands to ``config.epochs``, checkpointing after every epoch
+    (and, with ``curve = (test, train, images)``, measuring a learning-curve point first).
+
+    SIGINT/SIGTERM stop it between two steps (one process only: torchrun's ranks must agree):
+    the step in progress finishes, a checkpoint inside the epoch is written and
+    :class:`TrainingStopped` is raised."""
+    from tqdm.auto import tqdm
+
+    config, group = run.config, run.group
+    test_float, train_split, curve_images = curve
+    fmodel = group.wrap(run.model, run.device)        # DistributedDataParallel under torchrun
     fmodel = torch.compile(fmodel) if compile_ else fmodel
-    summed = config.fidelity == "released"   # losses summed over the batch (else its mean)
-    pad = AUGMENT_PAD[config.dataset]
-    n = len(y_fit)
-    bs = config.batch_size
-    steps_per_epoch = -(-n // bs)
-    check_every = 1 if device.type == "cpu" else 50
+    n = len(fit[1])
+    steps_per_epoch = -(-n // config.batch_size)
     bar = tqdm(total=config.epochs * steps_per_epoch,
-               initial=start_epoch * steps_per_epoch + (int(partial["step"]) if partial else 0),
+               initial=run.epoch * steps_per_epoch + (int(run.partial["step"]) if run.partial else 0),
                desc=config.label(), unit="step", mininterval=1.0, disable=not (progress and group.is_main),
                leave=False)
-
-    def write_checkpoint(epochs_done: int, stopped_at: dict | None = None) -> None:
-        """The checkpoint after ``epochs_done`` epochs, or inside the next one (``stopped_at``:
-        its permutation, the steps done, their loss sum and seconds)."""
-        rng = {**rng_state(device, gens), **group.rng_states(device)}   # every rank's
-        save_checkpoint(ckpt_file, {
-            "format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": epochs_done,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": scheduler_state(sched), "rng": rng,
-            "history": history, "train_seconds": train_seconds, "rll_version": __version__,
-            "fidelity_revision": rlosses.FIDELITY_REVISION,
-            "world_sizes": world_sizes,
-            **({"partial": stopped_at} if stopped_at is not None else {}),
-        }, write=group.is_main)
-
-    # SIGINT/SIGTERM stop the loop between two steps (one process only: torchrun's ranks must agree)
     stop = StopRequest(enabled=group.world_size == 1)
     with stop, contextlib.closing(bar):
-        for epoch in range(start_epoch, config.epochs):
+        while run.epoch < config.epochs:
             t_epoch = time.perf_counter()
-            model.train()
-            if partial is not None:     # the epoch a stopped run was in: its order, from its next step
-                perm, first_step = partial["perm"].to(device), int(partial["step"])
+            run.model.train()
+            if run.partial is not None:     # the epoch a stopped run was in: its order, from its next step
+                partial, run.partial = run.partial, None
+                perm, first_step = partial["perm"].to(run.device), int(partial["step"])
                 loss_sum, seconds_before = float(partial["loss_sum"]), float(partial["seconds"])
-                partial = None
             else:
-                perm = torch.randperm(n, generator=gens["shuffle"], device=device)
+                perm = torch.randperm(n, generator=run.gens["shuffle"], device=run.device)
                 first_step, loss_sum, seconds_before = 0, 0.0, 0.0
-            pending: list[torch.Tensor] = []
-            first_pending = first_step
-            lr_now = opt.param_groups[0]["lr"]
-            for step in range(first_step, steps_per_epoch):
-                idx = perm[step * bs:(step + 1) * bs]
-                xb = make_batch(x_fit, idx, pad, gens["augment"], channels_last, device=device)
-                xb, yb = group.shard(xb), group.shard(y_fit[idx])     # this rank's share
-                weight = group.loss_weight(len(yb), len(idx), summed)
-                loss = train_step(fmodel, opt, loss_fn, xb, yb, eps=config.eps,
-                                  fidelity=config.fidelity, params=params, amp=config.precision == "bf16",
-                                  loss_scale=group.world_size * weight)
-                pending.append(loss if weight == 1.0 else loss * weight)
-                stopping = stop.requested and step < steps_per_epoch - 1   # the last step ends the epoch
-                if len(pending) >= check_every or step == steps_per_epoch - 1 or stopping:
-                    values = group.sum(torch.stack(pending)).double().cpu()
-                    bad = (~torch.isfinite(values)).nonzero()
-                    if len(bad):
-                        at = first_pending + int(bad[0])
-                        raise TrainingDiverged(
-                            f"non-finite training loss ({values[int(bad[0])].item()}) at epoch "
-                            f"{epoch + 1}/{config.epochs}, step {at + 1}/{steps_per_epoch} "
-                            f"(method {config.method}, params {params}, lr {lr_now:g}, fidelity "
-                            f"{config.fidelity}); run stopped, last good checkpoint is epoch {epoch} "
-                            f"({ckpt_file}). Try a smaller learning rate.")
-                    loss_sum += values.sum().item()
-                    first_pending = step + 1
-                    pending = []
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{values[-1].item():.4g}", refresh=False)
-                bar.update(1)
-                if on_step is not None:
-                    on_step(epoch, step)
-                if stopping:
-                    seconds = seconds_before + time.perf_counter() - t_epoch
-                    write_checkpoint(epoch, {"step": step + 1, "steps_per_epoch": steps_per_epoch,
-                                             "perm": perm.cpu(), "loss_sum": loss_sum,
-                                             "seconds": round(seconds, 3)})
-                    raise TrainingStopped(
-                        f"{config.label()}: stopped by {stop.name} in epoch {epoch + 1}/{config.epochs} after "
-                        f"step {step + 1}/{steps_per_epoch}; checkpoint {ckpt_file} — run the same command "
-                        "again to resume from that step", stop.signum)
-            sched.step()
+            lr_now = run.opt.param_groups[0]["lr"]
+            loss_sum = _epoch_steps(run, fmodel, fit, perm, first_step, loss_sum, stop=stop, bar=bar,
+                                    on_step=on_step, channels_last=channels_last,
+                                    clock=(t_epoch, seconds_before))
+            run.sched.step()
             seconds = seconds_before + time.perf_counter() - t_epoch
-            train_seconds += seconds
-            entry = {"epoch": epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
+            run.train_seconds += seconds
+            entry = {"epoch": run.epoch + 1, "lr": lr_now, "loss": loss_sum / steps_per_epoch,
                      "seconds": round(seconds, 3)}
             if curve_images and group.is_main:
                 t_curve = time.perf_counter()
-                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                    entry["curve"] = _curve_point(model, test_float, eps=config.eps, images=curve_images,
-                                                  seed=config.seed, train=(x_tr, y_tr))
+                with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
+                    entry["curve"] = _curve_point(run.model, test_float, eps=config.eps, images=curve_images,
+                                                  seed=config.seed, train=train_split)
                 entry["curve_seconds"] = round(time.perf_counter() - t_curve, 3)
-            history.append(entry)
-            world_sizes.append(group.world_size)
-            write_checkpoint(epoch + 1)
+            run.history.append(entry)
+            run.world_sizes.append(group.world_size)
+            run.epoch += 1
+            run.checkpoint()
             if stop.requested:     # asked during the epoch's last step, its curve or its checkpoint
                 what = ("evaluation not started: run the same command again to evaluate it"
-                        if epoch + 1 == config.epochs else "run the same command again to resume")
-                raise TrainingStopped(f"{config.label()}: stopped by {stop.name} after epoch {epoch + 1}/"
-                                      f"{config.epochs}; checkpoint {ckpt_file} — {what}", stop.signum)
-    del x_fit, y_fit, test_float
-    if not group.is_main:
-        return None     # rank 0 evaluates and writes the record
+                        if run.epoch == config.epochs else "run the same command again to resume")
+                raise TrainingStopped(f"{config.label()}: stopped by {stop.name} after epoch {run.epoch}/"
+                                      f"{config.epochs}; checkpoint {run.ckpt_file} — {what}", stop.signum)
 
-    return _evaluate_and_store(config, store, model, (x_tr, y_tr, note_tr), (x_te, y_te, note_te),
-                               attacks=attacks, plan=plan, device=device, progress=progress,
-                               started=started, t0=t0 - earlier_seconds,
-                               extra={"train_seconds": round(train_seconds, 3),
-                                      "resumed_from_epoch": start_epoch if ckpt is not None else None,
-                                      **({"resumed_in_epoch": resumed_at} if resumed_at else {}),
-                                      **({"extended_from": extended_from} if extended_from else {}),
-                                      "checkpoint": _relative_checkpoint(ckpt_file, checkpoint_dir),
-                                      "history": history,
-                                      "n_trained_on": n,
-                                      "precision": "bf16-autocast" if config.precision == "bf16" else "fp32",
-                                      "channels_last": channels_last, "compiled": compile_,
-                                      **_processes(world_sizes, group)},
-                               epochs_done=config.epochs)
+
+def _epoch_steps(run: _Run, fmodel, fit, perm: torch.Tensor, first_step: int, loss_sum: float, *,
+                 stop: StopRequest, bar, on_step, channels_last: bool, clock: tuple[float, float]) -> float:
+    """The optimiser steps of epoch ``run.epoch + 1`` from ``first_step`` in the order ``perm``;
+    returns the epoch's loss sum (``loss_sum`` being that of the steps before ``first_step``).
+    ``clock``: when this session started the epoch (``time.perf_counter()``) and the epoch's
+    seconds in earlier sessions.
+    A non-finite loss raises :class:`TrainingDiverged`; a stop request writes the checkpoint
+    inside the epoch after the step in progress and raises :class:`TrainingStopped`."""
+    config, group = run.config, run.group
+    x_fit, y_fit = fit
+    bs, n = config.batch_size, len(y_fit)
+    steps_per_epoch = -(-n // bs)
+    epoch = run.epoch
+    loss_fn = rlosses.LOSSES[config.method]
+    params = dict(config.params)
+    summed = config.fidelity == "released"   # losses summed over the batch (else its mean)
+    pad = AUGMENT_PAD[config.dataset]
+    check_every = 1 if run.device.type == "cpu" else 50
+    lr_now = run.opt.param_groups[0]["lr"]
+    pending: list[torch.Tensor] = []
+    first_pending = first_step
+    for step in range(first_step, steps_per_epoch):
+        idx = perm[step * bs:(step + 1) * bs]
+        xb = make_batch(x_fit, idx, pad, run.gens["augment"], channels_last, device=run.device)
+        xb, yb = group.shard(xb), group.shard(y_fit[idx])     # this rank's share
+        weight = group.loss_weight(len(yb), len(idx), summed)
+        loss = train_step(fmodel, run.opt, loss_fn, xb, yb, eps=config.eps,
+                          fidelity=config.fidelity, params=params, amp=config.precision == "bf16",
+                          loss_scale=group.world_size * weight)
+        pending.append(loss if weight == 1.0 else loss * weight)
+        stopping = stop.requested and step < steps_per_epoch - 1   # the last step ends the epoch
+        if len(pending) >= check_every or step == steps_per_epoch - 1 or stopping:
+            values = group.sum(torch.stack(pending)).double().cpu()
+            bad = (~torch.isfinite(values)).nonzero()
+            if len(bad):
+                at = first_pending + int(bad[0])
+                raise TrainingDiverged(
+                    f"non-finite training loss ({values[int(bad[0])].item()}) at epoch "
+                    f"{epoch + 1}/{config.epochs}, step {at + 1}/{steps_per_epoch} "
+                    f"(method {config.method}, params {params}, lr {lr_now:g}, fidelity "
+                    f"{config.fidelity}); run stopped, last good checkpoint is epoch {epoch} "
+                    f"({run.ckpt_file}). Try a smaller learning rate.")
+            loss_sum += values.sum().item()
+            first_pending = step + 1
+            pending = []
+            bar.set_postfix(epoch=epoch + 1, loss=f"{values[-1].item():.4g}", refresh=False)
+        bar.update(1)
+        if on_step is not None:
+            on_step(epoch, step)
+        if stopping:
+            run.checkpoint({"step": step + 1, "steps_per_epoch": steps_per_epoch, "perm": perm.cpu(),
+                            "loss_sum": loss_sum, "seconds": round(clock[1] + time.perf_counter() - clock[0], 3)})
+            raise TrainingStopped(
+                f"{config.label()}: stopped by {stop.name} in epoch {epoch + 1}/{config.epochs} after "
+                f"step {step + 1}/{steps_per_epoch}; checkpoint {run.ckpt_file} — run the same command "
+                "again to resume from that step", stop.signum)
+    return loss_sum
 
 
 def _processes(world_sizes: list[int], group: rdist.Group = rdist.SINGLE) -> dict:
