@@ -69,6 +69,10 @@ def test_a_page_without_runs_is_one_box_the_papers_table_and_one_line_per_sectio
     assert set(plt.get_fignums()) == figures_before
     assert page.numbers["most_robust_ours"] == "no stored run yet" and "natural_bar" not in page.numbers
     assert page.numbers["trained_bars"].endswith("no SVHN block is held to them.")
+    # the convergence test as the page states it: the rule's window and limits (tests/test_budget.py)
+    rule = page.numbers["convergence_rule"]
+    assert "trend of its learning curve's last 8 epochs" in rule and "at most 0.5 points" in rule
+    assert "PGD-10 accuracy by at most 1 point" in rule and "one more epoch at the final rate" in rule
 
 
 def test_a_refused_parameter_fails_before_the_store_is_read(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 
 from rll import data as rdata
 from rll.analysis import attack_strength
-from rll.analysis.budget import TRAINED_BARS
+from rll.analysis.budget import FLAT_ADV, FLAT_CLEAN, TRAINED_BARS
 from rll.analysis.evidence import convergence_lines, page_records, regime_lines
 from rll.analysis.frames import (
     attack_comparison_frame,
@@ -183,6 +183,20 @@ def bar_numbers(dataset: str) -> dict:
                             "converged or not."}
 
 
+def convergence_rule() -> str:
+    """How a row's convergence is tested (:func:`rll.analysis.budget.converged`), as the table
+    pages say it, from the rule's own constants."""
+    from rll.analysis.regime import FLAT_WINDOW
+
+    limits = (f"clean accuracy may move by at most {FLAT_CLEAN:g} points and PGD-10 accuracy by at most "
+              f"{FLAT_ADV:g} point, or two standard errors of its images if that is larger")
+    return (f"A row trained at the full learning rate throughout (the table budget has no decay) is read "
+            f"along the least-squares trend of its learning curve's last {FLAT_WINDOW} epochs: {limits}.  "
+            "A row whose rate was decayed is tested by one more epoch at the final rate, trained from its "
+            "checkpoint and evaluated on the whole test set, with the same limits; a last epoch that follows "
+            "a decay measures the decay and leaves the row untested.")
+
+
 @dataclass
 class CheckedTable:
     """A table page's parameters, checked (:func:`check_params`): what :func:`build` reads or trains."""
@@ -240,7 +254,8 @@ def build(checked: CheckedTable) -> TablePage:
     other = other_attack_name(c.attack)
     return TablePage(
         table=c.table, dataset=c.dataset, attack=c.attack, configs=c.configs, runs=runs, frame=frame,
-        seeds_frame=seed_frame(runs), numbers={**table_numbers(frame), **bar_numbers(c.dataset)},
+        seeds_frame=seed_frame(runs), numbers={**table_numbers(frame), **bar_numbers(c.dataset),
+                                                     "convergence_rule": convergence_rule()},
         regime=regime_lines(shown, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
         convergence=convergence_lines(shown, dataset=c.dataset, fidelity=c.fidelity) or [NO_TABLE_RUN],
         records=records, data_root=c.data_root,
@@ -320,6 +335,6 @@ def show(items: list) -> None:
             plt.close(item)
 
 
-__all__ = ["COST", "DATASET_NAMES", "NO_TABLE_RUN", "TablePage", "bar_numbers", "check_and_build", "data_status",
+__all__ = ["COST", "DATASET_NAMES", "NO_TABLE_RUN", "TablePage", "bar_numbers", "check_and_build", "convergence_rule", "data_status",
            "empty_box", "figures", "has_runs", "main_table", "not_yet", "other_attack", "other_attack_name",
            "paper_table", "plain_style", "show", "stronger_attacks", "sweep_command"]
