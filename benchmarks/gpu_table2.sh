@@ -32,7 +32,7 @@
 # and the unfinished trainings, to carry into the next call, with:
 #   mkdir -p checkpoints/gpu-resume && tar -xf OUT/resume.tar -C checkpoints/gpu-resume
 #   (run: command "RESUME_FROM=checkpoints/gpu-resume benchmarks/gpu_table2.sh $OUT",
-#    carry ["checkpoints/gpu-resume"]; CUDA checkpoints resume on a CUDA device)
+#    carry ["checkpoints/gpu-resume"]; they resume on the CPU too, with fresh-seeded random streams)
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_table2.sh OUT_DIR}
 cd "$(dirname "$0")/.."

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -553,6 +554,53 @@ def test_a_run_stopped_by_sigterm_inside_an_epoch_resumes_at_that_step_to_the_un
     rec = ResultsStore(tmp_path / "stopped" / "res").get(cfg)
     assert rec["provenance"]["resumed_from_epoch"] == 1
     assert rec["provenance"]["resumed_in_epoch"] == {"epoch": 2, "step": 2}
+
+
+def test_a_checkpoints_device_is_read_from_it_or_from_its_generator_states():
+    """rll.training.checkpoint.checkpoint_device: written by the checkpoint since it records it;
+    before that, inferred — states that fit this run's generators are this device's."""
+    from rll.training.checkpoint import checkpoint_device
+
+    gens = {"shuffle": torch.Generator(), "augment": torch.Generator()}
+    cpu_states = {name: g.get_state() for name, g in gens.items()}
+    philox = {name: torch.zeros(16, dtype=torch.uint8) for name in gens}      # a CUDA generator's size
+    assert checkpoint_device({"torch": torch.get_rng_state(), **cpu_states}, gens) == "cpu"
+    assert checkpoint_device({"torch": torch.get_rng_state(), **philox}, gens) == "cuda"
+    assert checkpoint_device({"device": "cuda", **cpu_states}, gens) == "cuda"
+
+
+@pytest.mark.slow
+def test_a_run_checkpointed_on_a_gpu_resumes_on_the_cpu_with_fresh_seeded_streams(tmp_path, data_root):
+    """A checkpoint written on a CUDA device (here: a CPU one rewritten as a CUDA run writes its
+    random states, since no GPU is at hand) resumes on the CPU: the model, optimiser and the
+    epoch's order carry over, the generators are seeded afresh from the seed and the position —
+    the same weights on every such resume, other than the run that never moved — and the record
+    says where the run moved."""
+    cfg = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=3,
+                                 batch_size=32)
+    full = _run_signalled(cfg, data_root, tmp_path / "full", 0)
+    assert full.returncode == 0, full.stderr
+    stopped = _run_signalled(cfg, data_root, tmp_path / "gpu", 4, "SIGTERM")   # in epoch 2 after step 2
+    assert stopped.returncode == 3, stopped.stderr
+    ck = checkpoint_path(cfg, tmp_path / "gpu" / "ck")
+    state = torch.load(ck, map_location="cpu", weights_only=True)
+    state["rng"].update({"device": "cuda", "cuda": torch.zeros(16, dtype=torch.uint8),
+                         "shuffle": torch.zeros(16, dtype=torch.uint8), "augment": torch.zeros(16, dtype=torch.uint8)})
+    torch.save(state, ck)
+    shutil.copytree(tmp_path / "gpu", tmp_path / "gpu-again")
+    records, weights = [], []
+    for tag in ("gpu", "gpu-again"):
+        resumed = _run_signalled(cfg, data_root, tmp_path / tag, 0)
+        assert resumed.returncode == 0, resumed.stderr
+        records.append(ResultsStore(tmp_path / tag / "res").get(cfg))
+        weights.append(load_checkpoint(checkpoint_path(cfg, tmp_path / tag / "ck"), cfg)["model"])
+    moves = [r["provenance"]["device_moves"] for r in records]
+    assert moves == [[{"epoch": 2, "step": 2, "from": "cuda", "to": "cpu"}]] * 2
+    assert records[0]["metrics"] == records[1]["metrics"]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])          # deterministic
+    never_moved = load_checkpoint(checkpoint_path(cfg, tmp_path / "full" / "ck"), cfg)["model"]
+    assert not all(torch.equal(weights[0][k], never_moved[k]) for k in never_moved)   # other draws
+    assert "device_moves" not in ResultsStore(tmp_path / "full" / "res").get(cfg)["provenance"]
 
 
 @pytest.mark.slow

@@ -41,7 +41,9 @@ def load_scheduler_state(scheduler, sd: dict) -> None:
 
 
 def rng_state(device: torch.device, gens: dict[str, torch.Generator]) -> dict:
-    state = {"torch": torch.get_rng_state()}
+    """Every random state a run draws from: torch's (and CUDA's), the run's generators, and the
+    kind of device they belong to (``device``)."""
+    state = {"torch": torch.get_rng_state(), "device": device.type}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     for name, g in gens.items():
@@ -49,12 +51,46 @@ def rng_state(device: torch.device, gens: dict[str, torch.Generator]) -> dict:
     return state
 
 
-def set_rng_state(state: dict, device: torch.device, gens: dict[str, torch.Generator]) -> None:
+def checkpoint_device(state: dict, gens: dict[str, torch.Generator]) -> str:
+    """The kind of device (``cpu``, ``cuda``) whose random states ``state`` holds: as written, or,
+    for checkpoints written before it was, the device of this run's generators when their saved
+    states fit them and the other kind when they do not (a CPU generator's state is 5 056 bytes,
+    a CUDA generator's 16)."""
+    if "device" in state:
+        return state["device"]
+    here = next(iter(gens.values())).device.type if gens else "cpu"
+    fits = all(state[name].numel() == g.get_state().numel() for name, g in gens.items())
+    return here if fits else ("cpu" if here == "cuda" else "cuda")
+
+
+def set_rng_state(state: dict, device: torch.device, gens: dict[str, torch.Generator], *,
+                  seed: int = 0, position: tuple[int, int] = (0, 0)) -> str | None:
+    """Put a checkpoint's random states back.  A checkpoint written on another kind of device (a
+    CUDA run resumed on the CPU, or the reverse) holds states this device's generators cannot
+    take: the run's generators (and CUDA's) are then seeded afresh from ``seed`` and ``position``
+    (epoch, step), deterministically — the run goes on with other random draws than it would
+    have had (rll's choice) — and the checkpoint's device is returned (else None)."""
     torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-    for name, g in gens.items():
-        g.set_state(state[name])
+    written_on = checkpoint_device(state, gens)
+    if written_on == device.type:
+        if device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], device)
+        for name, g in gens.items():
+            g.set_state(state[name])
+        return None
+    epoch, step = position
+    for salt, g in enumerate(gens.values()):
+        g.manual_seed(_moved_seed(seed, salt, epoch, step))
+    if device.type == "cuda":
+        torch.cuda.manual_seed(_moved_seed(seed, len(gens), epoch, step))
+    else:
+        torch.manual_seed(_moved_seed(seed, len(gens), epoch, step))
+    return written_on
+
+
+def _moved_seed(seed: int, salt: int, epoch: int, step: int) -> int:
+    """The seed of stream ``salt`` of a run moved to another kind of device at (epoch, step)."""
+    return ((seed * 1_000_003 + 211 + salt) * 1_009 + epoch) * 1_000_033 + step
 
 
 def load_checkpoint(path: str | os.PathLike, config: TrainConfig | None = None) -> dict:
@@ -154,4 +190,4 @@ def save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state", "checkpoint_device"]

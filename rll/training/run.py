@@ -271,6 +271,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                extra={"train_seconds": round(run.train_seconds, 3),
                                       "resumed_from_epoch": resumed_from,
                                       **({"resumed_in_epoch": resumed_at} if resumed_at else {}),
+                                      **({"device_moves": run.device_moves} if run.device_moves else {}),
                                       **({"extended_from": extended_from} if extended_from else {}),
                                       "checkpoint": _relative_checkpoint(run.ckpt_file, checkpoint_dir),
                                       "history": run.history,
@@ -316,6 +317,8 @@ class _Run:
     train_seconds: float = 0.0
     world_sizes: list[int] = field(default_factory=list)
     partial: dict | None = None
+    #: where the run moved to another kind of device and its random streams were seeded afresh
+    device_moves: list[dict] = field(default_factory=list)
 
     @classmethod
     def start(cls, config: TrainConfig, ckpt: dict | None, ckpt_file: Path, device: torch.device,
@@ -332,10 +335,15 @@ class _Run:
             opt.load_state_dict(ckpt["optimizer"])
             load_scheduler_state(sched, ckpt["scheduler"])
             sched.milestones = Counter(config.milestones)    # a shorter run's may differ after its end
-            set_rng_state(ckpt["rng"], device, run.gens)
             run.epoch, run.history = int(ckpt["epoch"]), list(ckpt["history"])
             run.train_seconds = float(ckpt["train_seconds"])
             run.partial = ckpt.get("partial")     # stopped inside epoch run.epoch + 1
+            step = int(run.partial["step"]) if run.partial else 0
+            run.device_moves = list(ckpt.get("device_moves", []))
+            moved_from = set_rng_state(ckpt["rng"], device, run.gens, seed=config.seed, position=(run.epoch, step))
+            if moved_from is not None:
+                run.device_moves.append({"epoch": run.epoch + 1, "step": step, "from": moved_from,
+                                         "to": device.type})
             group.restore_rng(ckpt["rng"], device, config.seed, run.epoch)
             run.world_sizes = list(ckpt.get("world_sizes", [1] * run.epoch))
         group.check_same(run.epoch, "the checkpoint epoch to resume from")
@@ -352,6 +360,7 @@ class _Run:
             "history": self.history, "train_seconds": self.train_seconds, "rll_version": __version__,
             "fidelity_revision": rlosses.FIDELITY_REVISION,
             "world_sizes": self.world_sizes,
+            **({"device_moves": self.device_moves} if self.device_moves else {}),
             **({"partial": stopped_at} if stopped_at is not None else {}),
         }, write=self.group.is_main)
 
