@@ -24,6 +24,12 @@ from rll.losses import METHOD_PARAMS, PRECISIONS, fastest_precision
 from rll.metrics import EvalPlan
 from rll.store import results_folder
 from rll.training import submit
+from rll.training.checkpoint import (
+    CheckpointMismatch,
+    checkpoint_path,
+    load_checkpoint,
+    seconds_left,
+)
 from rll.training.claim import RunClaimed
 from rll.training.export import export_robustbench
 from rll.training.packing import pack_models, pack_unfinished
@@ -400,9 +406,24 @@ def _print_sweep_status(configs, args) -> None:
     status = sweep_status(configs, results_dir=args.results_dir, attacks=args.attacks,
                                       checkpoint_dir=args.checkpoint_dir)
     for config, state in status:
-        print(f"seed {config.seed}  {config.label():<40} {state}")
+        print(f"seed {config.seed}  {config.label():<40} {state}{_time_left(config, state, args)}")
     todo = sum(state != "stored" for _, state in status)
     print(f"{len(status) - todo} of {len(status)} stored; {todo} left for the sweep")
+
+
+def _time_left(config, state: str, args) -> str:
+    """For a run to resume or in training (claimed): how much training its checkpoint still needs
+    at its last epochs' pace."""
+    if not state.startswith(("to resume", "claimed by")):
+        return ""
+    try:
+        left = seconds_left(load_checkpoint(checkpoint_path(config, args.checkpoint_dir), config), config.epochs)
+    except CheckpointMismatch:
+        return ""
+    if left is None:
+        return ""
+    said = f"{left / 3600:.1f} h" if left >= 5400 else f"{left / 60:.0f} min"
+    return f" (about {said} of training left at its last epochs' pace)"
 
 
 _EXECUTOR_OPTIONS = ("partition", "gpus_per_job", "procs_per_job", "timeout", "max_parallel", "slurm", "log_dir")

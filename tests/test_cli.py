@@ -203,6 +203,35 @@ def test_sweep_table_budget_gives_each_model_its_own(tmp_path, capsys):
     assert code != 0 and "svhn has no table budget" in stderr
 
 
+def test_sweep_dry_run_says_how_much_training_a_stopped_run_has_left(tmp_path, capsys):
+    """A checkpoint after epoch 6 of 10, stopped half-way through epoch 7; its last five epochs took
+    100, 100, 300, 100 and 100 s plus 10 s of learning-curve point each (median 110 s), an older
+    one 1 000 s (outside the window): 3.5 epochs × 110 s = 385 s left, about 6 minutes."""
+    import torch
+
+    from rll.config import TrainConfig
+    from rll.losses import FIDELITY_REVISION
+    from rll.training.checkpoint import CHECKPOINT_FORMAT, checkpoint_path, seconds_left
+
+    config = TrainConfig.from_paper("mnist", "cnn2", "natural", epochs=10)
+    history = [{"epoch": 1, "seconds": 1000.0}] + [
+        {"epoch": e, "seconds": s, "curve_seconds": 10.0} for e, s in zip(range(2, 7), [100.0, 100.0, 300.0, 100.0, 100.0])]
+    ckpt = {"format": CHECKPOINT_FORMAT, "config": config.training_canonical(), "epoch": 6, "history": history,
+            "fidelity_revision": FIDELITY_REVISION, "partial": {"step": 469, "steps_per_epoch": 938}}
+    assert seconds_left(ckpt, 10) == 385.0
+    assert seconds_left({**ckpt, "partial": None}, 10) == 440.0 and seconds_left({"epoch": 0}, 10) is None
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    torch.save(ckpt, checkpoint_path(config, folder))
+    code, stdout, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2",
+                                      "--methods", "natural", "--epochs", "10", "--results-dir", str(tmp_path / "res"),
+                                      "--checkpoint-dir", str(folder), "--dry-run")
+    assert code == 0, stderr
+    line = stdout.splitlines()[0]
+    assert line.endswith("to resume in epoch 7 after step 469/938 (about 6 min of training left at its "
+                         "last epochs' pace)"), line
+
+
 def test_sweep_precision_auto_gives_bf16_only_where_it_is_allowed(tmp_path, capsys):
     code, stdout, stderr = in_process(capsys, "sweep", "table2", "--dataset", "mnist", "--models", "cnn2", "--methods",
                                       "natural", "gr", "trades(beta=6)", "llr", "--epochs", "1", "--precision", "auto",

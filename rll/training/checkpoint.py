@@ -4,6 +4,7 @@ run's whose epochs are its first."""
 from __future__ import annotations
 
 import os
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping
@@ -136,6 +137,20 @@ def _older_record(store: ResultsStore, config: TrainConfig) -> bool:
     return record is not None and not is_current(record)
 
 
+def seconds_left(ckpt: dict, epochs: int, *, window: int = 5) -> float | None:
+    """Seconds of training a checkpoint still needs to reach ``epochs`` at the pace of its last
+    ``window`` epochs (the median of their seconds, learning-curve points included), less the part
+    of the next epoch a stop inside it (``partial``) has done; None without a finished epoch."""
+    recent = [h["seconds"] + h.get("curve_seconds", 0.0) for h in ckpt.get("history", [])[-window:]]
+    if not recent:
+        return None
+    pace = statistics.median(recent)
+    left = epochs - int(ckpt["epoch"])
+    if (partial := ckpt.get("partial")) is not None:
+        left -= partial["step"] / partial["steps_per_epoch"]
+    return max(0.0, left * pace)
+
+
 def start_point(config: TrainConfig, checkpoint_dir: str | os.PathLike,
                 store: ResultsStore) -> tuple[dict | None, Path | None]:
     """Where training ``config`` starts: ``(its own checkpoint, None)`` — finished or not —
@@ -190,4 +205,4 @@ def save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state", "checkpoint_device"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state", "checkpoint_device", "seconds_left"]
