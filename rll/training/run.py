@@ -18,7 +18,9 @@ uses resize 72 + centre crop 64); MNIST and SVHN none.  Drawn from a seeded gene
 augmentation use their own seeded ``torch.Generator``; after every epoch a checkpoint holds the
 model, optimiser, scheduler, every RNG state and the training configuration (loaded with
 ``torch.load(weights_only=True)``: tensors and plain Python types only).  A run killed at any
-point resumes from the last completed epoch to the same result (bitwise on the CPU).  The
+point resumes from the last completed epoch to the same result (bitwise on the CPU); one stopped
+by a signal, at the step it reached (:mod:`rll.training.stop`); one moved to another kind of
+device, with its generators seeded afresh (:func:`rll.training.checkpoint.set_rng_state`).  The
 evaluation is seeded separately (``table_metrics(seed=seed)``), so re-evaluating the final
 checkpoint reproduces the record.
 
