@@ -185,7 +185,7 @@ def bar_numbers(dataset: str) -> dict:
 
 def convergence_rule() -> str:
     """How a row's convergence is tested (:func:`rll.analysis.budget.converged`), as the table
-    pages say it, from the rule's own constants."""
+    pages say it, from the rule's own constants (without the final full stop: the page cites after it)."""
     from rll.analysis.regime import FLAT_WINDOW
 
     limits = (f"clean accuracy may move by at most {FLAT_CLEAN:g} points and PGD-10 accuracy by at most "
@@ -194,7 +194,7 @@ def convergence_rule() -> str:
             f"along the least-squares trend of its learning curve's last {FLAT_WINDOW} epochs: {limits}.  "
             "A row whose rate was decayed is tested by one more epoch at the final rate, trained from its "
             "checkpoint and evaluated on the whole test set, with the same limits; a last epoch that follows "
-            "a decay measures the decay and leaves the row untested.")
+            "a decay measures the decay and leaves the row untested")
 
 
 @dataclass
