@@ -35,7 +35,8 @@ from rll.training.checkpoint import checkpoint_path, load_checkpoint
 REPO = Path(__file__).resolve().parents[1]
 
 # The command line with a dropout-free MLP in place of CNN1 (written to a file: torchrun runs
-# scripts).  RLL_TEST_KILL_AT=N makes rank 0 kill itself after its N-th optimiser step.
+# scripts).  RLL_TEST_KILL_AT=N makes rank 0 send itself RLL_TEST_SIGNAL (default SIGKILL) after
+# its N-th optimiser step.
 _ENTRY = textwrap.dedent('''
     import functools, os, signal, sys
     import torch
@@ -52,7 +53,7 @@ _ENTRY = textwrap.dedent('''
         def hook(epoch, step):
             steps.append(step)
             if len(steps) == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), getattr(signal, os.environ.get("RLL_TEST_SIGNAL", "SIGKILL")))
         rll.training.run.train = functools.partial(rll.training.run.train, on_step=hook)
     from rll.cli import main
     raise SystemExit(main())
@@ -103,10 +104,11 @@ def test_every_batch_must_give_each_rank_an_example(n, batch, ok):
 # ---------------------------------------------------------------------- real torchrun (gloo)
 
 def _run(tmp_path: Path, nproc: int, tag: str, args: list[str], *, kill_at: int = 0,
-         timeout: int = 600) -> subprocess.CompletedProcess:
+         signal_name: str = "SIGKILL", timeout: int = 600) -> subprocess.CompletedProcess:
     entry = tmp_path / "entry.py"
     entry.write_text(_ENTRY)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RLL_TEST_KILL_AT": str(kill_at)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RLL_TEST_KILL_AT": str(kill_at),
+           "RLL_TEST_SIGNAL": signal_name}
     where = ["--results-dir", str(tmp_path / tag / "res"), "--checkpoint-dir", str(tmp_path / tag / "ck")]
     if nproc == 1:
         cmd = [sys.executable, str(entry)]
@@ -181,6 +183,30 @@ def test_torchrun_run_killed_mid_epoch_resumes_to_the_same_record(tmp_path, data
     for key in ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_lipschitz", "final_train_loss"):
         assert resumed[key] == full[key], key
     wa, wb = _weights(tmp_path, "full", config), _weights(tmp_path, "killed", config)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.slow
+def test_torchrun_run_stopped_by_a_signal_to_one_rank_stops_every_rank_at_one_step_and_resumes_there(
+        tmp_path, data_root):
+    """SIGTERM to rank 0 alone, in the second epoch: the ranks agree on the next step, both stop
+    after it (rank 1 never saw the signal), rank 0 writes the checkpoint inside the epoch, and
+    torchrun run again resumes at that step to the uninterrupted data-parallel run's record."""
+    args = [*TINY, "--epochs", "3", "--method", "at", "--steps", "3"]
+    config = _config(args)
+    full = _record(_run(tmp_path, 2, "full", args))
+    stopped = _run(tmp_path, 2, "stopped", args, kill_at=12, signal_name="SIGTERM")   # epoch 2, step 4 of 8
+    assert stopped.returncode != 0
+    said = "stopped by SIGTERM in epoch 2/3 after step 5/8"
+    assert stopped.stderr.count(said) == 2, stopped.stderr[-3000:]         # both ranks, at one step
+    ckpt = load_checkpoint(checkpoint_path(config, tmp_path / "stopped" / "ck"), config)
+    assert ckpt["epoch"] == 1 and ckpt["partial"]["step"] == 5 and len(ckpt["rng"]["ranks"]) == 2
+    assert ResultsStore(tmp_path / "stopped" / "res").get(config) is None
+    resumed = _record(_run(tmp_path, 2, "stopped", args))
+    assert resumed["provenance"]["resumed_in_epoch"] == {"epoch": 2, "step": 5}
+    for key in ("train_acc", "test_acc", "adv_train_acc", "adv_test_acc", "test_lipschitz", "final_train_loss"):
+        assert resumed[key] == full[key], key
+    wa, wb = _weights(tmp_path, "full", config), _weights(tmp_path, "stopped", config)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 

@@ -96,6 +96,16 @@ class Group:
         torch.distributed.all_reduce(values)
         return values
 
+    def agree_stop(self, signum: int | None, device: torch.device) -> int | None:
+        """The stop signal any rank received (the largest number if several), or None, the same on
+        every rank: the ranks of a data-parallel run stop at the same step
+        (:mod:`rll.training.stop`).  In a one-process run, ``signum`` itself."""
+        if self.world_size == 1:
+            return signum
+        vote = torch.tensor([signum or 0], device=device)
+        torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
+        return int(vote.item()) or None
+
     # ------------------------------------------------------------------ the model
     def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """``model`` under DistributedDataParallel (it is returned as is in a one-process run).

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import signal
 import socket
 import time
 from collections import Counter
@@ -372,9 +373,10 @@ def _train_epochs(run: _Run, fit, *, curve, progress: bool, on_step, channels_la
     """Train ``run`` from where it stands to ``config.epochs``, checkpointing after every epoch
     (and, with ``curve = (test, train, images)``, measuring a learning-curve point first).
 
-    SIGINT/SIGTERM stop it between two steps (one process only: torchrun's ranks must agree):
-    the step in progress finishes, a checkpoint inside the epoch is written and
-    :class:`TrainingStopped` is raised."""
+    SIGINT/SIGTERM stop it between two steps: the step in progress finishes, a checkpoint inside
+    the epoch is written and :class:`TrainingStopped` is raised.  Under torchrun the ranks agree
+    on the step (:meth:`rll.training.distributed.Group.agree_stop`): a signal to any rank stops
+    them all there."""
     from tqdm.auto import tqdm
 
     config, group = run.config, run.group
@@ -387,7 +389,8 @@ def _train_epochs(run: _Run, fit, *, curve, progress: bool, on_step, channels_la
                initial=run.epoch * steps_per_epoch + (int(run.partial["step"]) if run.partial else 0),
                desc=config.label(), unit="step", mininterval=1.0, disable=not (progress and group.is_main),
                leave=False)
-    stop = StopRequest(enabled=group.world_size == 1)
+    # Slurm's warning to a data-parallel submitit job reaches submitit at once, as it always did
+    stop = StopRequest(requeue=group.world_size == 1)
     with stop, contextlib.closing(bar):
         while run.epoch < config.epochs:
             t_epoch = time.perf_counter()
@@ -418,11 +421,12 @@ def _train_epochs(run: _Run, fit, *, curve, progress: bool, on_step, channels_la
             run.world_sizes.append(group.world_size)
             run.epoch += 1
             run.checkpoint()
-            if stop.requested:     # asked during the epoch's last step, its curve or its checkpoint
+            # asked during the epoch's last step, its curve or its checkpoint (on any rank)
+            if (signum := group.agree_stop(stop.signum, run.device)) is not None:
                 what = ("evaluation not started: run the same command again to evaluate it"
                         if run.epoch == config.epochs else "run the same command again to resume")
-                raise TrainingStopped(f"{config.label()}: stopped by {stop.name} after epoch {run.epoch}/"
-                                      f"{config.epochs}; checkpoint {run.ckpt_file} — {what}", stop.signum)
+                raise TrainingStopped(f"{config.label()}: stopped by {signal.Signals(signum).name} after epoch "
+                                      f"{run.epoch}/{config.epochs}; checkpoint {run.ckpt_file} — {what}", signum)
 
 
 def _epoch_steps(run: _Run, fmodel, fit, perm: torch.Tensor, first_step: int, loss_sum: float, *,
@@ -446,6 +450,7 @@ def _epoch_steps(run: _Run, fmodel, fit, perm: torch.Tensor, first_step: int, lo
     lr_now = run.opt.param_groups[0]["lr"]
     pending: list[torch.Tensor] = []
     first_pending = first_step
+    last = steps_per_epoch - 1
     for step in range(first_step, steps_per_epoch):
         idx = perm[step * bs:(step + 1) * bs]
         xb = make_batch(x_fit, idx, pad, run.gens["augment"], channels_last, device=run.device)
@@ -455,8 +460,8 @@ def _epoch_steps(run: _Run, fmodel, fit, perm: torch.Tensor, first_step: int, lo
                           fidelity=config.fidelity, params=params, amp=config.precision == "bf16",
                           loss_scale=group.world_size * weight)
         pending.append(loss if weight == 1.0 else loss * weight)
-        stopping = stop.requested and step < steps_per_epoch - 1   # the last step ends the epoch
-        if len(pending) >= check_every or step == steps_per_epoch - 1 or stopping:
+        signum = None     # a stop the ranks agreed on at this step's check
+        if len(pending) >= check_every or step == last or (stop.requested and group.world_size == 1):
             values = group.sum(torch.stack(pending)).double().cpu()
             bad = (~torch.isfinite(values)).nonzero()
             if len(bad):
@@ -471,16 +476,17 @@ def _epoch_steps(run: _Run, fmodel, fit, perm: torch.Tensor, first_step: int, lo
             first_pending = step + 1
             pending = []
             bar.set_postfix(epoch=epoch + 1, loss=f"{values[-1].item():.4g}", refresh=False)
+            signum = group.agree_stop(stop.signum, run.device)
         bar.update(1)
         if on_step is not None:
             on_step(epoch, step)
-        if stopping:
+        if signum is not None and step < last:     # (the last step ends the epoch: stopped after it)
             run.checkpoint({"step": step + 1, "steps_per_epoch": steps_per_epoch, "perm": perm.cpu(),
                             "loss_sum": loss_sum, "seconds": round(clock[1] + time.perf_counter() - clock[0], 3)})
             raise TrainingStopped(
-                f"{config.label()}: stopped by {stop.name} in epoch {epoch + 1}/{config.epochs} after "
-                f"step {step + 1}/{steps_per_epoch}; checkpoint {run.ckpt_file} — run the same command "
-                "again to resume from that step", stop.signum)
+                f"{config.label()}: stopped by {signal.Signals(signum).name} in epoch {epoch + 1}/{config.epochs} "
+                f"after step {step + 1}/{steps_per_epoch}; checkpoint {run.ckpt_file} — run the same command "
+                "again to resume from that step", signum)
     return loss_sum
 
 

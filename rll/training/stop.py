@@ -44,9 +44,10 @@ class StopRequest:
     handler then puts the previous one back, so a second signal acts at once.  A signal the
     process ignores (``SIG_IGN``: a background job's SIGINT, ``nohup``) stays ignored.  The previous
     handlers are restored on exit.  :data:`REQUEUE_SIGNAL` is taken too when a Python handler is
-    installed for it; if the block then ends with :class:`TrainingStopped` for it, that handler is
-    called (submitit requeues the job and exits).  Inert (``enabled=False``, or outside the main thread, where
-    Python cannot install handlers): :attr:`requested` stays False.
+    installed for it (and ``requeue``); if the block then ends with :class:`TrainingStopped` for
+    it, that handler is called (submitit requeues the job and exits).  Inert (``enabled=False``,
+    or outside the main thread, where Python cannot install handlers): :attr:`requested` stays
+    False.
 
     >>> with StopRequest() as stop:
     ...     for step in steps:
@@ -55,8 +56,9 @@ class StopRequest:
     ...             save(); raise TrainingStopped("...", stop.signum)
     """
 
-    def __init__(self, enabled: bool = True):
+    def __init__(self, enabled: bool = True, requeue: bool = True):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requeue = requeue
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
 
@@ -79,7 +81,7 @@ class StopRequest:
                     continue
                 previous = signal.signal(s, self._handle)
                 self._previous[s] = signal.SIG_DFL if previous is None else previous   # None: set outside Python
-            if callable(signal.getsignal(REQUEUE_SIGNAL)):   # a scheduler's handler: defer it to the step's end
+            if self.requeue and callable(signal.getsignal(REQUEUE_SIGNAL)):   # a scheduler's: defer it to the step's end
                 self._previous[REQUEUE_SIGNAL] = signal.signal(REQUEUE_SIGNAL, self._handle)
         return self
 
