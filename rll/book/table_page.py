@@ -24,6 +24,7 @@ from rll.analysis.frames import (
     style_table,
     table_frame,
 )
+from rll.analysis.regime import FLAT_WINDOW
 from rll.book import plots
 from rll.book.parameters import check_table_params
 from rll.book.report import (
@@ -186,8 +187,6 @@ def bar_numbers(dataset: str) -> dict:
 def convergence_rule() -> str:
     """How a row's convergence is tested (:func:`rll.analysis.budget.converged`), as the table
     pages say it, from the rule's own constants (without the final full stop: the page cites after it)."""
-    from rll.analysis.regime import FLAT_WINDOW
-
     limits = (f"clean accuracy may move by at most {FLAT_CLEAN:g} points and PGD-10 accuracy by at most "
               f"{FLAT_ADV:g} point, or two standard errors of its images if that is larger")
     return (f"A row trained at the full learning rate throughout (the table budget has no decay) is read "

@@ -257,7 +257,8 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     train_split, test_split, fit = _load_splits(config, data_root, device, checksums)
     n_fit = len(fit[1])
     group.check_batches(n_fit, config.batch_size)
-    run = _Run.start(config, ckpt, checkpoint_path(config, checkpoint_dir), device, group, channels_last)
+    run = _Run.start(config, ckpt, checkpoint_path(config, checkpoint_dir), device, group, channels_last,
+                     steps_per_epoch=-(-n_fit // config.batch_size))
     # spent by earlier (interrupted) sessions
     earlier_seconds = run.train_seconds + (float(run.partial["seconds"]) if run.partial else 0.0)
     resumed_at = {"epoch": run.epoch + 1, "step": int(run.partial["step"])} if run.partial else None
@@ -315,6 +316,7 @@ class _Run:
     device: torch.device
     group: rdist.Group
     ckpt_file: Path
+    steps_per_epoch: int
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
@@ -325,14 +327,15 @@ class _Run:
 
     @classmethod
     def start(cls, config: TrainConfig, ckpt: dict | None, ckpt_file: Path, device: torch.device,
-              group: rdist.Group, channels_last: bool) -> _Run:
+              group: rdist.Group, channels_last: bool, *, steps_per_epoch: int) -> _Run:
         """The model, optimiser and generators seeded from ``config``, restored from ``ckpt``
         (a checkpoint of this run or of a shorter one, :func:`start_point`) when given."""
         model, opt, sched = build_run(config, device)
         group.seed_rank(config.seed)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        run = cls(config, model, opt, sched, run_generators(config, device), device, group, Path(ckpt_file))
+        run = cls(config, model, opt, sched, run_generators(config, device), device, group, Path(ckpt_file),
+                  steps_per_epoch)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -383,8 +386,7 @@ def _train_epochs(run: _Run, fit, *, curve, progress: bool, on_step, channels_la
     test_float, train_split, curve_images = curve
     fmodel = group.wrap(run.model, run.device)        # DistributedDataParallel under torchrun
     fmodel = torch.compile(fmodel) if compile_ else fmodel
-    n = len(fit[1])
-    steps_per_epoch = -(-n // config.batch_size)
+    n, steps_per_epoch = len(fit[1]), run.steps_per_epoch
     bar = tqdm(total=config.epochs * steps_per_epoch,
                initial=run.epoch * steps_per_epoch + (int(run.partial["step"]) if run.partial else 0),
                desc=config.label(), unit="step", mininterval=1.0, disable=not (progress and group.is_main),
@@ -439,8 +441,7 @@ def _epoch_steps(run: _Run, fmodel, fit, perm: torch.Tensor, first_step: int, lo
     inside the epoch after the step in progress and raises :class:`TrainingStopped`."""
     config, group = run.config, run.group
     x_fit, y_fit = fit
-    bs, n = config.batch_size, len(y_fit)
-    steps_per_epoch = -(-n // bs)
+    bs, steps_per_epoch = config.batch_size, run.steps_per_epoch
     epoch = run.epoch
     loss_fn = rlosses.LOSSES[config.method]
     params = dict(config.params)
