@@ -100,12 +100,12 @@ def speed(args) -> None:
     from benchmarks.training import MODELS, best_of, synthetic
 
     torch.set_num_threads(args.threads)
-    x_u8, y = synthetic("cnn2", 1024)
+    x_u8, y = synthetic("cnn2", 1024)        # MNIST-shaped images, for either MNIST CNN
     _, eps, pad, _ = MODELS["cnn2"]
 
     def loop(method, fidelity, params, amp):
         torch.manual_seed(0)
-        model = build_model("cnn2", fidelity=fidelity).to(memory_format=torch.channels_last)
+        model = build_model(args.model, fidelity=fidelity).to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
         gen = torch.Generator().manual_seed(0)
         state = {"i": 0}
@@ -122,7 +122,7 @@ def speed(args) -> None:
             return steps * 64 / (time.perf_counter() - t0)
         return run
 
-    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), CNN2, batch 64, "
+    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.model.upper()}, batch 64, "
           "channels-last, best of rounds alternating fp32 and bf16")
     print("| loss | fp32 img/s | bf16 img/s | bf16 / fp32 | bf16 allowed |")
     print("|---|---:|---:|---:|---|")
@@ -403,6 +403,7 @@ def main(argv=None) -> None:
     ap.add_argument("what", choices=("speed", "losses", "train", "table", "attacks"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=None, help="speed: timed steps per round")
+    ap.add_argument("--model", default="cnn2", choices=("cnn1", "cnn2"), help="speed: the MNIST network timed")
     ap.add_argument("--repeats", type=int, default=3, help="speed: alternating rounds, best kept")
     ap.add_argument("--data-root", default=os.environ.get("RLL_DATA"))
     ap.add_argument("--results-dir", default=str(REPO / "results" / "precision"))
