@@ -41,9 +41,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
-import subprocess
 import sys
 import time
 from contextlib import nullcontext
@@ -57,6 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from rll.losses import LOSSES, bf16_refusal  # noqa: E402
 from rll.models import build_model  # noqa: E402
+from rll.store import cpu_description
 from rll.training.loop import make_batch, train_step  # noqa: E402
 
 #: (label, method, fidelity, parameters) of every loss measured.
@@ -85,17 +83,6 @@ QUANTITIES = (("test_acc", "clean %"), ("adv_test_acc", "PGD-10 %"),
               ("test_lipschitz_released", "Lipschitz (released)"), ("train_acc", "train %"))
 
 
-def cpu_flags() -> str:
-    """The CPU's model name and its bf16-relevant flags (amx*, avx512_bf16, avx512f, avx2)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return platform.processor() or "unknown CPU"
-    model = re.search(r"Model name:\s*(.+)", text)
-    flags = set(re.findall(r"\b(amx\w*|avx512_bf16|avx512f|avx2)\b", text))
-    return f"{model.group(1).strip() if model else 'CPU'}; flags: {', '.join(sorted(flags)) or 'none of amx/avx512'}"
-
-
 def speed(args) -> None:
     from benchmarks.training import MODELS, best_of, synthetic
 
@@ -122,7 +109,7 @@ def speed(args) -> None:
             return steps * 64 / (time.perf_counter() - t0)
         return run
 
-    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.model.upper()}, batch 64, "
+    print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.model.upper()}, batch 64, "
           "channels-last, best of rounds alternating fp32 and bf16")
     print("| loss | fp32 img/s | bf16 img/s | bf16 / fp32 | bf16 allowed |")
     print("|---|---:|---:|---:|---|")
@@ -389,7 +376,7 @@ def attack_precision(args) -> None:
         label = f"{c['method']}{params or ''} ({c['fidelity']}, {ckpt['epoch']} ep, trained {c.get('precision', 'fp32')})"
         rows.append((label, fp32.float().mean() * 100, bf16.float().mean() * 100, int((bf16 != fp32).sum()),
                      int((other != fp32).sum()), t32 / t16))
-    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); PGD-10 (ε = 0.1, step "
+    print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); PGD-10 (ε = 0.1, step "
           f"0.02) on {len(y)} fixed MNIST test images, outcomes judged by the float32 model")
     print("| model | robust % (fp32 gradients) | robust % (bf16 gradients) | examples that differ, bf16 vs fp32 "
           "(same start) | examples that differ, fp32 vs fp32 (another start) | bf16 speed-up |")

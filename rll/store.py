@@ -339,6 +339,30 @@ def git_commit() -> tuple[str | None, bool | None]:
         return None, None
 
 
+#: The CPU flags that decide how fast bf16 runs here (benchmarks/README.md, "Precision").
+SPEED_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
+
+
+@functools.cache
+def cpu_description(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """The host CPU for provenance and benchmarks: its model name and which of
+    :data:`SPEED_FLAGS` it has, e.g. ``"Intel(R) Xeon(R) Processor (amx_bf16 avx512_bf16 avx512f
+    avx2)"``.  Training seconds mean little without it: the same bf16 AT row ran 3× faster on a
+    CPU with AMX than on one without.  Read from ``cpuinfo`` (Linux); elsewhere the platform's
+    processor string."""
+    import platform
+
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags_line = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = set(flags_line.group(1).split()) if flags_line else set()
+    name = model.group(1).strip() if model else (platform.processor() or platform.machine() or "CPU")
+    return f"{name} ({' '.join(f for f in SPEED_FLAGS if f in flags) or 'none of ' + ', '.join(SPEED_FLAGS)})"
+
+
 def device_name(device) -> str:
     """A readable name of a torch device for provenance: the GPU's model, or ``cpu``."""
     import torch

@@ -168,13 +168,15 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path, monkey
     nat0 = TrainConfig.from_paper("mnist", "cnn2", "natural", seed=0, **b)
     at1 = TrainConfig.from_paper("mnist", "cnn2", "at", seed=1, **b)
     for attack in FULL_EVALUATION:
-        store.put(nat0.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 100.0, "eval_seconds": 900.0})
+        store.put(nat0.replace(attack=attack), {"test_acc": 99.0},
+                  {"train_seconds": 100.0, "eval_seconds": 900.0, "cpu": "Xeon (amx_bf16 avx2)"})
     store.put(at1, {"test_acc": 99.0}, {"train_seconds": 1000.0, "eval_seconds": 100.0})
     short_cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **b)   # CNN2's budget: not CNN1's
     store.put(short_cnn1, {"test_acc": 97.0}, {"train_seconds": 5.0, "eval_seconds": 5.0})
     frame, hours = budget.table_cost(store.records())
     by = frame[frame["model"] == "cnn2"].set_index("method")
     assert by.loc["natural", "train s (median)"] == 100.0 and by.loc["at", "evaluation s, PGD-10 only (median)"] == 100.0
+    assert (by.loc["natural", "measured on"], by.loc["at", "measured on"]) == ("Xeon (amx_bf16 avx2)", "not recorded")
     # CNN1 has no run at its own budget (34 000 × 8): its run at CNN2's (34 000 × 3) is scaled by
     # image-epochs, 5 s × 8 / 3
     (cnn1_natural,) = frame[frame["model"] == "cnn1"].to_dict("records")

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from rll.config import TrainConfig
-from rll.store import ResultsStore, ResultsWarning, config_hash, config_stem
+from rll.store import (
+    ResultsStore,
+    ResultsWarning,
+    config_hash,
+    config_stem,
+    cpu_description,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -257,3 +263,33 @@ def test_every_committed_record_loads_under_its_key(kind):
             config = TrainConfig.from_dict(c)
         assert config.canonical() == record["config"]
         assert store.get(config) == {k: v for k, v in record.items() if k != "path"}
+
+
+# Two /proc/cpuinfo excerpts (the two machines the sweeps ran on, flags abridged by hand).
+_AMX_CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx_vnni avx512_bf16 amx_bf16 avx512_fp16 amx_tile amx_int8
+
+processor\t: 1
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx_vnni avx512_bf16 amx_bf16 avx512_fp16 amx_tile amx_int8
+"""
+_ZEN4_CPUINFO = """processor\t: 0
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 avx512_vnni
+"""
+
+
+@pytest.mark.parametrize("text, expected", [
+    (_AMX_CPUINFO, "Intel(R) Xeon(R) Processor (amx_bf16 avx512_bf16 avx512f avx2)"),
+    (_ZEN4_CPUINFO, "AMD EPYC 9R14 96-Core Processor (avx512_bf16 avx512f avx2)"),
+    ("processor\t: 0\nmodel name\t: Old CPU\nflags\t\t: fpu sse2\n", "Old CPU (none of amx_bf16, avx512_bf16, avx512f, avx2)"),
+])
+def test_cpu_description_names_the_model_and_the_flags_that_decide_bf16_speed(tmp_path, text, expected):
+    (tmp_path / "cpuinfo").write_text(text)
+    assert cpu_description(tmp_path / "cpuinfo") == expected
+
+
+def test_cpu_description_without_cpuinfo_falls_back_to_the_platform(tmp_path):
+    assert cpu_description(tmp_path / "absent")       # a non-empty name, not an error

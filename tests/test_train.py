@@ -21,7 +21,7 @@ from rll.data import load_dataset
 from rll.experiments.sweep import sweep_status
 from rll.experiments.tables import table_configs
 from rll.losses import FIDELITY_REVISION
-from rll.store import ResultsStore
+from rll.store import ResultsStore, cpu_description
 from rll.training.checkpoint import (
     CheckpointMismatch,
     checkpoint_path,
@@ -302,6 +302,7 @@ def test_tiny_run_writes_checkpoint_and_record(tiny_run):
     assert p["epochs_done"] == 2 and p["device"] == "cpu" and p["torch_version"] == torch.__version__
     for key in ("git_commit", "rll_version", "started_utc", "wall_seconds", "host"):
         assert key in p
+    assert p["cpu"] == cpu_description() and p["cpu"].endswith(")")      # the CPU and its speed flags
     assert [h["epoch"] for h in p["history"]] == [1, 2] and p["n_train"] == 128 and p["n_test"] == 32
     assert p["history"][1]["lr"] == pytest.approx(p["history"][0]["lr"] * 0.1)    # milestone at 1
     store = ResultsStore(root / "res")

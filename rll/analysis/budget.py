@@ -440,8 +440,9 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
     at other budgets, scaled by image-epochs (:func:`image_epochs`; the median seconds per
     image-epoch, column ``train s (scaled)``) and their evaluation seconds; one not measured at
     all is assumed at the median of its model's measured methods (of all, if its model has none).
-    Seconds of one core on this machine, under whatever else it ran; a DataFrame and the
-    projected total (hours on one core)."""
+    Seconds of one core, under whatever else it ran, on the CPUs in column ``measured on`` (the
+    records' ``provenance.cpu``; "not recorded" before it was kept, December 2026); a DataFrame
+    and the projected total (hours on one core)."""
     import json
 
     import pandas as pd
@@ -459,7 +460,8 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
             c, p = recs[0]["config"], recs[0]["provenance"]
             full = set(FULL_EVALUATION) <= {x["config"]["attack"] for x in recs}
             m = measured.setdefault((c["model"], c["method"]),
-                                    {"train": [], "per image-epoch": [], "eval full": [], "eval pgd": []})
+                                    {"train": [], "per image-epoch": [], "eval full": [], "eval pgd": [], "cpu": set()})
+            m["cpu"].add(p.get("cpu") or "not recorded")
             if p.get("train_seconds") is not None:
                 m["train"].append(p["train_seconds"])
                 m["per image-epoch"].append(p["train_seconds"] / image_epochs(c))
@@ -480,7 +482,8 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
                **{name: float(np.median(m[key])) if m[key] and not (scaled and key == "train") else np.nan
                   for key, name in columns.items()},
                "train s (scaled)": (float(np.median(m["per image-epoch"])) * table_epochs[model] if scaled
-                                    else np.nan)}
+                                    else np.nan),
+               "measured on": "; ".join(sorted(m["cpu"]))}
         rows.append(row)
     frame = pd.DataFrame(rows)
     if not len(frame):

@@ -21,7 +21,7 @@ from rll.experiments.tables import (
     stand_ins,
     table_configs,
 )
-from rll.store import device_name, git_commit
+from rll.store import cpu_description, device_name, git_commit
 
 
 def environment_table():
@@ -34,6 +34,7 @@ def environment_table():
 
     rows = {"python": platform.python_version(), "platform": platform.platform(),
             "device": f"{device_name('cuda' if torch.cuda.is_available() else 'cpu')} ({os.cpu_count()} cores)",
+            "CPU": cpu_description(),
             "git commit": "{} ({})".format(git_commit()[0], "with uncommitted changes" if git_commit()[1]
                                             else "no uncommitted changes")}
     for pkg in ("rll", "torch", "numpy", "pandas", "matplotlib", "seaborn", "jupyter-book", "myst-nb",

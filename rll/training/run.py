@@ -60,7 +60,13 @@ from rll.config import (
     _choices,
     _is_int,
 )
-from rll.store import ResultsStore, device_name, git_commit, results_folder
+from rll.store import (
+    ResultsStore,
+    cpu_description,
+    device_name,
+    git_commit,
+    results_folder,
+)
 from rll.training import distributed as rdist
 from rll.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -97,7 +103,7 @@ def _provenance(device: torch.device, started: float, wall: float, epochs_done: 
     prov = {
         "git_commit": commit, "git_dirty": dirty, "rll_version": __version__,
         "torch_version": torch.__version__, "python_version": platform.python_version(),
-        "device": device_name(device), "threads": torch.get_num_threads(),
+        "device": device_name(device), "cpu": cpu_description(), "threads": torch.get_num_threads(),
         "started_utc": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_seconds": round(wall, 3), "epochs_done": epochs_done, "host": socket.gethostname(),
     }
