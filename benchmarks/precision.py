@@ -1,6 +1,7 @@
 """bfloat16 against float32 for each training loss: speed, agreement of one step, and trained models.
 
-    python benchmarks/precision.py speed                   # img/s fp32 vs bf16, every loss, CNN2
+    python benchmarks/precision.py speed                   # img/s fp32 vs bf16, every loss, CNN2 (--model cnn1)
+    python benchmarks/precision.py flatten                 # rll.models.Flatten against nn.Flatten, both CNNs
     python benchmarks/precision.py losses --data-root D [--checkpoints C ...]   # one step, bf16 vs fp32
     python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
     python benchmarks/precision.py table                   # the equivalence table from the stored runs
@@ -83,31 +84,42 @@ QUANTITIES = (("test_acc", "clean %"), ("adv_test_acc", "PGD-10 %"),
               ("test_lipschitz_released", "Lipschitz (released)"), ("train_acc", "train %"))
 
 
-def speed(args) -> None:
-    from benchmarks.training import MODELS, best_of, synthetic
+def step_loop(model_name: str, method: str, fidelity: str, params: dict, amp: bool, plain_flatten: bool = False):
+    """A timer of training steps: ``run(steps)`` runs that many rll training steps (batch 64,
+    channels-last, synthetic MNIST-shaped images) of a fresh ``model_name`` and returns img/s.
+    ``plain_flatten``: the model flattens with ``nn.Flatten`` in place of ``rll.models.Flatten``."""
+    from benchmarks.training import MODELS, synthetic
 
-    torch.set_num_threads(args.threads)
     x_u8, y = synthetic("cnn2", 1024)        # MNIST-shaped images, for either MNIST CNN
     _, eps, pad, _ = MODELS["cnn2"]
+    torch.manual_seed(0)
+    model = build_model(model_name, fidelity=fidelity).to(memory_format=torch.channels_last)
+    if plain_flatten:
+        model.classifier[0] = torch.nn.Flatten()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    state = {"i": 0}
+
+    def run(steps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            j = (state["i"] * 64) % (len(y) - 64)
+            state["i"] += 1
+            idx = torch.arange(j, j + 64)
+            xb = make_batch(x_u8, idx, pad, gen, channels_last=True)
+            train_step(model.train(), opt, LOSSES[method], xb, y[idx], eps=eps, fidelity=fidelity,
+                       params=params, amp=amp).item()
+        return steps * 64 / (time.perf_counter() - t0)
+    return run
+
+
+def speed(args) -> None:
+    from benchmarks.training import best_of
+
+    torch.set_num_threads(args.threads)
 
     def loop(method, fidelity, params, amp):
-        torch.manual_seed(0)
-        model = build_model(args.model, fidelity=fidelity).to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        gen = torch.Generator().manual_seed(0)
-        state = {"i": 0}
-
-        def run(steps):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                j = (state["i"] * 64) % (len(y) - 64)
-                state["i"] += 1
-                idx = torch.arange(j, j + 64)
-                xb = make_batch(x_u8, idx, pad, gen, channels_last=True)
-                train_step(model.train(), opt, LOSSES[method], xb, y[idx], eps=eps, fidelity=fidelity,
-                           params=params, amp=amp).item()
-            return steps * 64 / (time.perf_counter() - t0)
-        return run
+        return step_loop(args.model, method, fidelity, params, amp)
 
     print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.model.upper()}, batch 64, "
           "channels-last, best of rounds alternating fp32 and bf16")
@@ -120,6 +132,26 @@ def speed(args) -> None:
         allowed = "no (refused)" if bf16_refusal(method, fidelity, params) else "yes"
         print(f"| {label} | {best['fp32']:.0f} | {best['bf16']:.0f} | {best['bf16'] / best['fp32']:.2f} | {allowed} |",
               flush=True)
+
+
+def flatten(args) -> None:
+    """rll.models.Flatten against nn.Flatten: training steps of both MNIST CNNs, in alternation."""
+    from benchmarks.training import best_of
+
+    torch.set_num_threads(args.threads)
+    print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 64, "
+          "channels-last, best of rounds alternating the two flattens")
+    print("| model | loss | precision | nn.Flatten img/s | rll Flatten img/s | speed-up |")
+    print("|---|---|---|---:|---:|---:|")
+    for model in ("cnn1", "cnn2"):
+        for label, method, params, amp in (("natural", "natural", {}, True), ("AT", "at", {}, True),
+                                           ("TRADES(β=6)", "trades", {"beta": 6.0}, False)):
+            steps = args.steps or (30 if method == "natural" else 6)
+            best = best_of({"plain": step_loop(model, method, "paper", params, amp, plain_flatten=True),
+                            "rll": step_loop(model, method, "paper", params, amp)},
+                           warmup=2, steps=steps, repeats=args.repeats)
+            print(f"| {model.upper()} | {label} | {'bf16' if amp else 'fp32'} | {best['plain']:.0f} | {best['rll']:.0f} | "
+                  f"{best['rll'] / best['plain']:.2f}× |", flush=True)
 
 
 def _one_epoch_model(data_root, with_data: bool = False):
@@ -387,7 +419,7 @@ def attack_precision(args) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("speed", "losses", "train", "table", "attacks"))
+    ap.add_argument("what", choices=("speed", "flatten", "losses", "train", "table", "attacks"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=None, help="speed: timed steps per round")
     ap.add_argument("--model", default="cnn2", choices=("cnn1", "cnn2"), help="speed: the MNIST network timed")
@@ -403,7 +435,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.what == "attacks" and args.checkpoint_dir == str(REPO / "checkpoints" / "precision"):
         args.checkpoint_dir = str(REPO / "checkpoints")     # the 60 000-image learning curves' checkpoints
-    {"speed": speed, "losses": losses, "train": train_runs, "table": table, "attacks": attack_precision}[args.what](args)
+    {"speed": speed, "flatten": flatten, "losses": losses, "train": train_runs, "table": table, "attacks": attack_precision}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -202,3 +202,36 @@ def test_models_module_imports_no_torchvision():
               if isinstance(n, ast.ImportFrom) and n.module}
     assert "torchvision" not in names
     assert names <= {"__future__", "re", "typing", "torch"}
+
+
+@pytest.mark.parametrize("name", ["cnn1", "cnn2"])
+@pytest.mark.parametrize("amp", [False, True])
+def test_flatten_hands_a_channels_last_gradient_back_and_changes_no_bit(name, amp):
+    """rll.models.Flatten: the pooled features' gradient comes back channels-last (nn.Flatten's
+    comes back C-major, which made CNN1's max-pool backward 3× slower), and the loss, the input
+    gradient and every parameter gradient are bitwise nn.Flatten's — dropout masks included."""
+    import copy
+
+    torch.manual_seed(0)
+    ours = build_model(name).to(memory_format=torch.channels_last).train()
+    plain = copy.deepcopy(ours)
+    plain.classifier[0] = nn.Flatten()
+    x = torch.rand(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (16,))
+    results = []
+    for model in (ours, plain):
+        layouts = []
+
+        def watch(module, inputs, out, layouts=layouts):
+            out.register_hook(lambda g: layouts.append(g.is_contiguous(memory_format=torch.channels_last)))
+
+        model.features.register_forward_hook(watch)
+        torch.manual_seed(1)
+        xi = x.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = nn.functional.cross_entropy(model(xi), y)
+        grads = torch.autograd.grad(loss, [xi, *model.parameters()])
+        results.append((loss, grads, layouts))
+    (loss, grads, layouts), (plain_loss, plain_grads, plain_layouts) = results
+    assert layouts == [True] and plain_layouts == [False]
+    assert torch.equal(loss, plain_loss) and all(torch.equal(a, b) for a, b in zip(grads, plain_grads))
