@@ -86,8 +86,6 @@ def build_model(name: str, *, num_classes: int = 10, in_channels: int | None = N
 
 # ----------------------------------------------------------------------------- MNIST CNNs
 
-# ----------------------------------------------------------------------------- MNIST CNNs
-
 class _ChannelsLastGradient(torch.autograd.Function):
     """The identity, whose backward hands the gradient on in channels-last layout."""
 
