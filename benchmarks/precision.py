@@ -117,17 +117,14 @@ def speed(args) -> None:
     from benchmarks.training import best_of
 
     torch.set_num_threads(args.threads)
-
-    def loop(method, fidelity, params, amp):
-        return step_loop(args.model, method, fidelity, params, amp)
-
     print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.model.upper()}, batch 64, "
           "channels-last, best of rounds alternating fp32 and bf16")
     print("| loss | fp32 img/s | bf16 img/s | bf16 / fp32 | bf16 allowed |")
     print("|---|---:|---:|---:|---|")
     for label, method, fidelity, params in LOSS_ROWS:
         steps = args.steps or (30 if method in ("natural", "gr") else 6)
-        best = best_of({"fp32": loop(method, fidelity, params, False), "bf16": loop(method, fidelity, params, True)},
+        best = best_of({"fp32": step_loop(args.model, method, fidelity, params, False),
+                        "bf16": step_loop(args.model, method, fidelity, params, True)},
                        warmup=2, steps=steps, repeats=args.repeats)
         allowed = "no (refused)" if bf16_refusal(method, fidelity, params) else "yes"
         print(f"| {label} | {best['fp32']:.0f} | {best['bf16']:.0f} | {best['bf16'] / best['fp32']:.2f} | {allowed} |",
