@@ -309,7 +309,7 @@ def ladder_frame(curve_records: list[tuple[str, dict]], table_records: list[dict
                     cv.get("train_acc"), cv["adv_test_acc"], cv[LIPSCHITZ])
     shown = {"Natural", "GR", "LLR", "AT", "TRADES(β=6)"} | {label for label, _ in curve_records}
     labels = sorted({label for row in rungs.values() for label in row if label in shown},
-                    key=lambda lab: next((i for i, m in enumerate(order) if lab.lower().startswith(m)), len(order)))
+                    key=lambda lab: (next((i for i, m in enumerate(order) if lab.lower().startswith(m)), len(order)), lab))
     rows = []
     for name, row in rungs.items():
         out = {"rung": name}

@@ -147,12 +147,13 @@ def compact_table(frame, *, precision: int = 2, caption: str | None = None, **la
     return narrow_style(styler, two_line=labels, caption=caption)
 
 
-def narrow_style(styler, *, two_line=(), wrap=(), caption: str | None = None):
+def narrow_style(styler, *, two_line=(), wrap=(), wrap_min_width: str = "8em", caption: str | None = None):
     """The look of every table on the book's pages, so that each fits the page at 1280 px: no
     index, small type, tight cells that do not wrap, headers that do; the ``two_line`` columns'
     cells ``ours ± sd (paper)`` split over lines (:func:`_two_lines`).  Tables so styled carry
     the class ``rll-compact``, which the browser test checks for sideways scrolling.  The
-    ``wrap`` columns (long text) wrap within their cells."""
+    ``wrap`` columns (long text) wrap within their cells, each at least ``wrap_min_width`` wide
+    (narrower for a table of many short wrapping columns)."""
     styler = (styler.hide(axis="index").format(_two_lines, subset=list(two_line))
               .set_table_attributes('class="rll-compact"')
               .set_table_styles([{"selector": "th, td", "props": "padding: 0.15em 0.25em; font-size: 0.8em; line-height: 1.25;"},
@@ -160,7 +161,7 @@ def narrow_style(styler, *, two_line=(), wrap=(), caption: str | None = None):
                                  {"selector": "th", "props": "text-align: center; white-space: normal; "
                                                              "vertical-align: bottom;"}]))
     if wrap:
-        styler = styler.set_properties(subset=list(wrap), **{"white-space": "normal !important", "min-width": "8em",
+        styler = styler.set_properties(subset=list(wrap), **{"white-space": "normal !important", "min-width": wrap_min_width,
                                                              "max-width": "15em",
                                                              "text-align": "left"})
     return styler.set_caption(caption) if caption else styler
