@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import torch
@@ -27,6 +26,7 @@ import torch
 from rll.attacks import autoattack, multi_targeted, pgd
 from rll.metrics import local_lipschitz
 from rll.models import build_model
+from rll.store import cpu_description
 
 MODELS = {  # name: (input shape, ε, what it stands for)
     "cnn2": ((1, 28, 28), 0.1, "MNIST CNN2"),
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
 
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"{os.cpu_count()} CPUs ({cpu_description()}), "
           f"load average {os.getloadavg()[0]:.1f}, {args.images} images")
     rows = []
     for name, model, x, y, eps, what in _subjects(args, device):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 import rll.metrics.separation as sep
+from rll.store import cpu_description
 
 # ---------------------------------------------------------------- data (raw files, no rll.data)
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     load0 = os.getloadavg()
     threads = sep._numba.get_num_threads() if sep._numba is not None else None
     print(f"# {args.dataset}: {len(xr)} training points, d = {xr.shape[1]}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{cpu_description()}, {os.cpu_count()} CPUs, "
           f"numba threads {threads}, torch threads {torch.get_num_threads()}, "
           f"load average {load0[0]:.1f}")
 

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import torch
 
 from rll.losses import LOSSES
 from rll.models import build_model
+from rll.store import cpu_description
 from rll.training.loop import make_batch, train_step
 
 MODELS = {  # name: (input shape, ε, augmentation padding, what it stands for)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.threads_vs_processes:
         cores = args.threads_vs_processes
-        print(f"cpu {platform.processor() or 'cpu'}, torch {torch.__version__}, cpus {os.cpu_count()}, "
+        print(f"cpu {cpu_description()}, torch {torch.__version__}, cpus {os.cpu_count()}, "
               f"CNN2, batch 64, channels-last, {cores} cores")
         print(f"| method | 1 process × {cores} threads img/s | {cores} processes × 1 thread img/s (sum) | processes / threads |")
         print("|---|---:|---:|---:|")
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 2)
-    print(f"device {torch.cuda.get_device_name(device) if cuda else platform.processor() or 'cpu'}, "
+    print(f"device {torch.cuda.get_device_name(device) if cuda else cpu_description()}, "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
           f"batch {args.batch}, reference DataLoader workers {args.workers}")
     # the speed options measured beside the default loop: on the CPU channels-last alone (bf16
