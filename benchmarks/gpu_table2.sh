@@ -98,6 +98,9 @@ sweep() {   # one sweep of a worker, within what is left of the time box
   [ "$r" -eq 137 ] && r=124                   # killed 60 s after the time box's SIGTERM
   return "$r"
 }
+merged() {  # the exit status of several runs so far ($1) and one more ($2): a failure wins over 0 and 124
+  if [ "$2" -ne 0 ] && { [ "$1" -eq 0 ] || [ "$1" -eq 124 ]; }; then echo "$2"; else echo "$1"; fi
+}
 worker() {  # the three sweeps in order; exit status: 0, 124 (time box) or the first failure's
   local rc=0 r
   for part in first released more; do
@@ -107,7 +110,7 @@ worker() {  # the three sweeps in order; exit status: 0, 124 (time box) or the f
       more) [ -n "$MORE_SEEDS" ] || continue; sweep --seeds $MORE_SEEDS --models $MORE_SEEDS_MODELS ${METHODS:+--methods $METHODS} ;;
     esac
     r=$?
-    if [ "$r" -ne 0 ] && { [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; }; then rc=$r; fi
+    rc=$(merged "$rc" "$r")
     [ "$r" -eq 124 ] && break
   done
   return "$rc"
@@ -122,7 +125,7 @@ done
 status=0
 for pid in "${pids[@]}"; do
   wait "$pid"; r=$?
-  if [ "$r" -ne 0 ] && { [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; }; then status=$r; fi
+  status=$(merged "$status" "$r")
 done
 trained=$(date +%s)
 
