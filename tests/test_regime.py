@@ -138,6 +138,16 @@ def test_first_epoch_in_the_regime_reads_the_learning_curve():
     assert epoch is None and why == "not in the regime at epoch 12: scale: 6.00 vs the paper's 23.06"
 
 
+def test_phase_ends_take_the_last_point_of_each_learning_rate_phase():
+    # three epochs at the full rate, two at a tenth: the Lipschitz constant 13.0, 14.0, 15.0 then
+    # (start 16.0, step 0.5) 16.0, 16.5 — the phases end at epochs 3 and 5
+    history = curve(3, lip=13.0, step=(0.0, 0.0, 1.0)) + curve(2, lr=0.00064, lip=16.0, step=(0.0, 0.0, 0.5), start=4)
+    phases = regime.phase_ends(record(history=history))
+    assert [(p["first epoch"], p["last epoch"], p["lr"]) for p in phases] == [(1, 3, 0.0064), (4, 5, 0.00064)]
+    assert [p["Lipschitz (released)"] for p in phases] == [15.0, 16.5]
+    assert regime.phase_ends(record(history=[])) == []
+
+
 def test_regime_lines_say_per_row_what_fails_and_the_blocks_scale(monkeypatch):
     monkeypatch.setitem(TABLE_BUDGETS, "mnist", FIRST_CPU_BUDGETS["mnist"])   # per-model budgets with a decay
     from rll.config import TrainConfig

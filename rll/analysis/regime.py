@@ -269,6 +269,24 @@ def regime_frame(runs: list[tuple[str, dict]]):
     return pd.DataFrame(rows)
 
 
+def phase_ends(record: dict) -> list[dict]:
+    """The learning curve of ``record`` at the end of each learning-rate phase: per phase (epochs
+    at one rate, in order), its first and last epoch, the rate, and the last epoch's curve point
+    (training and test accuracy, PGD-10 on the curve's images, the released Lipschitz constant).
+    On a run of the paper's schedule (decays after epochs 40, 80, 120, 140) this shows what each
+    decayed phase adds to the full-rate phase that the table budget trains."""
+    from rll.analysis.budget import curve
+
+    phases: list[dict] = []
+    for point in curve(record):
+        if not phases or point["lr"] != phases[-1]["lr"]:
+            phases.append({"first epoch": point["epoch"], "lr": point["lr"]})
+        phases[-1].update({"last epoch": point["epoch"], "train acc.": point.get("train_acc"),
+                           "test acc.": point.get("test_acc"), "PGD-10": point.get("adv_test_acc"),
+                           "Lipschitz (released)": point.get(LIPSCHITZ)})
+    return phases
+
+
 #: The 60 000-image rungs of the ladder (epochs of the learning curves at the full rate).
 LADDER_EPOCHS = (1, 2, 5, 10, 20, 30, 40)
 
