@@ -261,6 +261,14 @@ def test_bar_lines_hold_the_other_models_to_the_rules_bars(tmp_path, monkeypatch
     (own,) = [line for line in lines if "(its table budget)" in line]       # exactly one
     assert (f"× {b['epochs']} epochs (decays after {list(b['milestones'])}) (its table budget): 98.50 % clean, "
             "86.00 % PGD-10 — clean meets the bar of 98.5 %") in own and len(lines) == 3
+    # at the real table budget (all training images, no decay: train_size None) the line names them
+    monkeypatch.undo()
+    full = TABLE_BUDGETS["mnist"]["cnn1"]
+    assert full["train_size"] is None and full["milestones"] == ()
+    _record(store, "at", None, full["epochs"], (), [99.3] * full["epochs"], [97.0] * full["epochs"], model="cnn1")
+    (line,) = [line for line in budget.bar_lines(store.records()) if "(its table budget)" in line]
+    assert line.startswith(f"CNN1 AT, 60,000 images × {full['epochs']} epochs (no decay) (its table budget): 99.30 % "
+                           "clean, 97.00 % PGD-10 — PGD-10 meets the bar of 90 %")
 
 
 def test_lipschitz_growth_lines_follow_the_curve_at_each_models_table_budget(tmp_path, monkeypatch):

@@ -358,8 +358,10 @@ def bar_lines(records: list[dict], *, dataset: str = "mnist", exclude=("cnn2",))
         ok, why = run_convergence(r, records)
         label, _ = _label_and_paper(c)
         table = " (its table budget)" if at_budget(c, model_budget(dataset, c["model"])) else ""
-        out.append(f"{c['model'].upper()} {label}, {c['train_size'] or 'all':,} images × {c['epochs']} epochs "
-                   f"(decays after {list(c['milestones'])}){table}: {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
+        images = c["train_size"] or TRAIN_SPLIT_SIZE[c["dataset"]]
+        decays = f"decays after {list(c['milestones'])}" if c["milestones"] else "no decay"
+        out.append(f"{c['model'].upper()} {label}, {images:,} images × {c['epochs']} epochs "
+                   f"({decays}){table}: {m['test_acc']:.2f} % clean, {m['adv_test_acc']:.2f} % "
                    f"PGD-10 — {what} {'meets' if value >= bar else 'is below'} the bar of {bar:g} %; "
                    f"{ {True: 'converged', False: 'still moving', None: 'untested'}[ok]} ({why.removeprefix('untested: ')})")
     return out

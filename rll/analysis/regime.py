@@ -280,7 +280,7 @@ def phase_ends(record: dict) -> list[dict]:
     phases: list[dict] = []
     for point in curve(record):
         if not phases or point["lr"] != phases[-1]["lr"]:
-            phases.append({"first epoch": point["epoch"], "lr": point["lr"]})
+            phases.append({"first epoch": point["epoch"], "last epoch": point["epoch"], "lr": point["lr"]})
         phases[-1].update({"last epoch": point["epoch"], "train acc.": point.get("train_acc"),
                            "test acc.": point.get("test_acc"), "PGD-10": point.get("adv_test_acc"),
                            "Lipschitz (released)": point.get(LIPSCHITZ)})
