@@ -686,6 +686,31 @@ def test_a_run_one_epoch_longer_starts_from_the_shorter_runs_checkpoint_and_equa
 
 
 @pytest.mark.slow   # trains
+def test_a_decay_at_the_shorter_runs_last_epoch_acts_in_the_longer_run(tmp_path, data_root):
+    """The table budget extended on the paper's schedule: a 2-epoch run without a decay is the
+    start of a 3-epoch run that decays after epoch 2, whose third epoch then runs at a tenth of
+    the rate — the same weights, losses and rates as training it from scratch."""
+    short = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=2,
+                                   milestones=(), batch_size=32)
+    longer = short.replace(epochs=3, milestones=(2,))
+    kw = dict(data_root=data_root, progress=False, device="cpu", curve_images=8)
+    train(short, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", **kw)
+    extended = train(longer, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", **kw)
+    scratch = train(longer, results_dir=tmp_path / "res2", checkpoint_dir=tmp_path / "ck2", **kw)
+    assert extended["provenance"]["resumed_from_epoch"] == 2
+    rates = [h["lr"] for h in extended["provenance"]["history"]]
+    assert rates == [h["lr"] for h in scratch["provenance"]["history"]]
+    assert rates == pytest.approx([short.lr, short.lr, short.lr / 10])
+    assert [h["loss"] for h in extended["provenance"]["history"]] == \
+        [h["loss"] for h in scratch["provenance"]["history"]]
+    assert extended["metrics"] == scratch["metrics"]
+    a = load_checkpoint(checkpoint_path(longer, tmp_path / "ck"), longer)
+    b = load_checkpoint(checkpoint_path(longer, tmp_path / "ck2"), longer)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+@pytest.mark.slow   # trains
 def test_a_record_of_an_older_fidelity_revision_is_trained_again_and_replaced(tmp_path, data_root):
     """A record made under an older meaning of the fidelities is not 'stored': the run is trained
     again — from scratch when its checkpoint is that older run's (revision 1, or no revision

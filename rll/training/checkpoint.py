@@ -41,6 +41,23 @@ def load_scheduler_state(scheduler, sd: dict) -> None:
     scheduler.load_state_dict(sd)
 
 
+def set_scheduled_lr(opt, sched) -> None:
+    """Set each parameter group's learning rate to what ``sched`` gives after its
+    ``last_epoch`` steps: the base rate times γ once for each milestone passed, multiplied in the
+    order :class:`~torch.optim.lr_scheduler.MultiStepLR` applies them, so the rate is bitwise the
+    one a run from scratch reaches.  A checkpoint of a shorter run is resumed with this run's
+    milestones; a decay at the shorter run's last epoch (the table budget's 40 epochs extended on
+    the paper's schedule, whose first decay comes after epoch 40) never acted in it, and without
+    this the longer run would go on at the undecayed rate."""
+    for group, base in zip(opt.param_groups, sched.base_lrs):
+        lr = base
+        for milestone in sorted(sched.milestones):
+            if milestone <= sched.last_epoch:
+                lr = lr * sched.gamma ** sched.milestones[milestone]
+        group["lr"] = lr
+    sched._last_lr = [group["lr"] for group in opt.param_groups]
+
+
 def rng_state(device: torch.device, gens: dict[str, torch.Generator]) -> dict:
     """Every random state a run draws from: torch's (and CUDA's), the run's generators, and the
     kind of device they belong to (``device``)."""
@@ -205,4 +222,4 @@ def save_checkpoint(path: Path, payload: dict, write: bool = True) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state", "checkpoint_device", "seconds_left"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatch", "checkpoint_path", "load_checkpoint", "save_checkpoint", "start_point", "shorter_checkpoint", "scheduler_state", "load_scheduler_state", "set_scheduled_lr", "rng_state", "set_rng_state", "checkpoint_device", "seconds_left"]

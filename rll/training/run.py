@@ -76,6 +76,7 @@ from rll.training.checkpoint import (
     save_checkpoint,
     scheduler_state,
     set_rng_state,
+    set_scheduled_lr,
     start_point,
 )
 from rll.training.claim import _stored_or_claimed
@@ -347,6 +348,7 @@ class _Run:
             opt.load_state_dict(ckpt["optimizer"])
             load_scheduler_state(sched, ckpt["scheduler"])
             sched.milestones = Counter(config.milestones)    # a shorter run's may differ after its end
+            set_scheduled_lr(opt, sched)      # ... and a decay at its last epoch never acted in it
             run.epoch, run.history = int(ckpt["epoch"]), list(ckpt["history"])
             run.train_seconds = float(ckpt["train_seconds"])
             run.partial = ckpt.get("partial")     # stopped inside epoch run.epoch + 1
