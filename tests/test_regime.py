@@ -225,6 +225,30 @@ def test_regime_epochs_is_the_latest_first_epoch_of_the_paper_fidelity_runs_that
     assert regime.regime_epochs([("LLR", llr)]) == (None, {"LLR": firsts["LLR"]})
 
 
+def test_full_rate_curves_and_the_paper_schedule_run_are_told_apart():
+    """curve_runs keeps the runs without a decay (the longest of each method), schedule_run the
+    longest natural run on a schedule with decays; neither takes a subset run or another seed."""
+    from rll.config import TrainConfig
+    from rll.losses import FIDELITY_REVISION
+    from rll.store import canonical_dict
+
+    def run(epochs, milestones=(), *, seed=0, train_size=None, method="natural"):
+        r = record(method, history=curve(epochs))
+        r["config"] = canonical_dict(TrainConfig(dataset="mnist", model="cnn1", method=method, epochs=epochs,
+                                                 milestones=milestones, seed=seed, train_size=train_size))
+        r["provenance"]["fidelity_revision"] = FIDELITY_REVISION
+        return r
+
+    full40, full80 = run(40), run(80)
+    paper80, paper120 = run(80, (40,)), run(120, (40, 80))
+    others = [run(160, (40, 80), method="at"), run(200, (40,), seed=1), run(200, (40,), train_size=34_000)]
+    records = [full40, paper80, full80, paper120, *others]
+    assert [(label, r["config"]["epochs"]) for label, r in regime.curve_runs(records, model="cnn1")] == \
+        [("Natural", 80)]
+    assert regime.schedule_run(records) is paper120
+    assert regime.schedule_run([full40, full80]) is None
+
+
 def test_the_table_budget_is_the_one_the_stored_learning_curves_ask_for():
     """rll.experiments.tables.TABLE_BUDGETS is a decision written down; this holds it to the
     committed learning curves on all 60 000 images (results/budget and results/runs)."""

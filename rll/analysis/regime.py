@@ -203,13 +203,15 @@ def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
 
 
 def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn2") -> list[tuple[str, dict]]:
-    """The learning-curve runs on the whole training set at the paper's learning rate, seed 0,
-    PGD records of the table's methods (either fidelity; not diagnostic variants): ``(label,
-    record)``, the longest run of each (method, fidelity), in the tables' row order."""
+    """The learning-curve runs on the whole training set at the paper's learning rate without a
+    decay, seed 0, PGD records of the table's methods (either fidelity; not diagnostic variants):
+    ``(label, record)``, the longest run of each (method, fidelity), in the tables' row order.
+    Runs on a schedule with decays are :func:`schedule_run`'s."""
     best: dict = {}
     for r in records:
         c = r["config"]
-        if (c["dataset"], c["model"], c["seed"], c["attack"]) != (dataset, model, 0, "pgd") or c["train_size"] is not None:
+        if ((c["dataset"], c["model"], c["seed"], c["attack"]) != (dataset, model, 0, "pgd")
+                or c["train_size"] is not None or c["milestones"]):
             continue
         if not _paper_method(c) or not any(h.get("curve") for h in r["provenance"].get("history") or []):
             continue
@@ -223,6 +225,19 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
     order = ("natural", "gr", "llr", "at", "rst", "trades")
     return sorted(best.values(), key=lambda lr: (order.index(lr[1]["config"]["method"]), lr[1]["config"]["fidelity"],
                                                  lr[0]))
+
+
+def schedule_run(records: list[dict], *, dataset: str = "mnist", model: str = "cnn1", method: str = "natural",
+                 fidelity: str = "paper") -> dict | None:
+    """The longest learning-curve run of ``method`` on the whole training set whose schedule
+    decays the rate (seed 0, PGD record, no dropout): the table budget's run continued on the
+    paper's schedule (decays after epochs 40, 80, 120, 140; ``results/README.md``), or None."""
+    runs = [r for r in records
+            if (r["config"]["dataset"], r["config"]["model"], r["config"]["method"], r["config"]["fidelity"],
+                r["config"]["seed"], r["config"]["attack"]) == (dataset, model, method, fidelity, 0, "pgd")
+            and r["config"]["train_size"] is None and r["config"]["milestones"] and not r["config"].get("dropout")
+            and any(h.get("curve") for h in r["provenance"].get("history") or [])]
+    return max(runs, key=lambda r: r["config"]["epochs"], default=None)
 
 
 def regime_epochs(runs: list[tuple[str, dict]]) -> tuple[int | None, dict]:
