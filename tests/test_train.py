@@ -693,7 +693,7 @@ def test_a_decay_at_the_shorter_runs_last_epoch_acts_in_the_longer_run(tmp_path,
     short = TrainConfig.from_paper("mnist", "cnn1", "natural", train_size=96, test_size=16, epochs=2,
                                    milestones=(), batch_size=32)
     longer = short.replace(epochs=3, milestones=(2,))
-    kw = dict(data_root=data_root, progress=False, device="cpu", curve_images=8)
+    kw = {"data_root": data_root, "progress": False, "device": "cpu", "curve_images": 8}
     train(short, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", **kw)
     extended = train(longer, results_dir=tmp_path / "res", checkpoint_dir=tmp_path / "ck", **kw)
     scratch = train(longer, results_dir=tmp_path / "res2", checkpoint_dir=tmp_path / "ck2", **kw)
