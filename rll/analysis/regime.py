@@ -202,6 +202,16 @@ def block_failures(rows: list[dict], attack: str = "pgd") -> dict:
     return out
 
 
+def _whole_set_curve(record: dict, dataset: str, model: str) -> bool:
+    """Whether ``record`` is a learning-curve run of a table method (not a diagnostic variant) on
+    ``dataset``'s whole training set, seed 0, PGD record, of the current fidelity revision."""
+    c = record["config"]
+    return ((c["dataset"], c["model"], c["seed"], c["attack"]) == (dataset, model, 0, "pgd")
+            and c["train_size"] is None and _paper_method(c)
+            and any(h.get("curve") for h in record["provenance"].get("history") or [])
+            and is_current_revision(record["provenance"].get("fidelity_revision"), c))
+
+
 def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn2") -> list[tuple[str, dict]]:
     """The learning-curve runs on the whole training set at the paper's learning rate without a
     decay, seed 0, PGD records of the table's methods (either fidelity; not diagnostic variants):
@@ -210,12 +220,7 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
     best: dict = {}
     for r in records:
         c = r["config"]
-        if ((c["dataset"], c["model"], c["seed"], c["attack"]) != (dataset, model, 0, "pgd")
-                or c["train_size"] is not None or c["milestones"]):
-            continue
-        if not _paper_method(c) or not any(h.get("curve") for h in r["provenance"].get("history") or []):
-            continue
-        if not is_current_revision(r["provenance"].get("fidelity_revision"), c):
+        if c["milestones"] or not _whole_set_curve(r, dataset, model):
             continue
         label = method_label(c["method"], row_params(c["method"], c["params"]))
         label += " (released)" if c["fidelity"] == "released" else ""
@@ -229,14 +234,12 @@ def curve_runs(records: list[dict], *, dataset: str = "mnist", model: str = "cnn
 
 def schedule_run(records: list[dict], *, dataset: str = "mnist", model: str = "cnn1", method: str = "natural",
                  fidelity: str = "paper") -> dict | None:
-    """The longest learning-curve run of ``method`` on the whole training set whose schedule
-    decays the rate (seed 0, PGD record, no dropout): the table budget's run continued on the
-    paper's schedule (decays after epochs 40, 80, 120, 140; ``results/README.md``), or None."""
+    """The longest learning-curve run of ``method`` (as :func:`curve_runs` selects them, no
+    dropout) whose schedule decays the rate: the table budget's run continued on the paper's
+    schedule (decays after epochs 40, 80, 120, 140; ``results/README.md``), or None."""
     runs = [r for r in records
-            if (r["config"]["dataset"], r["config"]["model"], r["config"]["method"], r["config"]["fidelity"],
-                r["config"]["seed"], r["config"]["attack"]) == (dataset, model, method, fidelity, 0, "pgd")
-            and r["config"]["train_size"] is None and r["config"]["milestones"] and not r["config"].get("dropout")
-            and any(h.get("curve") for h in r["provenance"].get("history") or [])]
+            if (r["config"]["method"], r["config"]["fidelity"]) == (method, fidelity) and r["config"]["milestones"]
+            and not r["config"].get("dropout") and _whole_set_curve(r, dataset, model)]
     return max(runs, key=lambda r: r["config"]["epochs"], default=None)
 
 
