@@ -13,6 +13,7 @@ from rll.analysis.evidence import (
     NOT_RUN,
     OUTSIDE_REGIME,
     _in_regime,
+    reading_fidelity,
     regime_lines,
 )
 from rll.experiments.tables import FIRST_CPU_BUDGETS, TABLE_BUDGETS
@@ -116,6 +117,26 @@ def test_both_readings_give_one_badge_or_depends_on_the_reading(paper, released,
     assert "p-evidence" in evidence
     if released != NOT_RUN:
         assert "r-evidence" in evidence and "released reading" in evidence
+
+
+def test_the_released_reading_takes_every_cnn1_row_from_released_runs(monkeypatch):
+    # CNN2: only GR and LLR differ between the fidelities (the loss); CNN1's released network has no
+    # ReLU after its second convolution, so all its rows come from released-fidelity runs
+    assert [reading_fidelity("cnn2", m, "released") for m in ("natural", "gr", "llr", "at")] == \
+        ["paper", "released", "released", "paper"]
+    assert [reading_fidelity("cnn1", m, "released") for m in ("natural", "gr", "at")] == ["released"] * 3
+    assert {reading_fidelity(model, "gr", "paper") for model in ("cnn1", "cnn2")} == {"paper"}
+    with pytest.raises(ValueError, match="reading must be one of"):
+        reading_fidelity("cnn2", "gr", "code")
+    stored = [{"model": model, "method": method, "fidelity": fidelity}
+              for model in ("cnn1", "cnn2") for method in ("natural", "gr") for fidelity in ("paper", "released")]
+    monkeypatch.setattr(claims, "_rows_from_records", lambda records, attack, fidelity: [
+        r for r in records if r["fidelity"] == fidelity])
+    chosen = {(r["model"], r["method"]): r["fidelity"] for r in claims._reading_rows(stored, "pgd", "released")}
+    assert chosen == {("cnn1", "natural"): "released", ("cnn1", "gr"): "released",
+                      ("cnn2", "natural"): "paper", ("cnn2", "gr"): "released"}
+    assert {r["fidelity"] for r in claims._reading_rows(stored, "pgd", "paper")} == {"paper"}
+    assert len(claims._reading_rows(stored, "pgd", "paper")) == 4
 
 
 def test_first_epoch_in_the_regime_reads_the_learning_curve():

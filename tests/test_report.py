@@ -208,7 +208,7 @@ def test_findings_give_each_family_its_verdicts_and_why_they_are_missing():
     assert '<a href="../notebooks/table2.html"><b>Robust training' in html
     # a table claim waiting for a block's rows says how many are stored, once per block
     waiting = [Verdict(c, "5.2", "not yet run", "mnist/cnn2 left out until all its rows are stored (3 of 10) || "
-                       "released reading (GR, LLR as the released code trained them): not yet run", "holds")
+                       "released reading (GR, LLR and every CNN1 row as the released code trained them): not yet run", "holds")
                for c in ("Local Lipschitzness is correlated with adversarial accuracy", "The robust methods have larger")]
     assert findings(waiting)[0]["text"] == (
         "on our runs: all 2 claims: not yet run; on the paper's own numbers: holds. Judged once every row of a "

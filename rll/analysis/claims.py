@@ -29,7 +29,6 @@ from rll.analysis.evidence import (
     NOT_RUN,
     OTHERS,
     OUTSIDE_REGIME,
-    READING_METHODS,
     READINGS,
     ROBUST,
     WITHIN_SPREAD,
@@ -47,6 +46,7 @@ from rll.analysis.evidence import (
     _row,
     _rows_from_records,
     current,
+    reading_fidelity,
     undertrained_blocks,
 )
 from rll.analysis.frames import spearman
@@ -330,13 +330,13 @@ def _combine(verdicts: list[bool | None]) -> str:
 # ----------------------------------------------------------------------------- the list
 
 def _reading_rows(run_records: list[dict], attack: str, reading: str) -> list[dict]:
-    """The table rows of one reading (:data:`READINGS`): paper-fidelity rows, with GR and LLR
-    taken from the released-fidelity runs in the released reading."""
-    rows = _rows_from_records(run_records, attack=attack, fidelity="paper")
-    if reading == "released":
-        rows = [r for r in rows if r["method"] not in READING_METHODS] + [
-            r for r in _rows_from_records(run_records, attack=attack, fidelity="released")
-            if r["method"] in READING_METHODS]
+    """The table rows of one reading (:data:`READINGS`): each row from the runs of its
+    :func:`reading_fidelity` — paper-fidelity rows, with GR and LLR (and every CNN1 row) taken from
+    the released-fidelity runs in the released reading."""
+    rows = []
+    for fidelity in ("paper", "released"):
+        rows += [r for r in _rows_from_records(run_records, attack=attack, fidelity=fidelity)
+                 if reading_fidelity(r["model"], r["method"], reading) == fidelity]
     return rows
 
 
@@ -359,15 +359,18 @@ def _judge_trained(table: list[dict], judge, undertrained: dict, attack: str) ->
     return _precondition(table, verdict, evidence, undertrained=undertrained)
 
 
+RELEASED_READING = "released reading (GR, LLR and every CNN1 row as the released code trained them)"
+
+
 def _both_readings(results: dict) -> tuple[str, str]:
     """One verdict from the verdicts under each reading (``{reading: (verdict, evidence)}``): the
     common verdict when they agree (or when one reading has no runs), else :data:`DEPENDS`; the
     evidence shows each reading's."""
     (vp, ep), (vr, er) = results["paper"], results["released"]
-    evidence = (f"paper reading (GR, LLR as the paper describes them): {vp} — {ep} || released reading "
-                f"(GR, LLR as the released code trained them): {vr} — {er}")
+    evidence = (f"paper reading (GR, LLR as the paper describes them): {vp} — {ep} || {RELEASED_READING}: "
+                f"{vr} — {er}")
     if vr == NOT_RUN:
-        return vp, f"{ep} || released reading (GR, LLR as the released code trained them): not yet run"
+        return vp, f"{ep} || {RELEASED_READING}: not yet run"
     if vp == NOT_RUN:
         return vr, f"paper reading: not yet run || released reading: {er}"
     return (vp if vp == vr else DEPENDS), evidence

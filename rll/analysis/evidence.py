@@ -27,6 +27,7 @@ from rll.experiments.tables import (
     row_params,
 )
 from rll.losses import is_current
+from rll.models import architecture_differs_by_fidelity
 from rll.paper import paper_reference
 
 HOLDS, FAILS, MIXED, NOT_RUN = "holds", "does not hold", "mixed", "not yet run"
@@ -47,11 +48,26 @@ DEPENDS = "depends on the reading"
 #: The readings of the paper a claim about GR and LLR is judged under: the paper's text
 #: (``fidelity="paper"`` rows throughout) and the released code (GR and LLR rows trained at
 #: ``fidelity="released"``, the code that produced the paper's numbers; the other rows as in the
-#: paper reading, where the two fidelities differ only in the loss's reduction).
+#: paper reading where the two fidelities differ only in the loss's reduction — every model but
+#: CNN1, whose released network is another one: :func:`reading_fidelity`).
 READINGS = ("paper", "released")
 
 
 READING_METHODS = ("gr", "llr")
+
+
+def reading_fidelity(model: str, method: str, reading: str) -> str:
+    """The fidelity of the runs that stand for ``model``/``method`` in ``reading``
+    (:data:`READINGS`).  In the released reading that is ``"released"`` for GR and LLR, whose
+    released losses differ from the paper's, and for every method on a model the released code
+    built differently (:func:`rll.models.architecture_differs_by_fidelity`: CNN1 without the ReLU
+    after its second convolution), so that a block compares one network with itself; otherwise
+    ``"paper"``, the same computation in both fidelities up to the loss's reduction."""
+    if reading not in READINGS:
+        raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
+    if reading == "released" and (method in READING_METHODS or architecture_differs_by_fidelity(model)):
+        return "released"
+    return "paper"
 
 
 #: The Lipschitz column every claim reads: the released estimator, the one the paper's numbers

@@ -84,6 +84,13 @@ def build_model(name: str, *, num_classes: int = 10, in_channels: int | None = N
                      "(or any wrn-D-W with (D - 4) divisible by 6, e.g. wrn-16-4)")
 
 
+def architecture_differs_by_fidelity(name: str) -> bool:
+    """Whether ``fidelity="released"`` builds a different network for ``name`` (CNN1 only: the
+    released code dropped the ReLU after the second convolution), so that a released-fidelity run
+    of *any* method on it is another model, not only another loss reduction."""
+    return name == "cnn1"
+
+
 # ----------------------------------------------------------------------------- MNIST CNNs
 
 class _ChannelsLastGradient(torch.autograd.Function):
@@ -321,5 +328,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["MODELS", "FIDELITIES", "build_model", "count_parameters", "CNN1", "CNN2",
+__all__ = ["MODELS", "FIDELITIES", "build_model", "count_parameters", "architecture_differs_by_fidelity", "CNN1", "CNN2",
            "WideResNet", "ResNet50"]
