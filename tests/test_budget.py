@@ -182,7 +182,8 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path, monkey
     (cnn1_natural,) = frame[frame["model"] == "cnn1"].to_dict("records")
     assert cnn1_natural["runs"] == 0 and np.isnan(cnn1_natural["train s (median)"])
     assert cnn1_natural["train s (scaled)"] == pytest.approx(5.0 * 8 / 3)
-    # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + 4 released runs
+    # plan: 20 seed-0 rows (full evaluation) + 20 CNN2 rows at seeds 1, 2 (PGD only) + the released
+    # reading's seed-0 runs: GR and LLR of CNN2, all ten CNN1 rows (the released CNN1 is another network)
     assert hours > 0 and np.isfinite(hours)
     # CNN1 at its own budget is measured on its own; its unmeasured methods take its median
     cnn1 = TrainConfig.from_paper("mnist", "cnn1", "natural", seed=0, **TABLE_BUDGETS["mnist"]["cnn1"])
@@ -190,11 +191,13 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path, monkey
         store.put(cnn1.replace(attack=attack), {"test_acc": 99.0}, {"train_seconds": 3600.0, "eval_seconds": 0.0})
     frame, more_hours = budget.table_cost(store.records())
     assert frame.set_index(["model", "method"]).loc[("cnn1", "natural"), "train s (median)"] == 3600.0
-    # 10 CNN1 rows and 2 released CNN1 runs now at natural CNN1's 3600 + 0 s; before, natural CNN1 at
-    # its scaled 13.3 s and the others at the median of all measured methods (training 550 s, the mean
-    # of natural's 100 and AT's 1000), every-attack evaluation 900 s for all of them
-    before = (5.0 * 8 / 3 + 900.0) + 11 * (550.0 + 900.0)
-    assert more_hours == pytest.approx(hours + (12 * 3600.0 - before) / 3600)
+    # 10 CNN1 rows and their 10 released runs now at natural CNN1's 3600 + 0 s; before, natural CNN1
+    # (both fidelities) at its scaled 13.3 s and the others at the median of all measured methods
+    # (training 550 s, the mean of natural's 100 and AT's 1000), every-attack evaluation 900 s for all
+    before = 2 * (5.0 * 8 / 3 + 900.0) + 18 * (550.0 + 900.0)
+    assert more_hours == pytest.approx(hours + (20 * 3600.0 - before) / 3600)
+    without = budget.table_cost(store.records(), released_reading=False)[1]
+    assert more_hours - without == pytest.approx((2 * (550.0 + 900.0) + 10 * 3600.0) / 3600)   # CNN2 GR, LLR; CNN1
 
 
 def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_every_seed_or_none(tmp_path):

@@ -527,6 +527,14 @@ def test_table_progress_marks_done_missing_and_not_run(tmp_path, monkeypatch):
     store.put(cnn1.replace(seed=1), _metrics(adv=1.0, lip=1.0), {})
     frame = table_progress(store.records(), seeds=(0, 1))
     assert frame[frame["model"] == "cnn1"].set_index("method").loc["Natural", "seed 1"] == "done"
+    # the released reading's rows: GR and LLR of CNN2, every row of CNN1 (another network there)
+    released = table_progress(store.records(), seeds=(0,), reading="released")
+    assert sorted(released[released["model"] == "cnn2"]["method"]) == ["GR", "LLR"]
+    assert len(released[released["model"] == "cnn1"]) == len(frame[frame["model"] == "cnn1"])
+    assert set(released["seed 0"]) == {"not run"}        # the paper-fidelity records above do not count
+    store.put(cnn1.replace(fidelity="released"), _metrics(adv=1.0, lip=1.0), {})
+    released = table_progress(store.records(), seeds=(0,), reading="released")
+    assert released.set_index(["model", "method"]).loc[("cnn1", "Natural"), "seed 0"] == "missing mt, aa-apgd, aa"
     record = lambda c: {"config": c.canonical(), "provenance": {"fidelity_revision": FIDELITY_REVISION}}
     assert current(record(cnn1)) and not current(record(cnn1_short))
     assert current(record(cnn1_short), table_budget=False)

@@ -431,13 +431,14 @@ def cheapest_qualifying(rule):
 
 
 def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), full_evaluation_seeds=(0,),
-               released_pairs: int = 4):
+               released_reading: bool = True):
     """The measured cost of the table sweep at each model's table budget and the projection of
     the whole table from it: per (model, method), the median training seconds and the median
     evaluation seconds of its stored runs (seed-0 models get every attack, the others PGD-10
     only), then the total for every (model, method, seed) of
-    :func:`rll.analysis.status.table_progress`'s plan plus ``released_pairs`` released-fidelity runs
-    (GR and LLR on CNN2, then on CNN1, evaluated fully, costed as their paper-fidelity rows).
+    :func:`rll.analysis.status.table_progress`'s plan plus, with ``released_reading``, the
+    released-fidelity runs the released reading adds at seed 0 (GR and LLR, and every CNN1 row:
+    :func:`rll.analysis.evidence.reading_fidelity`), evaluated fully, costed as their paper-fidelity rows.
     A (model, method) not measured at the table budget takes its training seconds from its runs
     at other budgets, scaled by image-epochs (:func:`image_epochs`; the median seconds per
     image-epoch, column ``train s (scaled)``) and their evaluation seconds; one not measured at
@@ -509,9 +510,12 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
     for c in plan:
         evaluation = columns["eval full"] if c.seed in full_evaluation_seeds else columns["eval pgd"]
         total += seconds(c.model, c.method, columns["train"]) + seconds(c.model, c.method, evaluation)
-    released = [(model, method) for model in ("cnn2", "cnn1") for method in ("gr", "llr")][:released_pairs]
-    for model, method in released:
-        total += seconds(model, method, columns["train"]) + seconds(model, method, columns["eval full"])
+    if released_reading:
+        from rll.analysis.evidence import reading_fidelity
+
+        for c in plan:
+            if c.seed == 0 and reading_fidelity(c.model, c.method, "released") == "released":
+                total += seconds(c.model, c.method, columns["train"]) + seconds(c.model, c.method, columns["eval full"])
     return frame, total / 3600
 
 

@@ -102,20 +102,26 @@ def store_overview(records: list[dict]):
 
 
 def table_progress(records: list[dict], *, table: str = "table2", dataset: str = "mnist", seeds=(0, 1, 2),
-                   full_evaluation_seeds=(0,)):
+                   full_evaluation_seeds=(0,), reading: str = "paper"):
     """How far the table's sweep at :data:`TABLE_BUDGETS` (each model's) has come: one row per (model,
     method), one column per seed, each cell ``done``, ``missing <attacks>`` or ``not run``
     (seeds in ``full_evaluation_seeds`` need every attack of :data:`FULL_EVALUATION`, the others
     PGD-10); a cell the plan does not ask for (:func:`in_table_plan`) and nothing stored is
-    :data:`BEYOND_PLAN`."""
+    :data:`BEYOND_PLAN`.  ``reading="released"``: the released-fidelity rows the released reading
+    adds (:func:`rll.analysis.evidence.reading_fidelity`: GR, LLR and every CNN1 row), seed 0."""
     import pandas as pd
+
+    from rll.analysis.evidence import reading_fidelity
 
     have = {json.dumps({**r["config"], "attack": None}, sort_keys=True): set() for r in records}
     for r in records:
         have[json.dumps({**r["config"], "attack": None}, sort_keys=True)].add(r["config"]["attack"])
     rows: dict = {}
+    fidelity = "paper" if reading == "paper" else "released"
     for config in table_configs(table, dataset=dataset, seeds=tuple(seeds), budgets=TABLE_BUDGETS.get(dataset),
-                                precision="auto"):
+                                precision="auto", fidelity=fidelity):
+        if reading_fidelity(config.model, config.method, reading) != fidelity:
+            continue
         want = FULL_EVALUATION if config.seed in full_evaluation_seeds else ("pgd",)
         stored = next((found for c in stand_ins(config)          # bf16 where allowed; an fp32 record stands in
                        if (found := have.get(json.dumps({**c.canonical(), "attack": None}, sort_keys=True)))), set())
