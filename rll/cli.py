@@ -279,6 +279,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     _add_run_arguments(p)
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file (default: the configuration's file in --checkpoint-dir)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="evaluate in channels-last memory format (speed option)")
     p.set_defaults(func=_run_evaluate)
 
 
@@ -287,7 +289,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     try:
         record = evaluate(config, args.checkpoint, data_root=args.data_root, results_dir=args.results_dir,
                           checkpoint_dir=args.checkpoint_dir, device=args.device, progress=not args.json,
-                          attacks=args.attacks, eval_plan=_eval_plan(args), checksums=_checksums(args))
+                          attacks=args.attacks, eval_plan=_eval_plan(args), checksums=_checksums(args),
+                          channels_last=args.channels_last)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

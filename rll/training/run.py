@@ -162,7 +162,8 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             differentiate twice).  They change the arithmetic only at rounding level, not the
             configuration: the record's provenance says which were used.  bfloat16 is not one
             of them: it is ``config.precision``, part of the key.  Evaluation always runs in
-            float32, eager.
+            float32, eager; in channels-last too with ``channels_last`` (every accuracy
+            identical on trained models, ``benchmarks/eval_layout.py``).
         checksums: ``{file name: md5}`` overriding the dataset's official md5s
             (:func:`rll.data.load_dataset`), for one's own copies of the files.  Not part of
             the configuration (the same run on other bytes has the same key); the record's
@@ -290,7 +291,7 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                                       "precision": "bf16-autocast" if config.precision == "bf16" else "fp32",
                                       "channels_last": channels_last, "compiled": compile_,
                                       **_processes(run.world_sizes, group)},
-                               epochs_done=config.epochs)
+                               epochs_done=config.epochs, channels_last=channels_last)
 
 
 def _load_splits(config: TrainConfig, data_root, device: torch.device, checksums):
@@ -520,12 +521,15 @@ def _relative_checkpoint(path: Path, checkpoint_dir) -> str:
 def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.nn.Module, train_split,
                         test_split, *, attacks: tuple[str, ...], plan: rmetrics.EvalPlan,
                         device: torch.device, progress: bool, started: float, t0: float, extra: dict,
-                        epochs_done: int) -> dict:
+                        epochs_done: int, channels_last: bool = False) -> dict:
     """Evaluate ``model`` with every attack (:func:`rll.metrics.evaluate`) and store one record
-    per attack; return ``config``'s."""
+    per attack; return ``config``'s.  ``channels_last``: the model in channels-last memory format
+    (a speed option: on trained CNN1/CNN2 every accuracy of every attack came out identical and the
+    Lipschitz estimates within a few parts in a million, ``benchmarks/eval_layout.py``), recorded
+    in the provenance as ``eval_channels_last``."""
     x_tr, y_tr, note_tr = train_split
     x_te, y_te, note_te = test_split
-    model = model.to(memory_format=torch.contiguous_format).eval()
+    model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format).eval()
     t_eval = time.perf_counter()
     info = rdata.DATASET_INFO[config.dataset]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -536,7 +540,7 @@ def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.n
     notes = {k: v for k, v in (("train", note_tr), ("test", note_te)) if v}
     prov = _provenance(device, started, time.perf_counter() - t0, epochs_done,
                        eval_seconds=round(time.perf_counter() - t_eval, 3),
-                       n_train=len(y_tr), n_test=len(y_te), evaluation=plan.as_dict(),
+                       n_train=len(y_tr), n_test=len(y_te), evaluation=plan.as_dict(), eval_channels_last=channels_last,
                        fidelity_revision=rlosses.FIDELITY_REVISION, **extra,
                        **({"data_notes": notes} if notes else {}))
     for attack, metrics in by_attack.items():
@@ -555,10 +559,11 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
              checkpoint_dir: str | os.PathLike = "checkpoints", device: str | torch.device | None = None,
              progress: bool = True, attacks: tuple[str, ...] | None = None,
              eval_plan: rmetrics.EvalPlan | None = None, eval_batch_size: int = 512,
-             checksums: Mapping[str, str] | None = None) -> dict:
+             checksums: Mapping[str, str] | None = None, channels_last: bool = False) -> dict:
     """Evaluate a finished run's checkpoint under ``config`` (e.g. with ``attack="mt"`` or
     another ``test_size``) and store the records under ``config`` and each of ``attacks``
-    (default ``(config.attack,)``), measured as ``eval_plan`` says (see :func:`train`).
+    (default ``(config.attack,)``), measured as ``eval_plan`` says (see :func:`train`), the model
+    in channels-last memory format with ``channels_last`` (a speed option, as in :func:`train`).
 
     ``checkpoint`` defaults to ``config``'s file in ``checkpoint_dir``.  The checkpoint must
     hold the same training configuration (only :data:`EVAL_ONLY_FIELDS` may differ) and be
@@ -583,7 +588,7 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
                                       "evaluated_from_checkpoint": True,
                                       "history": list(ckpt.get("history", [])),
                                       **_processes(list(ckpt.get("world_sizes", [1] * int(ckpt["epoch"]))))},
-                               epochs_done=int(ckpt["epoch"]))
+                               epochs_done=int(ckpt["epoch"]), channels_last=channels_last)
 
 
 __all__ = ["train", "evaluate", "TrainingDiverged", "check_curve_images", "CURVE_TRAIN_IMAGES"]
