@@ -964,3 +964,23 @@ def test_bf16_reaches_the_losses_it_was_measured_safe_for():
     assert [c.precision for c in rows] == ["bf16", "bf16"]
     with pytest.raises(ValueError, match="valid choices: fp32, bf16"):
         TrainConfig(dataset="mnist", model="cnn2", precision="fp16")
+
+
+def test_float32_on_cuda_is_ieee_not_tf32(monkeypatch):
+    """PyTorch's default runs float32 convolutions on cuDNN in TF32 (10-bit mantissa), which would
+    change every 'fp32' row on a GPU — TRADES and paper LLR among them, refused bf16 for precision.
+    Resolving a CUDA device must turn it off; the CPU path leaves the settings alone."""
+    from rll.training.loop import ieee_float32, resolve_device
+
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    try:
+        conv.fp32_precision = "tf32"                         # PyTorch's default for cuDNN convolutions
+        assert resolve_device("cpu") == torch.device("cpu") and conv.fp32_precision == "tf32"
+        assert ieee_float32() == "ieee"
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+        conv.fp32_precision = "tf32"
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        assert resolve_device("cuda") == torch.device("cuda", 0) and conv.fp32_precision == "ieee"
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved

@@ -89,12 +89,34 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn
     return loss.detach()
 
 
+def ieee_float32() -> str:
+    """Make float32 mean IEEE float32 on CUDA, as on the CPU, and return the setting's name.
+
+    PyTorch runs float32 *convolutions* on cuDNN in TF32 by default (a 10-bit mantissa;
+    ``torch.backends.cudnn.conv.fp32_precision == "tf32"``), though not float32 matrix products.
+    That would silently change every "fp32" computation on a GPU — the very ones bfloat16 was
+    refused for (TRADES' KL, paper LLR's linearity gap, GR's finite difference at h = 0.01,
+    ``benchmarks/README.md``, "Precision") — so rll turns it off: a speed option may change the
+    arithmetic only where it is measured and named (``config.precision``)."""
+    try:
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    except AttributeError:  # pragma: no cover — a PyTorch before the fp32_precision settings
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return "ieee"
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device`` (None: CUDA if available, else the CPU); on CUDA, float32
+    is set to IEEE float32 (:func:`ieee_float32`)."""
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        ieee_float32()
     return device
 
 
@@ -122,4 +144,4 @@ def run_generators(config: TrainConfig, device: torch.device) -> dict[str, torch
     return gens
 
 
-__all__ = ["subset_indices", "load_split", "resized_train", "augment_batch", "make_batch", "train_step", "resolve_device", "build_run", "run_generators"]
+__all__ = ["subset_indices", "load_split", "resized_train", "augment_batch", "make_batch", "train_step", "ieee_float32", "resolve_device", "build_run", "run_generators"]

@@ -107,6 +107,7 @@ def _provenance(device: torch.device, started: float, wall: float, epochs_done: 
         "device": device_name(device), "cpu": cpu_description(), "threads": torch.get_num_threads(),
         "started_utc": datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_seconds": round(wall, 3), "epochs_done": epochs_done, "host": socket.gethostname(),
+        **({"cuda_float32": "ieee (no TF32)"} if device.type == "cuda" else {}),
     }
     prov.update(extra)
     return prov
