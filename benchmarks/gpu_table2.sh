@@ -9,7 +9,9 @@
 # records (default results/runs, which travels with the working tree), so rows already stored —
 # or stood in for by an fp32 record — are not trained again, and only new records come back.  They train Table 2 at the paper's full
 # data (60 000 images) for EPOCHS epochs — the rows that decide the verdicts first: seed 0 of every
-# model's rows, then the released-fidelity RELEASED rows (GR, LLR) at seed 0, then MORE_SEEDS of
+# model's rows, then the released-fidelity RELEASED rows (GR, LLR) at seed 0, then every row of
+# RELEASED_MODELS in fidelity released at seed 0 (CNN1: the released code built another network, so the
+# verdicts' released reading takes all its rows from such runs, rll.analysis.evidence.reading_fidelity), then MORE_SEEDS of
 # MORE_SEEDS_MODELS (CNN2 seeds 1 and 2, as the paper) — in bf16 where it was measured safe and fp32
 # elsewhere (--precision auto: the precision is in each record's key), evaluate every model with every attack of
 # ATTACKS before moving on (the table plan: PGD-10 on the whole test set, MT on 1 000, AutoAttack
@@ -50,6 +52,7 @@ TEST_SIZE=${TEST_SIZE:-}                  # empty: all 10 000 test images
 MODELS=${MODELS:-"cnn2 cnn1"}              # seed 0 of these first
 METHODS=${METHODS:-}                       # empty: the paper's ten rows
 RELEASED=${RELEASED-"gr llr"}              # then these rows in fidelity released, seed 0 (empty: none)
+RELEASED_MODELS=${RELEASED_MODELS-"cnn1"}  # then every row (METHODS) of these models in fidelity released, seed 0
 MORE_SEEDS=${MORE_SEEDS-"1 2"}             # then these seeds (empty: none) ...
 MORE_SEEDS_MODELS=${MORE_SEEDS_MODELS:-cnn2}   # ... of these models
 ATTACKS=${ATTACKS:-"pgd mt aa-apgd aa"}
@@ -101,12 +104,14 @@ sweep() {   # one sweep of a worker, within what is left of the time box
 merged() {  # the exit status of several runs so far ($1) and one more ($2): a failure wins over 0 and 124
   if [ "$2" -ne 0 ] && { [ "$1" -eq 0 ] || [ "$1" -eq 124 ]; }; then echo "$2"; else echo "$1"; fi
 }
-worker() {  # the three sweeps in order; exit status: 0, 124 (time box) or the first failure's
+worker() {  # the four sweeps in order; exit status: 0, 124 (time box) or the first failure's
   local rc=0 r
-  for part in first released more; do
+  for part in first released released_models more; do
     case $part in
       first) sweep --seeds 0 --models $MODELS ${METHODS:+--methods $METHODS} ;;
       released) [ -n "$RELEASED" ] || continue; sweep --seeds 0 --models $MODELS --fidelity released --methods $RELEASED ;;
+      released_models) [ -n "$RELEASED_MODELS" ] || continue
+        sweep --seeds 0 --models $RELEASED_MODELS --fidelity released ${METHODS:+--methods $METHODS} ;;
       more) [ -n "$MORE_SEEDS" ] || continue; sweep --seeds $MORE_SEEDS --models $MORE_SEEDS_MODELS ${METHODS:+--methods $METHODS} ;;
     esac
     r=$?

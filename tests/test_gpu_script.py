@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # the script's sweep arguments for the environment below (benchmarks/gpu_table2.sh builds the same)
 TINY = {"EPOCHS": "1", "MILESTONES": "", "TRAIN_SIZE": "256", "TEST_SIZE": "200", "MODELS": "cnn2",
-        "RELEASED": "gr", "MORE_SEEDS": "", "ATTACKS": "pgd aa-apgd", "CURVE_IMAGES": "20"}  # EXTRA: the default
+        "RELEASED": "gr", "RELEASED_MODELS": "cnn2", "MORE_SEEDS": "", "ATTACKS": "pgd aa-apgd",
+        "CURVE_IMAGES": "20"}  # EXTRA: the default
 SWEEP = ["sweep", "table2", "--dataset", "mnist", "--seeds", "0", "--models", "cnn2", "--epochs", "1", "--milestones",
          "--train-size", "256", "--test-size", "200", "--attacks", "pgd", "aa-apgd", "--eval-plan", "table",
          "--curve-images", "20", "--device", "cpu", "--precision", "auto", "--channels-last"]
@@ -62,22 +63,23 @@ def test_gpu_table2_script_on_cpu_skips_stored_rows_and_resumes_a_stopped_one(tm
     assert sum(p.stat().st_size for p in out.iterdir()) < 64 * 2**20
     summary = json.loads((out / "summary.json").read_text())
     assert summary["records_seeded_from_store"] == 2 and summary["checkpoints_given"] == 1
-    # natural was stored: AT was trained from the step it had stopped at, then released GR; nothing is
-    # left unfinished
-    assert summary["models"] == 2 and summary["by_attack"] == {"aa-apgd": 2, "pgd": 2}
+    # natural was stored: AT was trained from the step it had stopped at, then released GR, then
+    # RELEASED_MODELS' rows (METHODS) in fidelity released; nothing is left unfinished
+    assert summary["models"] == 4 and summary["by_attack"] == {"aa-apgd": 4, "pgd": 4}
     assert summary["unfinished_packed"] == []
     with tarfile.open(out / "records.tar.gz") as tar:
         records = [json.load(tar.extractfile(n)) for n in sorted(tar.getnames())]
-    assert len(records) == 4
+    assert len(records) == 8
     assert sorted((r["config"]["method"], r["config"]["fidelity"]) for r in records) == [
-        ("at", "paper"), ("at", "paper"), ("gr", "released"), ("gr", "released")]
+        ("at", "paper"), ("at", "paper"), ("at", "released"), ("at", "released"), ("gr", "released"),
+        ("gr", "released"), ("natural", "released"), ("natural", "released")]
     assert {(r["config"]["train_size"], r["config"]["test_size"]) for r in records} == {(256, 200)}
-    at = [r for r in records if r["config"]["method"] == "at"]
+    at = [r for r in records if (r["config"]["method"], r["config"]["fidelity"]) == ("at", "paper")]
     assert all(r["provenance"]["resumed_in_epoch"] == {"epoch": 1, "step": 1} for r in at)
     assert all(not Path(r["provenance"]["checkpoint"]).is_absolute() for r in records)
     assert all(r["provenance"]["history"][-1]["curve"]["train_evaluated_on"] == 256 for r in records)
     models = torch.load(out / "models.pt", weights_only=True)
-    assert len(models) == 2 and all(set(m) == {"config", "model"} for m in models.values())
+    assert len(models) == 4 and all(set(m) == {"config", "model"} for m in models.values())
     assert "| cnn2" in (out / "throughput.md").read_text()
 
 
