@@ -286,3 +286,24 @@ def test_the_table_budget_is_the_one_the_stored_learning_curves_ask_for():
     for model in ("cnn2", "cnn1"):
         assert TABLE_BUDGETS["mnist"][model] == {"train_size": None, "epochs": epochs, "milestones": ()}
     assert {"Natural", "GR", "AT"} <= {label for label, e in firsts.items() if isinstance(e, int)}
+
+
+def test_network_readings_put_the_text_and_the_released_cnn1_beside_the_papers_row():
+    # natural CNN1 (paper: train 100.00 %, Lipschitz 67.25, so the scale condition asks ≥ 33.625)
+    def cnn1(fidelity, lip, epochs=40):
+        from rll.config import TrainConfig
+
+        r = record(history=curve(epochs, lip=lip, train_acc=99.9), fidelity=fidelity, lipschitz=lip, train_acc=99.9)
+        r["config"] = TrainConfig.from_paper("mnist", "cnn1", "natural", fidelity=fidelity, epochs=epochs,
+                                             milestones=()).canonical()
+        r["metrics"].update(test_acc=99.1, adv_test_acc=70.0)
+        r["provenance"]["fidelity_revision"] = 3
+        return r
+
+    rows = regime.network_readings([cnn1("released", 37.08), cnn1("paper", 18.51), cnn1("paper", 50.0, epochs=20)])
+    assert [r["network"] for r in rows] == ["CNN1 as the paper describes it (fidelity=paper)",
+                                            "CNN1 as released (fidelity=released)",
+                                            "the paper's Table 2 (the released code, 160 epochs)"]
+    assert [r["regime"] for r in rows] == ["below half the paper's Lipschitz: 18.51 vs 67.25", "in the regime", ""]
+    assert rows[2]["Lipschitz (released)"] == 67.25 and rows[2]["train acc."] == 100.0
+    assert regime.network_readings([cnn1("paper", 18.51)], method="gr") == []

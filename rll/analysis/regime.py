@@ -243,6 +243,45 @@ def schedule_run(records: list[dict], *, dataset: str = "mnist", model: str = "c
     return max(runs, key=lambda r: r["config"]["epochs"], default=None)
 
 
+def network_readings(records: list[dict], *, dataset: str = "mnist", model: str = "cnn1", method: str = "natural",
+                     epochs: int = 40) -> list[dict]:
+    """The same run in each fidelity — on CNN1 two networks (the text's, and the released code's
+    without the ReLU after the second convolution) — at ``epochs`` epochs of the full rate, seed 0,
+    beside the paper's row: one dict per run (``network``, its training accuracy on the curve's
+    training images, clean, PGD-10 and the released Lipschitz constant, and ``regime``: what it fails
+    of conditions 1–3 or ``in the regime``), then the paper's.  The runs are :func:`curve_runs`'
+    kind (either store), the first stored of each fidelity."""
+    chosen: dict = {}
+    for r in records:
+        c = r["config"]
+        if (c["method"] == method and not c["milestones"] and c["epochs"] == epochs and not c.get("dropout")
+                and _whole_set_curve(r, dataset, model)):
+            chosen.setdefault(c["fidelity"], r)
+    paper = paper_row(dataset, model, method, {}, 0.0, "pgd") or {}
+    rows = []
+    for fidelity in ("paper", "released"):
+        r = chosen.get(fidelity)
+        if r is None:
+            continue
+        m = r["metrics"]
+        short = {"fit": "not fitted", "settled": "not settled", "scale": "below half the paper's Lipschitz"}
+        fails = [f"{short[kind]}: {numbers}" for kind, numbers in run_failures(r, paper)]
+        if method == "natural" and paper.get("test_lipschitz") and m[LIPSCHITZ] < (
+                NATURAL_LIPSCHITZ_FRACTION * paper["test_lipschitz"]):
+            fails.append(f"{short['scale']}: {m[LIPSCHITZ]:.2f} vs {paper['test_lipschitz']:.2f}")
+        rows.append({"network": f"{model.upper()} as {'the paper describes it' if fidelity == 'paper' else 'released'} "
+                                f"(fidelity={fidelity})",
+                     "epochs": epochs, "train acc.": train_accuracy(r)[0], "test acc.": m["test_acc"],
+                     "PGD-10": m["adv_test_acc"], "Lipschitz (released)": m[LIPSCHITZ],
+                     "regime": "; ".join(fails) or "in the regime"})
+    if rows and paper:
+        rows.append({"network": "the paper's Table 2 (the released code, 160 epochs)", "epochs": 160,
+                     "train acc.": paper.get("train_acc"), "test acc.": paper.get("test_acc"),
+                     "PGD-10": paper.get("adv_test_acc"), "Lipschitz (released)": paper.get("test_lipschitz"),
+                     "regime": ""})
+    return rows
+
+
 def regime_epochs(runs: list[tuple[str, dict]]) -> tuple[int | None, dict]:
     """The budget the learning curves ask for: the fewest full-rate epochs after which every
     paper-fidelity run of ``runs`` (:func:`curve_runs`) that reaches the paper's regime is in it
@@ -394,6 +433,7 @@ def curve_cost(curve_records: list[tuple[str, dict]], *, epochs: int = 40):
 
 
 __all__ = [
+    "network_readings",
     "FLAT_LIPSCHITZ",
     "FLAT_LOSS",
     "FLAT_TEST_ACC",
