@@ -433,7 +433,6 @@ def curve_cost(curve_records: list[tuple[str, dict]], *, epochs: int = 40):
 
 
 __all__ = [
-    "network_readings",
     "FLAT_LIPSCHITZ",
     "FLAT_LOSS",
     "FLAT_TEST_ACC",
@@ -450,9 +449,12 @@ __all__ = [
     "flatness",
     "full_rate_points",
     "ladder_frame",
+    "network_readings",
+    "phase_ends",
     "regime_epochs",
     "regime_frame",
     "run_failures",
+    "schedule_run",
     "train_accuracy",
     "truncated",
 ]
