@@ -27,20 +27,14 @@ import torch
 
 from rll import data as rdata
 from rll import metrics as rmetrics
-from rll.models import build_model
+from rll.config import TrainConfig
 from rll.store import cpu_description
+from rll.training.checkpoint import load_checkpoint
+from rll.training.packing import load_trained_model
 
 ATTACKS = ("pgd", "mt", "aa-apgd", "aa")
 
 ESTIMATES = ("test_lipschitz", "test_lipschitz_released")
-
-
-def _model(checkpoint: dict, channels_last: bool) -> torch.nn.Module:
-    c = checkpoint["config"]
-    model = build_model(c["model"], fidelity=c["fidelity"])
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
-    return model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def _flat(metrics: dict, prefix: str = "") -> dict:
@@ -58,15 +52,16 @@ def _flat(metrics: dict, prefix: str = "") -> dict:
 
 def compare(path: str, data_root: str | None, plan: rmetrics.EvalPlan) -> dict:
     """Both layouts' evaluation of one checkpoint: seconds of each and the numbers that differ."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    model, checkpoint, _ = load_trained_model(TrainConfig.from_dict(load_checkpoint(path)["config"]), path,
+                                              device="cpu")
     c = checkpoint["config"]
     train = rdata.load_dataset(c["dataset"], "train", data_root)
     test = rdata.load_dataset(c["dataset"], "test", data_root)
     splits = [(rdata.to_float(s.images), s.labels) for s in (train, test)]
     seconds, numbers = {}, {}
     for channels_last in (False, True):
-        model = _model(checkpoint, channels_last)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
+        model.to(memory_format=fmt)
         (x_tr, y_tr), (x_te, y_te) = [(x.contiguous(memory_format=fmt), y) for x, y in splits]
         t = time.perf_counter()
         out = rmetrics.evaluate(model, (x_tr, y_tr), (x_te, y_te), eps=c["eps"], attacks=ATTACKS, plan=plan,
@@ -74,7 +69,7 @@ def compare(path: str, data_root: str | None, plan: rmetrics.EvalPlan) -> dict:
         seconds[channels_last] = time.perf_counter() - t
         numbers[channels_last] = {f"{a}: {k}": v for a, m in out.items() for k, v in _flat(m).items()}
     # the yardstick: the same estimates (NCHW) from another random start, the estimator's own noise
-    model = _model(checkpoint, False)
+    model.to(memory_format=torch.contiguous_format)
     lipschitz_only = dataclasses.replace(plan, pgd_test_images=2, train_images=2)
     other = rmetrics.evaluate(model, None, splits[1], eps=c["eps"], attacks=("pgd",), plan=lipschitz_only,
                               seed=c["seed"] + 1, num_classes=10)["pgd"]
