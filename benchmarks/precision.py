@@ -6,6 +6,7 @@
     python benchmarks/precision.py train --data-root D     # the equivalence runs (stored, resumable)
     python benchmarks/precision.py table                   # the equivalence table from the stored runs
     python benchmarks/precision.py attacks --data-root D   # PGD-10 with bf16 gradients vs fp32, example by example
+    python benchmarks/precision.py trades-ascent --data-root D --checkpoints C ...   # TRADES' inner maximum per precision
 
 ``speed`` times rll.training.run's step (:func:`rll.training.loop.train_step`, channels-last, batch 64, one
 thread unless ``--threads``) in float32 and under bfloat16 autocast, alternating rounds and
@@ -37,6 +38,15 @@ images three times — float32 gradients, bf16-autocast gradients from the same 
 float32 from another random start (the attack's own noise) — each adversarial example judged by
 the float32 model.  bf16 would be adopted for an attack only if its per-example outcomes were
 identical to float32's.
+
+``trades-ascent`` separates TRADES' inner maximum from the evaluation of its loss: on each
+checkpoint of ``--checkpoints``, for 8 batches of 64 training images (eval mode), the inner ascent
+(:func:`rll.attacks.linf_ascent` with TRADES' start, step and steps at ε = 0.1) runs in float32,
+in float32 from other random starts, in bf16 autocast as a bf16 TRADES run takes it (the clean
+target too), with the clean target in float32 and every step in bf16, and with the first one or
+two steps in float32 and the rest in bf16; the KL it reached is then evaluated in float32 at the
+point it found.  A bf16 variant would serve only if the KL it reaches were within the
+random starts' spread of float32's.
 """
 from __future__ import annotations
 
@@ -226,7 +236,8 @@ def _checkpoint_model(path):
     config = TrainConfig.from_dict(ckpt["config"])
     model = build_model(config.model, dropout=config.dropout, fidelity=config.fidelity)
     model.load_state_dict(ckpt["model"])
-    return model, f"{config.label()}, {config.train_size or 60000} images, epoch {ckpt['epoch']}"
+    return model, (f"{config.label()}, fidelity {config.fidelity}, seed {config.seed}, "
+                   f"{config.train_size or 60000} images, epoch {ckpt['epoch']}")
 
 
 def losses(args) -> None:
@@ -414,9 +425,65 @@ def attack_precision(args) -> None:
         print(f"| {label} | {a:.1f} | {b:.1f} | {diff} | {noise} | {ratio:.2f}× |")
 
 
+#: The inner ascents of ``trades-ascent``: label → (first step in bf16, or None for float32
+#: throughout; whether the clean target is computed in bf16 too; the random starts' seed offset).
+ASCENT_VARIANTS = {"float32": (None, False, 0), "float32, other random starts": (None, False, 1),
+                   "bf16 (a bf16 TRADES run's)": (0, True, 0), "bf16 steps, float32 clean target": (0, False, 0),
+                   "float32 first step, bf16 after": (1, False, 0), "float32 two steps, bf16 after": (2, False, 0)}
+
+
+def trades_ascent(args) -> None:
+    from rll.attacks import linf_ascent
+    from rll.data import load_dataset, to_float
+    from rll.losses import resolve_params
+    from rll.losses.common import _kl
+
+    torch.set_num_threads(args.threads)
+    train = load_dataset("mnist", "train", root=args.data_root)
+    x_all = to_float(train.images[:512])
+    p = resolve_params("trades", eps=0.1, fidelity="paper", beta=6.0)
+
+    def reached(model, x, first_bf16, clean_bf16, seed) -> float:
+        """The batch's mean KL(f(x) ‖ f(x′)) in float32 at the x′ the ascent found."""
+        def bf16(on: bool):
+            return torch.autocast("cpu", dtype=torch.bfloat16, enabled=on)
+
+        with torch.no_grad(), bf16(clean_bf16):
+            target = F.softmax(model(x), dim=1).float()
+        calls = [0]
+
+        def objective(z):
+            calls[0] += 1
+            with bf16(first_bf16 is not None and calls[0] > first_bf16):
+                return _kl(F.log_softmax(model(z), dim=1), target)
+
+        x_adv = linf_ascent(objective, x, eps=0.1, step=p["step"], steps=p["steps"], start="normal",
+                            project_start=False, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return _kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1)).mean().item()
+
+    print(f"{cpu_description()}; torch {torch.__version__}; TRADES' inner ascent (ε = 0.1, {p['steps']} steps of "
+          f"{p['step']:g}, start x + 0.001·N(0, I)) on 8 batches of 64 MNIST training images, eval mode; the KL "
+          "reached, evaluated in float32 at the point found")
+    for path in args.checkpoints or ():
+        model, label = _checkpoint_model(path)
+        model.eval()
+        kl = {name: torch.tensor([reached(model, x_all[b * 64:(b + 1) * 64], first, clean, 1000 + b + 500 * other)
+                                  for b in range(8)])
+              for name, (first, clean, other) in ASCENT_VARIANTS.items()}
+        base = kl["float32"]
+        print(f"\nCNN2 {label} ({Path(path).name})")
+        print("| inner ascent | mean KL reached | ÷ float32's | batches below float32's |")
+        print("|---|---:|---:|---:|")
+        for name, values in kl.items():
+            print(f"| {name} | {values.mean():.5f} | {values.mean() / base.mean():.3f} | "
+                  f"{(values < base).sum().item()} of 8 |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("speed", "flatten", "losses", "train", "table", "attacks"))
+    ap.add_argument("what", choices=("speed", "flatten", "losses", "train", "table", "attacks",
+                                           "trades-ascent"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=None, help="speed: timed steps per round")
     ap.add_argument("--model", default="cnn2", choices=("cnn1", "cnn2"), help="speed: the MNIST network timed")
@@ -428,11 +495,13 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=1000, help="attacks: fixed test images")
     ap.add_argument("--methods", nargs="+", default=None, help="train: only these losses' equivalence runs")
     ap.add_argument("--checkpoints", nargs="*", default=None,
-                    help="losses: also on these training checkpoints (trained models, finished or not)")
+                    help="losses, trades-ascent: (also) on these training checkpoints (trained models, finished "
+                         "or not)")
     args = ap.parse_args(argv)
     if args.what == "attacks" and args.checkpoint_dir == str(REPO / "checkpoints" / "precision"):
         args.checkpoint_dir = str(REPO / "checkpoints")     # the 60 000-image learning curves' checkpoints
-    {"speed": speed, "flatten": flatten, "losses": losses, "train": train_runs, "table": table, "attacks": attack_precision}[args.what](args)
+    {"speed": speed, "flatten": flatten, "losses": losses, "train": train_runs, "table": table, "attacks": attack_precision,
+     "trades-ascent": trades_ascent}[args.what](args)
 
 
 if __name__ == "__main__":
