@@ -101,15 +101,55 @@ def test_every_batch_must_give_each_rank_an_example(n, batch, ok):
             g.check_batches(n, batch)
 
 
+def test_autoattack_shares_put_the_costliest_configuration_on_rank_1():
+    from rll.training.run import autoattack_shares
+
+    every = ("pgd", "mt", "aa-apgd", "aa")
+    assert autoattack_shares(every, 1) == {}
+    assert autoattack_shares(every, 2) == {1: "aa"}                      # rank 0 keeps aa-apgd
+    assert autoattack_shares(every, 4) == {1: "aa", 2: "aa-apgd"}        # rank 3 has nothing to do
+    assert autoattack_shares(("pgd", "aa-apgd"), 2) == {1: "aa-apgd"}
+    assert autoattack_shares(("pgd", "mt"), 2) == {}
+
+
+def test_evaluate_takes_autoattack_flags_measured_elsewhere():
+    """The flags another process measures (autoattack_flags) give the record one process gives,
+    and the record is built from the flags handed over, not measured again."""
+    from torch import nn
+
+    from rll.metrics import EvalPlan, autoattack_flags, evaluate
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    x, y = torch.rand(12, 1, 4, 4), torch.arange(12) % 3
+    plan = EvalPlan(aa_images=8, batch_size=4)
+    here = evaluate(model, None, (x, y), eps=0.1, attacks=("pgd", "aa-apgd"), plan=plan)
+    flags = autoattack_flags(model, (x, y), "aa-apgd", eps=0.1, plan=plan)
+    asked = []
+    handed = evaluate(model, None, (x, y), eps=0.1, attacks=("pgd", "aa-apgd"), plan=plan,
+                      measured_elsewhere=lambda a: asked.append(a) or flags)
+    assert asked == ["aa-apgd"] and handed == here
+    none_robust = {k: torch.zeros_like(v) for k, v in flags.items()}
+    out = evaluate(model, None, (x, y), eps=0.1, attacks=("pgd", "aa-apgd"), plan=plan,
+                   measured_elsewhere=lambda a: none_robust)["aa-apgd"]
+    assert out["adv_test_acc"] == 0.0 and set(out["components"].values()) == {0.0}
+    with pytest.raises(ValueError, match="attack must be one of"):
+        autoattack_flags(model, (x, y), "pgd", eps=0.1, plan=plan)
+
+
 # ---------------------------------------------------------------------- real torchrun (gloo)
 
 def _run(tmp_path: Path, nproc: int, tag: str, args: list[str], *, kill_at: int = 0,
-         signal_name: str = "SIGKILL", timeout: int = 600) -> subprocess.CompletedProcess:
+         signal_name: str = "SIGKILL", timeout: int = 600, command: str = "train",
+         checkpoints_of: str | None = None) -> subprocess.CompletedProcess:
+    """``command`` (train, evaluate) in ``nproc`` processes, storing under ``tmp_path/tag`` (the
+    checkpoints under ``tmp_path/checkpoints_of`` if given)."""
     entry = tmp_path / "entry.py"
     entry.write_text(_ENTRY)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RLL_TEST_KILL_AT": str(kill_at),
            "RLL_TEST_SIGNAL": signal_name}
-    where = ["--results-dir", str(tmp_path / tag / "res"), "--checkpoint-dir", str(tmp_path / tag / "ck")]
+    where = ["--results-dir", str(tmp_path / tag / "res"),
+             "--checkpoint-dir", str(tmp_path / (checkpoints_of or tag) / "ck")]
     if nproc == 1:
         cmd = [sys.executable, str(entry)]
     else:
@@ -118,7 +158,7 @@ def _run(tmp_path: Path, nproc: int, tag: str, args: list[str], *, kill_at: int 
             port = s.getsockname()[1]
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
                "--master_addr", "127.0.0.1", "--master_port", str(port), str(entry)]
-    return subprocess.run([*cmd, "train", *args, *where], capture_output=True, text=True, env=env,
+    return subprocess.run([*cmd, command, *args, *where], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
 
@@ -225,3 +265,23 @@ def test_torchrun_claimed_run_stops_every_rank(tmp_path, data_root):
     assert proc.stderr.count("is being trained by another worker") == 2, proc.stderr[-3000:]
     assert not (tmp_path / "busy" / "ck").exists()
     assert store.claim_info(config.training_canonical())["owner"] == "another worker"
+
+
+@pytest.mark.slow
+def test_torchrun_evaluation_shares_autoattack_and_stores_the_one_process_records(tmp_path, data_root):
+    """Rank 1 measures AutoAttack's standard configuration on rank 0's model while rank 0 measures
+    the rest: every record holds exactly what one process evaluating the same checkpoint stores."""
+    attacks = ["--attacks", "pgd", "mt", "aa-apgd", "aa", "--channels-last"]
+    args = [*TINY, "--epochs", "1"]
+    two = _run(tmp_path, 2, "two", [*args, *attacks])
+    _record(two)
+    assert "waiting for process 1's aa (AutoAttack standard)" in two.stderr
+    _record(_run(tmp_path, 1, "one", [*args, *attacks], command="evaluate", checkpoints_of="two"))
+    shared = {r["config"]["attack"]: r for r in ResultsStore(tmp_path / "two" / "res").records()}
+    alone = {r["config"]["attack"]: r for r in ResultsStore(tmp_path / "one" / "res").records()}
+    assert set(shared) == set(alone) == {"pgd", "mt", "aa-apgd", "aa"}
+    for attack, record in shared.items():
+        assert record["provenance"]["evaluation_ranks"] == {"aa": 1}
+        assert alone[attack]["provenance"]["evaluated_from_checkpoint"] is True
+        assert record["metrics"] == alone[attack]["metrics"], attack
+    assert shared["aa"]["metrics"]["components"].keys() == {"apgd-ce", "apgd-t", "fab-t", "square"}

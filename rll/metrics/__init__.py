@@ -30,6 +30,7 @@ from rll.metrics.accuracy import (
 from rll.metrics.evaluate import (
     SUBSET_SEED,
     EvalPlan,
+    autoattack_flags,
     evaluate,
     fixed_subset,
     table_metrics,
@@ -43,4 +44,4 @@ from rll.metrics.lipschitz import (
     local_lipschitz,
 )
 
-__all__ = ["ATTACKS", "AUTOATTACK_OF", "predictions", "accuracy", "per_class_accuracy", "correct", "adversarial_accuracy", "adversarial_correct", "autoattack_correct", "per_class_percent", "mt_selection_correct", "mt_selection_accuracies", "LIPSCHITZ_MODES", "DENOMINATOR_FLOOR", "RELEASED_DENOMINATOR_SHIFT", "RELEASED_STEP", "lipschitz_ratios", "local_lipschitz", "SUBSET_SEED", "fixed_subset", "EvalPlan", "evaluate", "table_metrics"]
+__all__ = ["ATTACKS", "AUTOATTACK_OF", "predictions", "accuracy", "per_class_accuracy", "correct", "adversarial_accuracy", "adversarial_correct", "autoattack_correct", "per_class_percent", "mt_selection_correct", "mt_selection_accuracies", "LIPSCHITZ_MODES", "DENOMINATOR_FLOOR", "RELEASED_DENOMINATOR_SHIFT", "RELEASED_STEP", "lipschitz_ratios", "local_lipschitz", "SUBSET_SEED", "fixed_subset", "EvalPlan", "evaluate", "autoattack_flags", "table_metrics"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -91,7 +92,8 @@ def evaluate(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor] | 
              test: tuple[torch.Tensor, torch.Tensor], *, eps: float, attacks=("pgd",),
              plan: EvalPlan = EvalPlan(), seed: int | None = 0, num_classes: int | None = None,
              selection: Literal["released", "worst"] = "released", device: str | torch.device | None = None,
-             progress: bool = False) -> dict[str, dict]:
+             progress: bool = False,
+             measured_elsewhere: Callable[[str], dict[str, torch.Tensor] | None] | None = None) -> dict[str, dict]:
     """Every column of a trained model's records, one metrics dict per attack.
 
     The columns shared by every attack are computed once (model in eval mode, accuracies in
@@ -118,6 +120,11 @@ def evaluate(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor] | 
     of one fixed permutation (:func:`fixed_subset`), so the AutoAttack images are among the
     PGD images.  ``seed`` seeds every attack's and estimate's random starts (each from a fresh
     generator); ``train=None`` skips the train side (learning curves).
+
+    ``measured_elsewhere``: called with ``aa`` or ``aa-apgd`` when the evaluation gets there,
+    it may return that configuration's per-example component flags (:func:`autoattack_flags`,
+    the same call on the same model, e.g. in another process of a data-parallel run) instead of
+    having them computed here; None computes them here.
 
     Returns ``{attack: metrics}``; ``metrics["evaluated_on"]`` says how many images each
     column used.
@@ -175,10 +182,12 @@ def evaluate(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor] | 
                                                               selection=selection, generator=gen(), **kw)
                     n["adv_train_acc"] = len(trs[1])
             else:
-                size = plan.aa_images if attack == "aa-apgd" else plan.aa_standard_images
+                size = _autoattack_images(plan, attack)
                 xs, ys = _subset(x_te, y_te, size)
-                components = autoattack_correct(model, xs, ys, eps=eps, version=AUTOATTACK_OF[attack],
-                                                seed=0 if seed is None else seed, **kw)
+                components = measured_elsewhere(attack) if measured_elsewhere is not None else None
+                if components is None:
+                    components = autoattack_flags(model, test, attack, eps=eps, plan=plan, seed=seed,
+                                                  progress=progress)
                 worst = torch.stack(list(components.values())).all(0)
                 m["adv_test_acc"], n["adv_test_acc"] = _percent(worst), len(ys)
                 m["components"] = {name: _percent(f) for name, f in components.items()}
@@ -198,6 +207,24 @@ def evaluate(model: torch.nn.Module, train: tuple[torch.Tensor, torch.Tensor] | 
     finally:
         model.to(home)
     return out
+
+
+def _autoattack_images(plan: EvalPlan, attack: str) -> int | None:
+    return plan.aa_images if attack == "aa-apgd" else plan.aa_standard_images
+
+
+def autoattack_flags(model: torch.nn.Module, test: tuple[torch.Tensor, torch.Tensor], attack: str, *,
+                     eps: float, plan: EvalPlan = EvalPlan(), seed: int | None = 0,
+                     progress: bool = False) -> dict[str, torch.Tensor]:
+    """The per-example part of an AutoAttack record (``attack`` ``aa`` or ``aa-apgd``), as
+    :func:`evaluate` measures it: robustness to each component (:func:`autoattack_correct`) on
+    the plan's fixed test subset, ``{component: bool (N,)}``.  Deterministic for a given model
+    (every component is seeded), so another process can measure it for :func:`evaluate`."""
+    if attack not in AUTOATTACK_OF:
+        raise ValueError(f"attack must be one of {', '.join(AUTOATTACK_OF)}, got {attack!r}")
+    xs, ys = _subset(*test, _autoattack_images(plan, attack))
+    return autoattack_correct(model, xs, ys, eps=eps, version=AUTOATTACK_OF[attack],
+                              seed=0 if seed is None else seed, batch_size=plan.batch_size, progress=progress)
 
 
 def _flags_on_subset(flags_of: tuple[int | None, torch.Tensor], n: int, size: int | None) -> torch.Tensor | None:

@@ -26,7 +26,10 @@ What the group does to the run:
   point.  ``tests/test_scale.py`` measures the difference.
 * **Rank 0 alone** claims the run in the results store, writes the checkpoints, evaluates and
   writes the record (its provenance says ``world_size``); the other ranks return ``None``
-  after the last epoch.  Every rank resumes from the same checkpoint (checked: all ranks must
+  after the last epoch, or, when the run is evaluated with AutoAttack, after measuring it on
+  rank 0's model for rank 0 (:meth:`Group.sync_module`, :meth:`Group.gather`): AutoAttack's
+  standard configuration on rank 1, ``aa-apgd`` on rank 2, while rank 0 measures the rest.
+  Every component is seeded, so the record is the one a single process writes (``tests/test_distributed.py``).  Every rank resumes from the same checkpoint (checked: all ranks must
   read the same epoch), which holds each rank's random-number state.
 
 Checkpoints, records and the store key are those of a single-process run: the number of
@@ -176,6 +179,39 @@ class Group:
                 torch.cuda.set_rng_state(ranks[self.rank]["cuda"], device)
         elif self.rank > 0:
             torch.manual_seed((seed * 1_000_003 + _RANK_SEED_SALT * self.rank) * 1_009 + epoch)
+
+    # ------------------------------------------------------------------ evaluation
+    def sync_module(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's parameters and buffers into every rank's ``model`` (training keeps the
+        parameters equal, but each rank updates its own batch-norm statistics), so every rank
+        evaluates rank 0's model.  Collective: every rank calls it at the same point."""
+        if self.world_size == 1:
+            return
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                dense = tensor.contiguous()
+                torch.distributed.broadcast(dense, src=0)
+                if dense.data_ptr() != tensor.data_ptr():
+                    tensor.copy_(dense)
+
+    def open_channel(self, hours: float = 48.0) -> Any:
+        """A process group over every rank whose collectives wait up to ``hours``: one rank's
+        share of an evaluation may outlast the default group's wait (30 minutes for gloo).
+        Collective: every rank calls it at the same point.  None in a one-process run."""
+        if self.world_size == 1:
+            return None
+        from datetime import timedelta
+
+        return torch.distributed.new_group(timeout=timedelta(hours=hours))
+
+    def gather(self, value: Any, channel: Any = None) -> list[Any] | None:
+        """Every rank's ``value`` in rank order on rank 0, None on the others (``[value]`` in a
+        one-process run).  Collective, over ``channel`` (:meth:`open_channel`) if given."""
+        if self.world_size == 1:
+            return [value]
+        seen: list[Any] = [None] * self.world_size
+        torch.distributed.all_gather_object(seen, value, group=channel)
+        return seen if self.is_main else None
 
     def provenance(self) -> dict:
         """What a record says about the processes: ``world_size`` (and the backend)."""

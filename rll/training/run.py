@@ -38,6 +38,7 @@ import os
 import platform
 import signal
 import socket
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -173,7 +174,8 @@ def train(config: TrainConfig, *, data_root: str | os.PathLike | None = None,
             owner is taken over — a requeued cluster job (:mod:`rll.training.submit`) names itself so.
 
     Under ``torchrun`` the run is trained data-parallel (:mod:`rll.training.distributed`): rank 0
-    claims, checkpoints, evaluates and returns the record; the other ranks return ``None``.
+    claims, checkpoints, evaluates and returns the record; the other ranks measure its AutoAttack
+    configurations for it, if any (:func:`autoattack_shares`), and return ``None``.
 
     Returns the stored record of ``config`` ``{"config", "metrics", "provenance", "schema"}``;
     metrics are :func:`rll.metrics.evaluate`'s columns (percent) plus ``final_train_loss``.
@@ -276,11 +278,18 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     _train_epochs(run, fit, curve=(test_float, train_split[:2], curve_images), progress=progress,
                   on_step=on_step, channels_last=channels_last, compile_=compile_)
     del fit, test_float
-    if not group.is_main:
-        return None     # rank 0 evaluates and writes the record
+    shares = autoattack_shares(attacks, group.world_size)
+    channel = group.open_channel() if shares else None
+    if shares:
+        group.sync_module(run.model)
+    if not group.is_main:      # rank 0 evaluates and writes the record; the others measure its AutoAttack
+        _measure_share(config, run.model, test_split, attack=shares.get(group.rank), plan=plan,
+                       channels_last=channels_last, group=group, channel=channel)
+        return None
     return _evaluate_and_store(config, store, run.model, train_split, test_split,
                                attacks=attacks, plan=plan, device=device, progress=progress,
                                started=started, t0=t0 - earlier_seconds,
+                               elsewhere=_SharedAutoAttack(group, channel, shares) if shares else None,
                                extra={"train_seconds": round(run.train_seconds, 3),
                                       "resumed_from_epoch": resumed_from,
                                       **({"resumed_in_epoch": resumed_at} if resumed_at else {}),
@@ -519,24 +528,90 @@ def _relative_checkpoint(path: Path, checkpoint_dir) -> str:
         return Path(path).name
 
 
+#: AutoAttack's configurations, costliest first: the share of a data-parallel run's evaluation
+#: that ranks 1, 2, … measure while rank 0 measures the rest (the clean and Lipschitz columns,
+#: PGD-10, MT and any configuration left over).  On a robust model AutoAttack's standard
+#: configuration is most of the evaluation: 20 of released GR CNN1's 27 minutes.
+SHARED_ATTACKS = ("aa", "aa-apgd")
+
+
+def autoattack_shares(attacks: tuple[str, ...], world_size: int) -> dict[int, str]:
+    """Which AutoAttack configuration of ``attacks`` each rank > 0 of ``world_size`` processes
+    measures for rank 0: ``{rank: attack}``, the costliest on rank 1 (empty in one process)."""
+    shared = [a for a in SHARED_ATTACKS if a in attacks]
+    return dict(zip(range(1, world_size), shared))
+
+
+def _eval_layout(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+    return model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format).eval()
+
+
+def _measure_share(config: TrainConfig, model: torch.nn.Module, test_split, *, attack: str | None,
+                   plan: rmetrics.EvalPlan, channels_last: bool, group: rdist.Group, channel) -> None:
+    """Rank > 0 of a data-parallel run: the per-example flags of its AutoAttack configuration
+    (:func:`rll.metrics.autoattack_flags`, None if it has none) on rank 0's model, sent to rank 0."""
+    flags = None
+    if attack is not None:
+        x_te, y_te, _ = test_split
+        model = _eval_layout(model, channels_last)
+        device = next(model.parameters()).device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            flags = rmetrics.autoattack_flags(model, (rdata.to_float(x_te), y_te), attack, eps=config.eps,
+                                              plan=plan, seed=config.seed)
+    group.gather(flags, channel)
+
+
+class _SharedAutoAttack:
+    """Rank 0's side of :func:`_measure_share`: the flags the other ranks measured, received
+    (all at once) the first time :func:`rll.metrics.evaluate` asks for one of them."""
+
+    def __init__(self, group: rdist.Group, channel, shares: dict[int, str]):
+        self.group, self.channel, self.rank_of = group, channel, {a: r for r, a in shares.items()}
+        self.received: list | None = None
+
+    def __call__(self, attack: str) -> dict | None:
+        if attack not in self.rank_of:
+            return None
+        self.receive(waiting_for=attack)
+        return self.received[self.rank_of[attack]]
+
+    def receive(self, waiting_for: str | None = None) -> None:
+        if self.received is None:
+            if waiting_for is not None:
+                print(f"waiting for process {self.rank_of[waiting_for]}'s {waiting_for} "
+                      f"(AutoAttack {rmetrics.AUTOATTACK_OF[waiting_for]}) …", file=sys.stderr, flush=True)
+            self.received = self.group.gather(None, self.channel)
+
+    def provenance(self) -> dict:
+        """Which rank measured each shared configuration."""
+        return {"evaluation_ranks": dict(sorted(self.rank_of.items()))}
+
+
 def _evaluate_and_store(config: TrainConfig, store: ResultsStore, model: torch.nn.Module, train_split,
                         test_split, *, attacks: tuple[str, ...], plan: rmetrics.EvalPlan,
                         device: torch.device, progress: bool, started: float, t0: float, extra: dict,
-                        epochs_done: int, channels_last: bool = False) -> dict:
+                        epochs_done: int, channels_last: bool = False,
+                        elsewhere: _SharedAutoAttack | None = None) -> dict:
     """Evaluate ``model`` with every attack (:func:`rll.metrics.evaluate`) and store one record
     per attack; return ``config``'s.  ``channels_last``: the model in channels-last memory format
     (a speed option: on trained CNN1/CNN2 every accuracy of every attack came out identical and the
     Lipschitz estimates within 0.12 %, ten times less than another random start moves them;
-    ``benchmarks/eval_layout.py``), recorded in the provenance as ``eval_channels_last``."""
+    ``benchmarks/eval_layout.py``), recorded in the provenance as ``eval_channels_last``.
+    ``elsewhere``: the AutoAttack flags other ranks of a data-parallel run measure
+    (:func:`autoattack_shares`), recorded in the provenance as ``evaluation_ranks``."""
     x_tr, y_tr, note_tr = train_split
     x_te, y_te, note_te = test_split
-    model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format).eval()
+    model = _eval_layout(model, channels_last)
     t_eval = time.perf_counter()
     info = rdata.DATASET_INFO[config.dataset]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         by_attack = rmetrics.evaluate(model, (rdata.to_float(x_tr), y_tr), (rdata.to_float(x_te), y_te),
                                       eps=config.eps, attacks=attacks, plan=plan, seed=config.seed,
-                                      num_classes=info.num_classes, device=device, progress=progress)
+                                      num_classes=info.num_classes, device=device, progress=progress,
+                                      measured_elsewhere=elsewhere)
+    if elsewhere is not None:
+        elsewhere.receive()      # the other ranks wait for this even when no attack asked
+        extra = {**extra, **elsewhere.provenance()}
     history = extra.get("history") or []
     notes = {k: v for k, v in (("train", note_tr), ("test", note_te)) if v}
     prov = _provenance(device, started, time.perf_counter() - t0, epochs_done,
@@ -592,4 +667,5 @@ def evaluate(config: TrainConfig, checkpoint: str | os.PathLike | None = None, *
                                epochs_done=int(ckpt["epoch"]), channels_last=channels_last)
 
 
-__all__ = ["train", "evaluate", "TrainingDiverged", "check_curve_images", "CURVE_TRAIN_IMAGES"]
+__all__ = ["train", "evaluate", "TrainingDiverged", "check_curve_images", "CURVE_TRAIN_IMAGES", "SHARED_ATTACKS",
+           "autoattack_shares"]
