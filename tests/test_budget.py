@@ -198,6 +198,14 @@ def test_table_cost_projects_the_whole_table_from_measured_runs(tmp_path, monkey
     assert more_hours == pytest.approx(hours + (20 * 3600.0 - before) / 3600)
     without = budget.table_cost(store.records(), released_reading=False)[1]
     assert more_hours - without == pytest.approx((2 * (550.0 + 900.0) + 10 * 3600.0) / 3600)   # CNN2 GR, LLR; CNN1
+    # a data-parallel run's seconds count once per process: 2 processes trained, 2 evaluated
+    trades0 = TrainConfig.from_paper("mnist", "cnn2", "trades", seed=0, **b)
+    for attack in FULL_EVALUATION:
+        store.put(trades0.replace(attack=attack), {"test_acc": 99.0},
+                  {"train_seconds": 4000.0, "eval_seconds": 600.0, "world_size": 2, "evaluation_ranks": {"aa": 1}})
+    by = budget.table_cost(store.records())[0].set_index(["model", "method"])
+    assert by.loc[("cnn2", "trades"), "train s (median)"] == 8000.0
+    assert by.loc[("cnn2", "trades"), "evaluation s, every attack (median)"] == 1200.0
 
 
 def test_a_row_still_moving_at_the_table_budget_is_judged_where_it_settles_for_every_seed_or_none(tmp_path):

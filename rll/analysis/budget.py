@@ -430,6 +430,11 @@ def cheapest_qualifying(rule):
             "milestones": tuple(best["milestones"])}
 
 
+def _evaluation_processes(provenance: dict) -> int:
+    """How many processes evaluated a run: rank 0 and the ranks that measured its AutoAttack."""
+    return 1 + len(set((provenance.get("evaluation_ranks") or {}).values()))
+
+
 def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), full_evaluation_seeds=(0,),
                released_reading: bool = True):
     """The measured cost of the table sweep at each model's table budget and the projection of
@@ -444,8 +449,10 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
     image-epoch, column ``train s (scaled)``) and their evaluation seconds; one not measured at
     all is assumed at the median of its model's measured methods (of all, if its model has none).
     Seconds of one core, under whatever else it ran, on the CPUs in column ``measured on`` (the
-    records' ``provenance.cpu``; "not recorded" before it was kept, December 2026); a DataFrame
-    and the projected total (hours on one core)."""
+    records' ``provenance.cpu``; "not recorded" before it was kept, December 2026): a
+    data-parallel run's training seconds count once per process (``provenance.world_size``),
+    its evaluation's once per process that evaluated (rank 0 and the ``evaluation_ranks``); a
+    DataFrame and the projected total (hours on one core)."""
     import json
 
     import pandas as pd
@@ -466,9 +473,9 @@ def table_cost(records: list[dict], *, dataset: str = "mnist", seeds=(0, 1, 2), 
                                     {"train": [], "per image-epoch": [], "eval full": [], "eval pgd": [], "cpu": set()})
             m["cpu"].add(p.get("cpu") or "not recorded")
             if p.get("train_seconds") is not None:
-                m["train"].append(p["train_seconds"])
-                m["per image-epoch"].append(p["train_seconds"] / image_epochs(c))
-            m["eval full" if full else "eval pgd"].append(p.get("eval_seconds") or 0.0)
+                m["train"].append(p["train_seconds"] * (p.get("world_size") or 1))
+                m["per image-epoch"].append(m["train"][-1] / image_epochs(c))
+            m["eval full" if full else "eval pgd"].append((p.get("eval_seconds") or 0.0) * _evaluation_processes(p))
         return measured
 
     table_epochs = {model: image_epochs({"dataset": dataset, **b}) for model, b in TABLE_BUDGETS.get(dataset, {}).items()}
