@@ -283,8 +283,9 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
     if shares:
         group.sync_module(run.model)
     if not group.is_main:      # rank 0 evaluates and writes the record; the others measure its AutoAttack
-        _measure_share(config, run.model, test_split, attack=shares.get(group.rank), plan=plan,
-                       channels_last=channels_last, group=group, channel=channel)
+        if shares:
+            _measure_share(config, run.model, test_split, attack=shares.get(group.rank), plan=plan,
+                           channels_last=channels_last, group=group, channel=channel)
         return None
     return _evaluate_and_store(config, store, run.model, train_split, test_split,
                                attacks=attacks, plan=plan, device=device, progress=progress,
