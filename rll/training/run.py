@@ -279,8 +279,9 @@ def _train_claimed(config: TrainConfig, store: ResultsStore, *, data_root, check
                   on_step=on_step, channels_last=channels_last, compile_=compile_)
     del fit, test_float
     shares = autoattack_shares(attacks, group.world_size)
-    channel = group.open_channel() if shares else None
+    channel = None
     if shares:
+        channel = group.open_channel()
         group.sync_module(run.model)
     if not group.is_main:      # rank 0 evaluates and writes the record; the others measure its AutoAttack
         if shares:
