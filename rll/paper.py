@@ -41,11 +41,11 @@ def paper_value(paper: dict, metric: str) -> float:
 
 
 def paper_row(dataset: str, model: str, method: str, params: dict, dropout: float, attack: str) -> dict | None:
-    """The paper's published row for one configuration (``None`` if the paper has none);
-    the row carries ``table`` naming where it was printed."""
+    """The paper's published row for one configuration (``None`` if the paper has none, as for
+    AutoAttack, which it never ran); the row carries ``table`` naming where it was printed."""
     ref = paper_reference()
     want = row_params(method, params)
-    for table in PAPER_TABLES[attack]:
+    for table in PAPER_TABLES.get(attack, ()):
         for row in ref[table]["rows"]:
             if (row["dataset"], row["model"], row["method"]) != (dataset, model, method):
                 continue

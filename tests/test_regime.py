@@ -17,6 +17,7 @@ from rll.analysis.evidence import (
     regime_lines,
 )
 from rll.experiments.tables import FIRST_CPU_BUDGETS, TABLE_BUDGETS
+from rll.paper import paper_row
 
 
 def record(method="natural", *, train_acc=99.8, train_images=10_000, history=(), epochs=None, fidelity="paper",
@@ -55,6 +56,17 @@ def test_fit_needs_enough_images_and_the_papers_training_accuracy():
     assert regime.run_failures(record(train_acc=97.0, train_images=2000, history=with_curve)) == []
     # ... but not when the curve stops before the run's last epoch
     assert regime.train_accuracy(record(train_acc=97.0, train_images=2000, history=with_curve, epochs=9))[2] == "record"
+
+
+def test_an_autoattack_record_is_judged_against_the_papers_pgd_row_of_its_model():
+    """The paper ran no AutoAttack: it has no row for one, and the regime (a property of the
+    trained model) is judged against the same model's PGD row."""
+    assert paper_row("mnist", "cnn2", "natural", {}, 0.0, "aa") is None
+    flat = curve(8)
+    for attack in ("aa", "aa-apgd"):
+        low = record(train_acc=99.4, history=flat)
+        low["config"]["attack"] = attack
+        assert regime.run_failures(low) == [("fit", "99.40% on 10 000 vs 100.00%")]
 
 
 def test_trend_change_is_the_least_squares_line_over_the_window():

@@ -36,7 +36,7 @@ from rll.experiments.tables import (
     row_params,
 )
 from rll.losses import is_current_revision
-from rll.paper import paper_row
+from rll.paper import PAPER_TABLES, paper_row
 
 #: The fewest training images a training accuracy may be measured on.
 MIN_TRAIN_IMAGES = 10_000
@@ -133,8 +133,11 @@ def run_failures(record: dict, paper: dict | None = None) -> list[tuple[str, str
     :func:`rll.paper.paper_row`)."""
     c = record["config"]
     if paper is None:
+        # the regime is the trained model's: an attack the paper never ran (AutoAttack) is
+        # judged against the paper's PGD row of the same model
+        attack = c.get("attack", "pgd")
         paper = paper_row(c["dataset"], c["model"], c["method"], c["params"], c.get("dropout", 0.0),
-                                      c.get("attack", "pgd"))
+                          attack if attack in PAPER_TABLES else "pgd")
     out = []
     acc, n, _ = train_accuracy(record)
     if paper is not None and paper.get("train_acc") is not None and acc is not None:
